@@ -1,0 +1,90 @@
+"""What every command shares: global options, loading settings, printing text or one JSON document."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import sys
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from mcptrace_core.config import ConfigError, Settings, load_settings
+from mcptrace_core.logging import configure_logging
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass
+class CliState:
+    config_file: str | None
+    log_level: str | None
+    overrides: dict[str, Any] = field(default_factory=dict)
+
+    def settings(self, serving: bool = False, **overrides: Any) -> Settings:
+        """Load the settings (flags on top) and configure logging; exit with the error on bad config."""
+        merged = dict(self.overrides)
+        for section, values in overrides.items():
+            merged[section] = {**merged.get(section, {}), **values}
+        if self.log_level:
+            merged.setdefault("logging", {})["level"] = self.log_level
+        elif not serving:  # an interactive command shows its result, not the run manager's chatter
+            merged.setdefault("logging", {}).setdefault("level", "warning")
+        try:
+            settings = load_settings(Path(self.config_file) if self.config_file else None, merged)
+        except ConfigError as error:
+            raise click.ClickException(str(error)) from None
+        configure_logging(settings.logging.level, settings.logging.format, serving=serving)
+        return settings
+
+
+def global_options(function: F) -> F:
+    function = click.option(
+        "--log-level",
+        type=click.Choice(["debug", "info", "warning", "error"]),
+        default=None,
+        help="Least severe log level (logs go to stderr).",
+    )(function)
+    function = click.option(
+        "--config",
+        "config_file",
+        type=click.Path(dir_okay=False),
+        envvar="MCPTRACE_CONFIG",
+        default=None,
+        help="Config file to read instead of the one in the user config directory.",
+    )(function)
+    return function
+
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print exactly one JSON document on stdout.")
+
+
+def emit(data: Any, text: str, as_json: bool) -> None:
+    """Print the result: one JSON document with --json, else the human text."""
+    if as_json:
+        click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+    else:
+        click.echo(text)
+
+
+def fail(message: str, as_json: bool, code: int = 1) -> None:
+    """Report an error: as the one JSON document with --json, else on stderr; then exit."""
+    if as_json:
+        click.echo(json.dumps({"error": message}, ensure_ascii=False))
+    else:
+        click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+def run_async(function: Callable[..., Coroutine[Any, Any, Any]]) -> Callable[..., Any]:
+    """Run an async click command body on a fresh event loop."""
+
+    @functools.wraps(function)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        return asyncio.run(function(*args, **kwargs))
+
+    return wrapper

@@ -1,0 +1,70 @@
+"""`mcptrace install claude-desktop|claude-code`: add mcptrace to an MCP client's configuration."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+SERVER_NAME = "mcptrace"
+
+
+def server_entry() -> dict[str, Any]:
+    """How a client starts this mcptrace: the absolute path of the installed command, `serve`."""
+    command = shutil.which("mcptrace") or str(Path(sys.argv[0]).resolve())
+    return {"command": command, "args": ["serve"]}
+
+
+def claude_desktop_config_path() -> Path:
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Application Support" / "Claude" / "claude_desktop_config.json"
+    return Path.home() / ".config" / "Claude" / "claude_desktop_config.json"
+
+
+def merge_server(path: Path, entry: dict[str, Any]) -> dict[str, Any]:
+    """The client config at ``path`` with our server added or replaced; other servers are kept."""
+    data: dict[str, Any] = {}
+    if path.exists():
+        try:
+            data = json.loads(path.read_text(encoding="utf-8") or "{}")
+        except ValueError as error:
+            raise click.ClickException(f"{path} is not valid JSON ({error}); fix it or use --print") from None
+        if not isinstance(data, dict):
+            raise click.ClickException(f"{path} does not hold a JSON object; fix it or use --print")
+    servers = data.setdefault("mcpServers", {})
+    if not isinstance(servers, dict):
+        raise click.ClickException(f"{path}: mcpServers is not an object; fix it or use --print")
+    servers[SERVER_NAME] = entry
+    return data
+
+
+@click.command()
+@click.argument("client", type=click.Choice(["claude-desktop", "claude-code"]))
+@click.option("--print", "print_only", is_flag=True, help="Print the configuration instead of writing it.")
+@click.option("--path", type=click.Path(dir_okay=False), default=None,
+              help="Config file to write (default: Claude Desktop's config, or ./.mcp.json for Claude Code).")
+def install(client: str, print_only: bool, path: str | None) -> None:
+    """Add mcptrace to Claude Desktop or Claude Code.
+
+    claude-desktop merges an `mcptrace` entry into claude_desktop_config.json; claude-code writes the
+    project-scoped .mcp.json in the current directory (equivalent: `claude mcp add mcptrace -- mcptrace
+    serve`). Other servers in the file are kept and the previous file is saved as *.bak.
+    """
+    entry = server_entry()
+    default = claude_desktop_config_path() if client == "claude-desktop" else Path.cwd() / ".mcp.json"
+    target = Path(path) if path else default
+    if print_only:
+        click.echo(json.dumps({"mcpServers": {SERVER_NAME: entry}}, indent=2))
+        if client == "claude-code":
+            click.echo(f"# or: claude mcp add {SERVER_NAME} -- {entry['command']} serve", err=True)
+        return
+    data = merge_server(target, entry)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if target.exists():
+        shutil.copy2(target, target.with_name(target.name + ".bak"))
+    target.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    click.echo(f"added {SERVER_NAME} to {target}; restart {client} to pick it up")

@@ -1,0 +1,80 @@
+"""`mcptrace run`: run a bpftrace program from a file or stdin, streaming its output."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+
+import click
+
+from mcptrace_core.cli.common import CliState, emit, fail, json_option, run_async
+from mcptrace_core.cli.data import call
+from mcptrace_core.runs.models import RunStatus
+from mcptrace_core.runs.results import execution_result
+from mcptrace_core.services import Services
+from mcptrace_core.tools import ToolError
+
+PAGE_LINES = 1000
+
+
+@click.command()
+@click.argument("source", type=click.File("rb"))
+@click.option("--timeout", "timeout_s", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Stop after this many seconds (default from config: runs.default_timeout_s).")
+@json_option
+@click.pass_obj
+@run_async
+async def run(state: CliState, source: click.utils.LazyFile, timeout_s: float | None, as_json: bool) -> None:
+    """Run the bpftrace program in SOURCE (a file, or - for stdin) and stream its output.
+
+    Ctrl-C stops the program the way stop_execution does: bpftrace gets SIGINT and prints its maps,
+    which are shown before the command exits. The exit status is 0 when the program completed or was
+    stopped, 1 when it failed.
+
+    \b
+    Example:
+      echo 'tracepoint:syscalls:sys_enter_openat { @[comm] = count(); }' | mcptrace run - --timeout 5
+    """
+    try:
+        program = source.read().decode("utf-8")
+    except UnicodeDecodeError as error:
+        fail(f"{source.name}: not valid UTF-8 at byte {error.start}", as_json)
+        return
+    services = Services.create(state.settings())
+    try:
+        started = await call(services, "exec_program", program=program, timeout_s=timeout_s)
+    except ToolError as error:
+        fail(str(error), as_json)
+        return
+    run_state = services.runs.get(started.execution_id)  # type: ignore[attr-defined]
+    asyncio.get_running_loop().add_signal_handler(
+        signal.SIGINT, lambda: run_state.request_stop(RunStatus.stopped, "stopped with Ctrl-C")
+    )
+    offset = 0
+    try:
+        while True:
+            page = run_state.output.page(offset, PAGE_LINES)
+            if not as_json:
+                if page.skipped:
+                    click.echo(f"[{page.skipped} lines dropped by the output cap]")
+                for line in page.lines:
+                    click.echo(line)
+            offset = page.offset + len(page.lines)
+            if run_state.status.finished and offset >= run_state.output.total:
+                break
+            if not page.lines:
+                await run_state.wait_changed(0.5)
+    finally:
+        await services.aclose()
+    result = execution_result(run_state, 0 if as_json else offset, run_state.output.total if as_json else 0)
+    if as_json:
+        emit(result.model_dump(mode="json"), "", as_json=True)
+    else:
+        for error in result.errors:
+            click.echo(f"error [{error.category}]: {error.message}", err=True)
+            if error.hint:
+                click.echo(f"  hint: {error.hint}", err=True)
+        if result.stop_note:
+            click.echo(f"[{result.status}: {result.stop_note}]", err=True)
+    sys.exit(1 if result.status in ("failed", "killed") else 0)

@@ -1,0 +1,33 @@
+"""`mcptrace serve`: the MCP server."""
+
+from __future__ import annotations
+
+import asyncio
+
+import click
+
+from mcptrace_core.cli.common import CliState
+from mcptrace_core.serving import ServeError, serve as serve_forever
+
+
+@click.command()
+@click.option("--transport", type=click.Choice(["stdio", "http"]), default=None,
+              help="stdio (default: the client starts the server) or streamable HTTP.")
+@click.option("--host", default=None, help="HTTP bind address (default 127.0.0.1; others need server.auth_token).")
+@click.option("--port", type=click.IntRange(1, 65535), default=None, help="HTTP port (default 8765).")
+@click.pass_obj
+def serve(state: CliState, transport: str | None, host: str | None, port: int | None) -> None:
+    """Run the MCP server (stdio by default).
+
+    An MCP client starts `mcptrace serve` and talks to it over stdin/stdout; logs go to stderr as JSON
+    lines. With --transport http the server listens on http://HOST:PORT/mcp, on loopback unless told
+    otherwise, and then only with a bearer token from the config file.
+    """
+    flags = {"transport": transport, "host": host, "port": port}
+    settings = state.settings(serving=True, server={k: v for k, v in flags.items() if v is not None})
+    try:
+        asyncio.run(serve_forever(settings))
+    except ServeError as error:
+        raise click.ClickException(str(error)) from None
+    except KeyboardInterrupt:
+        pass

@@ -1,0 +1,213 @@
+"""Settings: defaults < TOML file < environment (MCPTRACE_*) < command-line flags.
+
+The file lives in the user config directory (``mcptrace config init`` writes a commented one).
+Environment variables use ``__`` between section and key: ``MCPTRACE_RUNS__MAX_CONCURRENT=8``.
+``MCPTRACE_DISABLE_PLUGINS=a,b`` adds to ``plugins.disable``.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+
+ENV_PREFIX = "MCPTRACE_"
+CONFIG_ENV = "MCPTRACE_CONFIG"
+DISABLE_ENV = "MCPTRACE_DISABLE_PLUGINS"
+
+
+class ConfigError(Exception):
+    """The configuration could not be read or is invalid; the message names the source and the field."""
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+
+class ServerSettings(Section):
+    transport: Literal["stdio", "http"] = Field(
+        "stdio", description="How MCP clients connect: 'stdio' (a client starts the server) or 'http'."
+    )
+    host: str = Field(
+        "127.0.0.1",
+        description="Address the HTTP transport binds. Anything but loopback requires auth_token.",
+    )
+    port: int = Field(8765, ge=1, le=65535, description="Port of the HTTP transport.")
+    auth_token: SecretStr | None = Field(
+        None,
+        description="Bearer token HTTP clients must send; required when host is not a loopback address.",
+        examples=["<a long random string, e.g. from `openssl rand -hex 32`>"],
+    )
+    exposure: Literal["compact", "full"] = Field(
+        "compact",
+        description="'compact' exposes the generic tools; 'full' also exposes each template and BCC tool.",
+    )
+
+
+class RunSettings(Section):
+    max_concurrent: int = Field(4, ge=1, le=64, description="Runs allowed at the same time.")
+    default_timeout_s: float = Field(10.0, gt=0, description="Timeout of a run that names none, in seconds.")
+    max_timeout_s: float = Field(600.0, gt=0, description="Largest timeout a caller may ask for, in seconds.")
+    max_output_lines: int = Field(
+        20_000, ge=100, description="Lines of output kept per run (head and tail; the middle is counted)."
+    )
+    max_output_bytes: int = Field(
+        8 * 1024 * 1024, ge=64 * 1024, description="Bytes of output kept per run (head and tail)."
+    )
+    max_line_bytes: int = Field(4096, ge=80, description="A longer output line is cut and marked.")
+    max_program_bytes: int = Field(64 * 1024, ge=256, description="Largest program accepted, in bytes.")
+    keep_finished_s: float = Field(3600.0, ge=0, description="How long a finished run stays queryable.")
+
+    @field_validator("max_timeout_s")
+    @classmethod
+    def _max_at_least_default(cls, value: float, info: Any) -> float:
+        default = info.data.get("default_timeout_s")
+        if default is not None and value < default:
+            raise ValueError(f"must be >= default_timeout_s ({default})")
+        return value
+
+
+class PrivilegeSettings(Section):
+    prefix: list[str] = Field(
+        default_factory=list,
+        description=(
+            "Command put before bpftrace when not running as root, e.g. ['sudo', '-n'] with a NOPASSWD "
+            "sudoers rule. Never put a password anywhere."
+        ),
+    )
+
+
+class PluginSettings(Section):
+    disable: list[str] = Field(
+        default_factory=list, description="Plugins (entry-point names) not to load; see `mcptrace plugins`."
+    )
+
+
+class LoggingSettings(Section):
+    level: Literal["debug", "info", "warning", "error"] = Field("info", description="Least severe level logged.")
+    format: Literal["auto", "json", "console"] = Field(
+        "auto", description="'auto' writes JSON lines under `serve` and readable lines elsewhere."
+    )
+
+
+class BpftraceSettings(Section):
+    path: str | None = Field(
+        None,
+        description="bpftrace executable; found on PATH (and /usr/sbin) when unset.",
+        examples=["/usr/bin/bpftrace"],
+    )
+
+
+class Settings(Section):
+    server: ServerSettings = Field(default_factory=ServerSettings)
+    runs: RunSettings = Field(default_factory=RunSettings)
+    privilege: PrivilegeSettings = Field(default_factory=PrivilegeSettings)
+    plugins: PluginSettings = Field(default_factory=PluginSettings)
+    logging: LoggingSettings = Field(default_factory=LoggingSettings)
+    bpftrace: BpftraceSettings = Field(default_factory=BpftraceSettings)
+
+
+def user_config_path() -> Path:
+    """Where the config file is read from: $MCPTRACE_CONFIG, else the user config directory."""
+    explicit = os.environ.get(CONFIG_ENV)
+    if explicit:
+        return Path(explicit)
+    from platformdirs import user_config_path as config_dir
+
+    return config_dir("mcptrace") / "config.toml"
+
+
+def load_settings(config_file: Path | None = None, overrides: dict[str, Any] | None = None) -> Settings:
+    """Build the effective settings; raise ConfigError naming the source and field of a bad value."""
+    path = config_file or user_config_path()
+    file_data = _read_toml(path) if path.exists() else {}
+    _validate(file_data, f"config file {path}")
+    env_data = _read_environment()
+    _validate(_merge(file_data, env_data), f"environment ({ENV_PREFIX}*) over config file {path}")
+    merged = _merge(_merge(file_data, env_data), overrides or {})
+    return _validate(merged, "command-line options")
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"config file {path} is not valid TOML: {error}") from error
+    except OSError as error:
+        raise ConfigError(f"config file {path} cannot be read: {error.strerror}") from error
+
+
+def _read_environment() -> dict[str, Any]:
+    from pydantic_settings import EnvSettingsSource
+
+    source = EnvSettingsSource(Settings, env_prefix=ENV_PREFIX, env_nested_delimiter="__")
+    try:
+        data: dict[str, Any] = dict(source())
+    except Exception as error:  # pydantic-settings reports undecodable JSON values this way
+        raise ConfigError(f"environment ({ENV_PREFIX}*): {error}") from error
+    disabled = [name.strip() for name in os.environ.get(DISABLE_ENV, "").split(",") if name.strip()]
+    if disabled:
+        plugins = dict(data.get("plugins") or {})
+        plugins["disable"] = list(plugins.get("disable") or []) + disabled
+        data["plugins"] = plugins
+    return data
+
+
+def _validate(data: dict[str, Any], source: str) -> Settings:
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in item['loc']) or '(top level)'}: {item['msg']}"
+            for item in error.errors()
+        )
+        raise ConfigError(f"invalid settings in {source}: {problems}") from error
+
+
+def _merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in top.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def render_default_config() -> str:
+    """The default settings as TOML, every key preceded by its description as a comment.
+
+    tomli_w writes the values (so quoting is always right); the comments are interleaved here
+    because TOML writers do not carry comments. Keys without a default value are commented out.
+    """
+    import tomli_w
+
+    lines = [
+        "# mcptrace configuration. Precedence: defaults < this file < MCPTRACE_* environment < flags.",
+        "# Environment form of a key: MCPTRACE_<SECTION>__<KEY>, e.g. MCPTRACE_RUNS__MAX_CONCURRENT=8.",
+    ]
+    defaults = Settings()
+    for section_name, section_field in Settings.model_fields.items():
+        section = getattr(defaults, section_name)
+        lines += ["", f"[{section_name}]"]
+        for key, field in type(section).model_fields.items():
+            lines.append(f"# {field.description}")
+            value = getattr(section, key)
+            if value is None:
+                example = (field.examples or ["..."])[0]
+                lines.append("# " + tomli_w.dumps({key: example}).rstrip("\n"))
+            else:
+                lines.append(tomli_w.dumps({key: value}).rstrip("\n"))
+    return "\n".join(lines) + "\n"
+
+
+def settings_as_dict(settings: Settings) -> dict[str, Any]:
+    """The settings as plain data for display; secrets are masked."""
+    data = settings.model_dump(mode="json")
+    if settings.server.auth_token is not None:
+        data["server"]["auth_token"] = "********"
+    return data

@@ -1,0 +1,104 @@
+"""The plugin contract: every hook a plugin may implement.
+
+Each hook returns a list of contributions. The registry calls every implementation on its own, stamps
+each contribution with the plugin that made it and rejects duplicate names, so one broken plugin never
+takes the others down. Hooks receive the effective settings; an implementation may leave the argument
+out when it does not need it (pluggy passes only the arguments an implementation names).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pluggy
+
+from mcptrace_core import PROJECT_NAME
+
+if TYPE_CHECKING:
+    from mcptrace_core.config import Settings
+    from mcptrace_core.interfaces import (
+        Analyzer,
+        Backend,
+        Embedder,
+        ExamplePack,
+        SafetyRule,
+        TemplatePack,
+    )
+    from mcptrace_core.models import SafetyPolicy
+    from mcptrace_core.tools import ToolSpec
+
+hookspec = pluggy.HookspecMarker(PROJECT_NAME)
+
+
+@hookspec
+def mcptrace_backends(settings: Settings) -> list[Backend]:
+    """Contribute tracing backends: ways to run tracing work on this host (bpftrace, BCC tools, ...).
+
+    :param settings: the effective settings; a backend reads its own section (``settings.bpftrace``).
+    :return: backends, each with a ``name`` unique across all plugins.
+    """
+
+
+@hookspec
+def mcptrace_safety_rules(settings: Settings) -> list[SafetyRule]:
+    """Contribute safety rules that inspect a parsed program before it runs.
+
+    :param settings: the effective settings.
+    :return: rules, each with an ``id`` unique across all plugins, a severity, a rationale and a fix.
+    """
+
+
+@hookspec
+def mcptrace_safety_policies(settings: Settings) -> list[SafetyPolicy]:
+    """Contribute safety policies: named sets of rule settings that turn findings into a verdict.
+
+    A company ships its policy as a pip-installable package implementing this hook.
+
+    :param settings: the effective settings.
+    :return: policies, each with a ``name`` unique across all plugins.
+    """
+
+
+@hookspec
+def mcptrace_analyzers(settings: Settings) -> list[Analyzer]:
+    """Contribute output analyzers that recognise a kind of trace output and parse it into numbers.
+
+    :param settings: the effective settings.
+    :return: analyzers, each with a ``name`` unique across all plugins.
+    """
+
+
+@hookspec
+def mcptrace_template_packs(settings: Settings) -> list[TemplatePack]:
+    """Contribute packs of parameterised program templates.
+
+    :param settings: the effective settings.
+    :return: template packs, each with a ``name`` unique across all plugins.
+    """
+
+
+@hookspec
+def mcptrace_example_packs(settings: Settings) -> list[ExamplePack]:
+    """Contribute packs of example programs that search can find by meaning.
+
+    :param settings: the effective settings.
+    :return: example packs, each with a ``name`` unique across all plugins.
+    """
+
+
+@hookspec
+def mcptrace_embedders(settings: Settings) -> list[Embedder]:
+    """Contribute text embedders for the semantic index (the default is a local ONNX model).
+
+    :param settings: the effective settings.
+    :return: embedders, each with a ``name`` unique across all plugins.
+    """
+
+
+@hookspec
+def mcptrace_tools(settings: Settings) -> list[ToolSpec]:
+    """Contribute MCP tools: typed input and output models plus an async handler.
+
+    :param settings: the effective settings (tools may depend on the exposure mode).
+    :return: tool specs, each with a ``name`` unique across all plugins.
+    """

@@ -1,0 +1,101 @@
+"""Pydantic models shared between the core, the plugins and the MCP tools.
+
+Only models that cross a plugin boundary live here; a plugin keeps its private models to itself.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Model(BaseModel):
+    """Base of the shared models: unknown fields are errors, so a typo never passes silently."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Severity(str, Enum):
+    """How much a finding matters, in increasing order."""
+
+    info = "info"
+    low = "low"
+    medium = "medium"
+    high = "high"
+    critical = "critical"
+
+    @property
+    def rank(self) -> int:
+        return list(Severity).index(self)
+
+
+class HostCheck(Model):
+    """One fact about the host, as `mcptrace doctor` and bpf_info report it."""
+
+    name: str = Field(description="What was checked, e.g. 'tracefs mounted'.")
+    ok: bool = Field(description="Whether it works here.")
+    detail: str = Field(default="", description="What was measured.")
+    fix: str | None = Field(default=None, description="The exact step that fixes it, when it does not work.")
+
+
+class HistBucket(Model):
+    """One bucket of a power-of-two or linear histogram: the half-open range [low, high)."""
+
+    low: float | None = Field(description="Inclusive lower bound; None for the underflow bucket.")
+    high: float | None = Field(description="Exclusive upper bound; None for the overflow bucket.")
+    count: int = Field(ge=0)
+
+
+class MapStats(Model):
+    """The value of a stats() or avg() aggregation."""
+
+    count: int | None = None
+    average: float | None = None
+    total: float | None = None
+
+
+class MapEntry(Model):
+    """One key of a map and its value; exactly one of value, buckets and stats is set."""
+
+    key: str | None = Field(default=None, description="The key as bpftrace prints it; None for a scalar map.")
+    value: int | float | str | list[int | float | str] | None = None
+    buckets: list[HistBucket] | None = None
+    stats: MapStats | None = None
+
+
+class TraceMap(Model):
+    """A bpftrace map (or a BCC histogram) as structured data."""
+
+    name: str = Field(description="The map name with its '@', e.g. '@bytes'.")
+    kind: Literal["value", "hist", "stats"] = Field(
+        description="value: counts, sums, min/max and plain values; hist: hist()/lhist(); stats: stats()/avg()."
+    )
+    entries: list[MapEntry] = Field(default_factory=list)
+
+
+ErrorCategory = Literal[
+    "syntax",
+    "semantic",
+    "probe_not_found",
+    "unsafe_builtin",
+    "permission",
+    "resource",
+    "attach",
+    "verifier",
+    "unsupported_feature",
+    "input",
+    "internal",
+]
+
+
+class TraceError(Model):
+    """One error of a program or a run, structured so that an assistant can fix it in one step."""
+
+    category: ErrorCategory
+    message: str = Field(description="What went wrong, in the tool's words (cleaned).")
+    line: int | None = Field(default=None, description="1-based line in the program, when known.")
+    col: int | None = Field(default=None, description="1-based column in the program, when known.")
+    hint: str | None = Field(default=None, description="What to do about it.")
+    suggestions: list[str] = Field(default_factory=list, description="Concrete replacements to try.")

@@ -1,0 +1,147 @@
+"""Collect every contribution of every plugin, stamped with the plugin that made it.
+
+Each hook implementation is called on its own, so a plugin whose hook raises is logged and skipped
+while the rest load. Two contributions of the same kind with the same name are a conflict: the second
+is rejected and the error names both plugins.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from mcptrace_core.logging import get_logger
+
+if TYPE_CHECKING:
+    from mcptrace_core.config import Settings
+    from mcptrace_core.interfaces import Analyzer, Backend, Embedder, ExamplePack, SafetyRule, TemplatePack
+    from mcptrace_core.plugins import PluginManager
+    from mcptrace_core.tools import ToolSpec
+
+log = get_logger(__name__)
+
+T = TypeVar("T")
+
+# hook name -> (registry kind, attribute that names a contribution)
+KINDS: dict[str, tuple[str, str]] = {
+    "mcptrace_backends": ("backend", "name"),
+    "mcptrace_safety_rules": ("safety_rule", "id"),
+    "mcptrace_safety_policies": ("safety_policy", "name"),
+    "mcptrace_analyzers": ("analyzer", "name"),
+    "mcptrace_template_packs": ("template_pack", "name"),
+    "mcptrace_example_packs": ("example_pack", "name"),
+    "mcptrace_embedders": ("embedder", "name"),
+    "mcptrace_tools": ("tool", "name"),
+}
+
+
+class DuplicateContributionError(Exception):
+    """Two plugins contributed the same kind of thing under the same name."""
+
+    def __init__(self, kind: str, name: str, first_plugin: str, second_plugin: str) -> None:
+        super().__init__(
+            f"{kind} {name!r} from plugin {second_plugin!r} conflicts with the one from plugin "
+            f"{first_plugin!r}; kept the one from {first_plugin!r}"
+        )
+        self.kind, self.name = kind, name
+        self.first_plugin, self.second_plugin = first_plugin, second_plugin
+
+
+@dataclass(frozen=True)
+class Contribution(Generic[T]):
+    item: T
+    plugin: str
+
+
+@dataclass
+class Registry:
+    """Contributions by kind and name, in plugin load order."""
+
+    _items: dict[str, dict[str, Contribution[Any]]] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+
+    def add(self, kind: str, name: str, item: Any, plugin: str) -> None:
+        """Add a contribution; raise DuplicateContributionError when the name is taken."""
+        existing = self._items.setdefault(kind, {}).get(name)
+        if existing is not None:
+            raise DuplicateContributionError(kind, name, existing.plugin, plugin)
+        self._items[kind][name] = Contribution(item, plugin)
+
+    def contributions(self, kind: str) -> list[Contribution[Any]]:
+        return list(self._items.get(kind, {}).values())
+
+    def get(self, kind: str, name: str) -> Any | None:
+        contribution = self._items.get(kind, {}).get(name)
+        return contribution.item if contribution else None
+
+    def origin(self, kind: str, name: str) -> str | None:
+        """The plugin that contributed ``name``."""
+        contribution = self._items.get(kind, {}).get(name)
+        return contribution.plugin if contribution else None
+
+    def _all(self, kind: str) -> Iterator[Any]:
+        return (contribution.item for contribution in self._items.get(kind, {}).values())
+
+    @property
+    def backends(self) -> list[Backend]:
+        return list(self._all("backend"))
+
+    @property
+    def safety_rules(self) -> list[SafetyRule]:
+        return list(self._all("safety_rule"))
+
+    @property
+    def safety_policies(self) -> list[Any]:
+        return list(self._all("safety_policy"))
+
+    @property
+    def analyzers(self) -> list[Analyzer]:
+        return list(self._all("analyzer"))
+
+    @property
+    def template_packs(self) -> list[TemplatePack]:
+        return list(self._all("template_pack"))
+
+    @property
+    def example_packs(self) -> list[ExamplePack]:
+        return list(self._all("example_pack"))
+
+    @property
+    def embedders(self) -> list[Embedder]:
+        return list(self._all("embedder"))
+
+    @property
+    def tools(self) -> list[ToolSpec]:
+        return list(self._all("tool"))
+
+
+def build_registry(pm: PluginManager, settings: Settings) -> Registry:
+    """Call every hook implementation of every plugin in isolation and collect what they return."""
+    registry = Registry()
+    for hook_name, (kind, name_attribute) in KINDS.items():
+        caller = getattr(pm.hook, hook_name)
+        # pluggy lists implementations last-registered first; load order reads better in reports.
+        for impl in reversed(caller.get_hookimpls()):
+            plugin = impl.plugin_name
+            kwargs = {name: settings for name in impl.argnames if name == "settings"}
+            try:
+                items = impl.function(**kwargs) or []
+            except Exception as error:  # isolation boundary around third-party code
+                _problem(registry, f"plugin {plugin!r}: {hook_name} raised {type(error).__name__}: {error}")
+                continue
+            for item in items:
+                name = getattr(item, name_attribute, None)
+                if not isinstance(name, str) or not name:
+                    _problem(registry, f"plugin {plugin!r}: a {kind} from {hook_name} has no {name_attribute}")
+                    continue
+                try:
+                    registry.add(kind, name, item, plugin)
+                except DuplicateContributionError as error:
+                    _problem(registry, str(error))
+    return registry
+
+
+def _problem(registry: Registry, message: str) -> None:
+    registry.problems.append(message)
+    log.error("plugin contribution skipped", problem=message)

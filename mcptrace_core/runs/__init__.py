@@ -1,0 +1,1 @@
+"""The run manager: spawn, supervise, buffer, stream and stop tracing processes (backend-agnostic)."""

@@ -1,0 +1,52 @@
+"""Follow a run for a waiting caller: new output goes out as MCP progress notifications.
+
+Cancelling the waiting call (the client gives up) stops the run, so nothing keeps tracing unseen.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import anyio
+
+from mcptrace_core.runs.models import RunStatus
+from mcptrace_core.runs.run import Run
+from mcptrace_core.tools import ToolCall
+
+POLL_S = 1.0
+MIN_INTERVAL_S = 0.2
+MAX_MESSAGE_CHARS = 8192
+MAX_LINES_PER_MESSAGE = 200
+
+
+async def follow(call: ToolCall, run: Run) -> None:
+    """Return when the run ends, streaming its new lines as progress on the way."""
+    sent = 0
+    try:
+        while not run.status.finished:
+            await run.wait_changed(POLL_S)
+            sent = await _send_new_lines(call, run, sent)
+            await asyncio.sleep(MIN_INTERVAL_S)
+        while sent < run.output.total:
+            before = sent
+            sent = await _send_new_lines(call, run, sent)
+            if sent == before:
+                break
+    finally:
+        if not run.status.finished:
+            with anyio.CancelScope(shield=True):
+                run.request_stop(RunStatus.stopped, "the waiting call was cancelled")
+                await run.wait_done()
+
+
+async def _send_new_lines(call: ToolCall, run: Run, sent: int) -> int:
+    if sent >= run.output.total:
+        return sent
+    page = run.output.page(sent, MAX_LINES_PER_MESSAGE)
+    text = "\n".join(page.lines)
+    if page.skipped:
+        text = f"[{page.skipped} lines dropped by the output cap]\n{text}"
+    if len(text) > MAX_MESSAGE_CHARS:
+        text = text[:MAX_MESSAGE_CHARS] + "\n[cut; get_result has every kept line]"
+    await call.report_progress(page.offset + len(page.lines), None, text)
+    return page.offset + len(page.lines)

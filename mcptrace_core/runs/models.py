@@ -1,0 +1,86 @@
+"""The vocabulary of the run manager: statuses, what a backend hands over to start a run, and errors."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from mcptrace_core.models import TraceError
+    from mcptrace_core.runs.run import Run
+
+
+class RunStatus(str, Enum):
+    running = "running"
+    completed = "completed"
+    """Exited on its own with status 0."""
+    failed = "failed"
+    """Exited on its own with a non-zero status (or could not start)."""
+    stopped = "stopped"
+    """Stopped on request; its final maps were printed."""
+    timed_out = "timed_out"
+    """Stopped when its timeout expired; its final maps were printed."""
+    killed = "killed"
+    """Did not exit within the grace period after SIGINT and was killed; maps may be missing."""
+    interrupted = "interrupted"
+    """Still running when the server went away (reported from history after a restart)."""
+
+    @property
+    def finished(self) -> bool:
+        return self is not RunStatus.running
+
+
+class OutputDecoder(Protocol):
+    """Turns a backend's raw stdout lines into text lines, maps and counters on the run."""
+
+    def feed(self, line: str, run: Run) -> None:
+        """Interpret one stdout line (without its newline)."""
+
+    def finish(self, run: Run) -> None:
+        """Flush anything held back (a printf without a trailing newline)."""
+
+
+class PlainTextDecoder:
+    """Every stdout line is an output line: for tools with no structured output."""
+
+    def feed(self, line: str, run: Run) -> None:
+        run.add_line(line)
+
+    def finish(self, run: Run) -> None:
+        return None
+
+
+@dataclass
+class RunSpec:
+    """What a backend hands to the run manager to start a run."""
+
+    argv: list[str]
+    backend: str
+    label: str
+    """What the run is, for listings: a program's first line, a tool name and its arguments."""
+    timeout_s: float
+    decoder: OutputDecoder = field(default_factory=PlainTextDecoder)
+    env: Mapping[str, str] = field(default_factory=dict)
+    """Variables added to the server's environment for this run (e.g. BPFTRACE_* limits)."""
+    stderr_filter: Callable[[str], bool] = lambda line: True
+    """False for a stderr line that is known to be harmless noise."""
+    grace_s: Callable[[int], float] = lambda attached_probes: 5.0
+    """Seconds to wait after SIGINT before SIGKILL, given the number of attached probes."""
+    program: str | None = None
+    """The program text, when the backend runs one; kept for results and history."""
+    explain: Callable[[Sequence[str], int | None], list[TraceError]] = lambda stderr, exit_code: []
+    """Turns the kept stderr lines and the exit code of an unsuccessful run into structured errors."""
+
+
+class RunLimitError(Exception):
+    """The concurrency limit is reached."""
+
+
+class RunNotFoundError(Exception):
+    """No run has this id (never existed, or expired)."""
+
+
+class RunStartError(Exception):
+    """The process could not be started (missing executable, permission)."""

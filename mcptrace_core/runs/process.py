@@ -1,0 +1,54 @@
+"""Start a child in its own process group, tied to the server's life, and signal it.
+
+The child gets PR_SET_PDEATHSIG=SIGTERM: if the server dies without cleaning up (even by SIGKILL),
+the kernel tells the child to stop, so no tracing process outlives the server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import os
+import signal
+from collections.abc import Mapping
+
+_PR_SET_PDEATHSIG = 1
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def _die_with_parent(parent: int) -> None:
+    _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    if os.getppid() != parent:  # the server died between fork and prctl
+        os._exit(1)
+
+
+async def spawn(argv: list[str], extra_env: Mapping[str, str]) -> asyncio.subprocess.Process:
+    """Start ``argv`` with piped stdout/stderr, no stdin, in a new session (its own process group)."""
+    env = {**os.environ, **extra_env} if extra_env else None
+    parent = os.getpid()
+    return await asyncio.create_subprocess_exec(
+        *argv,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=env,
+        start_new_session=True,
+        preexec_fn=lambda: _die_with_parent(parent),
+    )
+
+
+def send_signal(process: asyncio.subprocess.Process, signum: int) -> None:
+    """Signal the process itself; a process that already exited is not an error."""
+    if process.returncode is None:
+        try:
+            process.send_signal(signum)
+        except ProcessLookupError:
+            pass
+
+
+def kill_group(pid: int) -> None:
+    """SIGKILL the whole process group the child leads (it and anything it started)."""
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass

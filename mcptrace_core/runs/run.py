@@ -1,0 +1,188 @@
+"""One supervised run: its process, its bounded output, its maps, and how it ends.
+
+A run ends in exactly one way. On its own it is ``completed`` (status 0) or ``failed``. Stopped on
+request or by its timeout it gets SIGINT, so the tracer prints its maps and exits; if it does not exit
+within the grace period (which grows with the number of attached probes, since detaching takes time)
+its whole process group gets SIGKILL and the run is ``killed``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import codecs
+import signal
+import time
+from collections.abc import Callable
+
+from mcptrace_core.config import RunSettings
+from mcptrace_core.logging import get_logger
+from mcptrace_core.models import TraceError, TraceMap
+from mcptrace_core.runs.buffer import OutputBuffer
+from mcptrace_core.runs.models import RunSpec, RunStatus
+from mcptrace_core.runs.process import kill_group, send_signal
+from mcptrace_core.textsafety import clean_line
+
+log = get_logger(__name__)
+
+READ_CHUNK = 256 * 1024
+STDERR_MAX_LINES = 400
+STDERR_MAX_BYTES = 128 * 1024
+DRAIN_TIMEOUT_S = 2.0
+
+
+class Run:
+    """State of one run. The run manager creates it; backends' decoders feed it."""
+
+    def __init__(self, run_id: str, spec: RunSpec, limits: RunSettings) -> None:
+        self.id = run_id
+        self.spec = spec
+        self.status = RunStatus.running
+        self.output = OutputBuffer(limits.max_output_lines, limits.max_output_bytes)
+        self.stderr = OutputBuffer(STDERR_MAX_LINES, STDERR_MAX_BYTES)
+        self.maps: dict[str, TraceMap] = {}
+        self.attached_probes: int | None = None
+        self.lost_events = 0
+        self.exit_code: int | None = None
+        self.errors: list[TraceError] = []
+        self.stop_note: str | None = None
+        self.started_at = time.time()
+        self._started = time.monotonic()
+        self._ended: float | None = None
+        self._max_line_chars = limits.max_line_bytes
+        self._stop_status: RunStatus | None = None
+        self._killed = False
+        self._process: asyncio.subprocess.Process | None = None
+        self._exited = asyncio.Event()
+        self._done = asyncio.Event()
+        self._changed = asyncio.Event()
+
+    # -- fed by decoders -------------------------------------------------------------------------
+
+    def add_line(self, text: str) -> None:
+        """Append one output line; it is cleaned of control characters and cut to the line cap."""
+        self.output.append(clean_line(text, self._max_line_chars))
+
+    def set_map(self, trace_map: TraceMap) -> None:
+        """Record the latest printout of a map (maps print again at exit and on print())."""
+        self.maps[trace_map.name] = trace_map
+
+    # -- queries ---------------------------------------------------------------------------------
+
+    @property
+    def duration_s(self) -> float:
+        end = self._ended if self._ended is not None else time.monotonic()
+        return round(end - self._started, 3)
+
+    @property
+    def ended_monotonic(self) -> float | None:
+        return self._ended
+
+    async def wait_changed(self, timeout: float) -> None:
+        """Return when new output arrives or the run ends, or after ``timeout`` seconds."""
+        if self.status.finished:
+            return
+        event = self._changed
+        try:
+            await asyncio.wait_for(event.wait(), timeout)
+        except TimeoutError:
+            pass
+
+    async def wait_done(self, timeout: float | None = None) -> bool:
+        try:
+            await asyncio.wait_for(self._done.wait(), timeout)
+        except TimeoutError:
+            return False
+        return True
+
+    # -- lifecycle (driven by the run manager) ---------------------------------------------------
+
+    async def supervise(self, process: asyncio.subprocess.Process) -> None:
+        """Pump output until the process ends, enforce the timeout, then settle the final status."""
+        self._process = process
+        assert process.stdout is not None and process.stderr is not None
+        pumps = [
+            asyncio.create_task(self._pump(process.stdout, self._on_stdout)),
+            asyncio.create_task(self._pump(process.stderr, self._on_stderr)),
+        ]
+        waiter = asyncio.create_task(process.wait())
+        try:
+            done, _ = await asyncio.wait({waiter}, timeout=self.spec.timeout_s)
+            if not done:
+                self.request_stop(RunStatus.timed_out, f"timeout of {self.spec.timeout_s:g} s reached")
+            self.exit_code = await asyncio.shield(waiter)
+        finally:
+            self._exited.set()
+            kill_group(process.pid)  # leftovers in the group (children of a traced command)
+            await asyncio.wait(pumps, timeout=DRAIN_TIMEOUT_S)
+            for pump in pumps:
+                pump.cancel()
+            self._settle()
+
+    def request_stop(self, status: RunStatus, note: str) -> None:
+        """Ask the run to stop: SIGINT now, SIGKILL of the group if it outlives the grace period."""
+        if self.status.finished or self._stop_status is not None or self._process is None:
+            return
+        self._stop_status = status
+        self.stop_note = note
+        send_signal(self._process, signal.SIGINT)
+        asyncio.create_task(self._escalate(self.spec.grace_s(self.attached_probes or 0)))
+
+    async def _escalate(self, grace_s: float) -> None:
+        try:
+            await asyncio.wait_for(self._exited.wait(), grace_s)
+        except TimeoutError:
+            assert self._process is not None
+            self._killed = True
+            self.stop_note = f"{self.stop_note}; no exit {grace_s:.1f} s after SIGINT, process group killed"
+            kill_group(self._process.pid)
+
+    def _settle(self) -> None:
+        self.spec.decoder.finish(self)
+        if self._killed:
+            status = RunStatus.killed
+        elif self._stop_status is not None:
+            status = self._stop_status
+        else:
+            status = RunStatus.completed if self.exit_code == 0 else RunStatus.failed
+        self.errors = self.spec.explain(self.stderr.last(STDERR_MAX_LINES), self.exit_code)
+        self._ended = time.monotonic()
+        self.status = status
+        self._done.set()
+        self._notify()
+
+    # -- plumbing --------------------------------------------------------------------------------
+
+    def _notify(self) -> None:
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    def _on_stdout(self, line: str) -> None:
+        try:
+            self.spec.decoder.feed(line, self)
+        except Exception:  # a decoder bug must not stop the pump (the child would block on a full pipe)
+            log.exception("output decoder failed; line kept as text", run=self.id, backend=self.spec.backend)
+            self.add_line(line)
+
+    def _on_stderr(self, line: str) -> None:
+        if line.strip() and self.spec.stderr_filter(line):
+            self.stderr.append(clean_line(line, self._max_line_chars))
+
+    async def _pump(self, stream: asyncio.StreamReader, on_line: Callable[[str], None]) -> None:
+        decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        partial = ""
+        while True:
+            chunk = await stream.read(READ_CHUNK)
+            if not chunk:
+                break
+            lines = (partial + decoder.decode(chunk)).split("\n")
+            partial = lines.pop()
+            if len(partial) > self._max_line_chars * 4:  # a line without end: take it as it is
+                lines.append(partial)
+                partial = ""
+            for line in lines:
+                on_line(line)
+            self._notify()
+        rest = partial + decoder.decode(b"", final=True)
+        if rest:
+            on_line(rest)
+        self._notify()

@@ -1,0 +1,42 @@
+"""The services a server (or a CLI command) shares: settings, plugins, registry and runs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from mcptrace_core.config import Settings
+from mcptrace_core.interfaces import Backend
+from mcptrace_core.plugins import PluginManager, build_plugin_manager
+from mcptrace_core.registry import Registry, build_registry
+from mcptrace_core.runs.manager import RunManager
+from mcptrace_core.tools import ToolError
+
+
+@dataclass
+class Services:
+    settings: Settings
+    plugins: PluginManager
+    registry: Registry
+    runs: RunManager
+
+    @classmethod
+    def create(cls, settings: Settings, plugins: PluginManager | None = None) -> Services:
+        """Load the plugins (unless a manager is given, as tests do) and collect their contributions."""
+        pm = plugins if plugins is not None else build_plugin_manager(settings.plugins.disable)
+        return cls(settings, pm, build_registry(pm, settings), RunManager(settings.runs))
+
+    def backend(self, name: str) -> Any:
+        """The backend called ``name``; a ToolError that says how to get it when it is not loaded."""
+        backend = self.registry.get("backend", name)
+        if not isinstance(backend, Backend):
+            loaded = ", ".join(b.name for b in self.registry.backends) or "none"
+            raise ToolError(
+                f"the {name} backend is not loaded (loaded backends: {loaded}); "
+                f"check `mcptrace plugins` and plugins.disable in the config"
+            )
+        return backend
+
+    async def aclose(self) -> None:
+        """Stop every run; called when the server or command ends."""
+        await self.runs.shutdown()

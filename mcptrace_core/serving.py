@@ -1,0 +1,112 @@
+"""Serve MCP over stdio or streamable HTTP until the client leaves or a signal arrives.
+
+Whatever ends the server (stdin EOF, SIGTERM, SIGINT, an error), every run is stopped before the
+process exits; the children's PR_SET_PDEATHSIG covers the case where the server is killed outright.
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import signal
+from typing import Any
+
+import anyio
+
+from mcptrace_core.config import Settings
+from mcptrace_core.logging import get_logger
+from mcptrace_core.server import build_server
+from mcptrace_core.services import Services
+
+log = get_logger(__name__)
+
+
+class ServeError(Exception):
+    """The server cannot start with these settings."""
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_bind(settings: Settings) -> None:
+    """Refuse to expose the server beyond this machine without a bearer token."""
+    server = settings.server
+    if server.transport == "http" and not is_loopback(server.host) and server.auth_token is None:
+        raise ServeError(
+            f"binding {server.host} exposes root-level tracing to the network: set server.auth_token in the "
+            "config file (clients then send 'Authorization: Bearer <token>'), or bind 127.0.0.1"
+        )
+
+
+async def serve(settings: Settings) -> None:
+    check_bind(settings)
+    services = Services.create(settings)
+    server = build_server(services)
+    log.info("serving", transport=settings.server.transport, tools=len(services.registry.tools))
+    try:
+        if settings.server.transport == "stdio":
+            await _serve_stdio(server)
+        else:
+            await _serve_http(server, settings)
+    finally:
+        with anyio.CancelScope(shield=True):
+            await services.aclose()
+        log.info("server stopped")
+
+
+async def _serve_stdio(server: Any) -> None:
+    from mcp.server.stdio import stdio_server
+
+    async with anyio.create_task_group() as group:
+
+        async def stop_on_signal() -> None:
+            with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as signals:
+                async for signum in signals:
+                    log.info("signal received, shutting down", signal=signal.Signals(signum).name)
+                    group.cancel_scope.cancel()
+                    return
+
+        group.start_soon(stop_on_signal)
+        async with stdio_server() as (read_stream, write_stream):
+            await server.run(read_stream, write_stream, server.create_initialization_options())
+        log.info("client disconnected")
+        group.cancel_scope.cancel()
+
+
+async def _serve_http(server: Any, settings: Settings) -> None:
+    import uvicorn
+
+    app: Any = server.streamable_http_app(host=settings.server.host)
+    token = settings.server.auth_token
+    if token is not None:
+        app = BearerTokenMiddleware(app, token.get_secret_value())
+    config = uvicorn.Config(app, host=settings.server.host, port=settings.server.port, log_level="warning")
+    log.info("http listening", url=f"http://{settings.server.host}:{settings.server.port}/mcp")
+    await uvicorn.Server(config).serve()
+
+
+class BearerTokenMiddleware:
+    """Refuse every HTTP request that does not carry ``Authorization: Bearer <token>``."""
+
+    def __init__(self, app: Any, token: str) -> None:
+        self.app = app
+        self._expected = f"Bearer {token}".encode()
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            given = dict(scope.get("headers") or []).get(b"authorization", b"")
+            if not hmac.compare_digest(given, self._expected):
+                await send({
+                    "type": "http.response.start",
+                    "status": 401,
+                    "headers": [(b"content-type", b"application/json"), (b"www-authenticate", b"Bearer")],
+                })
+                await send({"type": "http.response.body", "body": b'{"error": "missing or wrong bearer token"}'})
+                return
+        await self.app(scope, receive, send)

@@ -1,0 +1,120 @@
+"""What a plugin needs to contribute an MCP tool: a spec, a per-call context and an error type.
+
+A tool is a pydantic input model (flat: one level of scalar fields, each with a description and
+constraints), a pydantic output model and an async handler. The server turns the models into JSON
+schemas, validates arguments before the handler runs and turns a ToolError into an MCP ``isError``
+result whose message says what was wrong and what is allowed.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+if TYPE_CHECKING:
+    from mcptrace_core.services import Services
+
+TOOL_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+
+
+class ToolError(Exception):
+    """A tool failed for a reason the caller can act on; the message is shown to the caller as is."""
+
+
+class ToolInput(BaseModel):
+    """Base of tool input models: unknown arguments are errors, strings are stripped of nothing."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class ToolOutput(BaseModel):
+    """Base of tool output models.
+
+    ``to_text`` is the short human text sent next to the structured content; a tool overrides it
+    to say what matters in a few lines.
+    """
+
+    def to_text(self) -> str:
+        return self.model_dump_json(exclude_none=True)
+
+
+ProgressFn = Callable[[float, float | None, str | None], Awaitable[None]]
+
+
+class ToolCall:
+    """The context of one tool call: the shared services and the channel back to the caller."""
+
+    def __init__(self, services: Services, tool: str, progress: ProgressFn | None = None) -> None:
+        self.services = services
+        self.tool = tool
+        self._progress = progress
+
+    async def report_progress(self, progress: float, total: float | None = None, message: str | None = None) -> None:
+        """Send an MCP progress notification; a no-op when the caller asked for none."""
+        if self._progress is not None:
+            await self._progress(progress, total, message)
+
+
+ToolHandler = Callable[[ToolCall, Any], Awaitable[ToolOutput]]
+
+
+@dataclass(frozen=True)
+class ToolSpec:
+    """One MCP tool. ``read_only`` and the other hints become the tool's annotations; set them honestly."""
+
+    name: str
+    description: str
+    input_model: type[ToolInput]
+    output_model: type[ToolOutput]
+    handler: ToolHandler
+    title: str | None = None
+    read_only: bool = True
+    destructive: bool = False
+    idempotent: bool = True
+    open_world: bool = False
+
+    def __post_init__(self) -> None:
+        if not TOOL_NAME.match(self.name):
+            raise ValueError(f"tool name {self.name!r} must match {TOOL_NAME.pattern}")
+
+
+async def invoke(services: Services, spec: ToolSpec, arguments: Any, progress: ProgressFn | None = None) -> ToolOutput:
+    """Validate ``arguments`` against the tool's input model and run its handler.
+
+    Bad arguments raise a ToolError that names each wrong field, how it is wrong and what the tool
+    accepts; the server and the CLI both call tools through here.
+    """
+    try:
+        args = spec.input_model.model_validate(arguments if arguments is not None else {})
+    except ValidationError as error:
+        raise ToolError(describe_validation_error(spec, error)) from None
+    return await spec.handler(ToolCall(services, spec.name, progress), args)
+
+
+def describe_validation_error(spec: ToolSpec, error: ValidationError) -> str:
+    """Say which argument is wrong, how, and what the tool accepts."""
+    problems = []
+    for item in error.errors(include_url=False):
+        location = ".".join(str(part) for part in item["loc"]) or "arguments"
+        if item["type"] == "extra_forbidden":
+            problems.append(f"{location}: unknown argument")
+        else:
+            problems.append(f"{location}: {item['msg']} (got {_show(item.get('input'))})")
+    accepted = "; ".join(
+        f"{name}: {field.description}" if field.description else name
+        for name, field in spec.input_model.model_fields.items()
+    )
+    return f"invalid arguments for {spec.name}: " + "; ".join(problems) + f". Arguments: {accepted}"
+
+
+def _show(value: Any) -> str:
+    """A short rendering of a bad value: a 1 MB program is described, not echoed."""
+    text = repr(value)
+    if len(text) <= 60:
+        return text
+    size = f" of length {len(value)}" if hasattr(value, "__len__") else ""
+    return f"{type(value).__name__}{size}"

@@ -1,0 +1,1 @@
+"""The bpftrace backend: host capabilities, probes, running programs and reading their errors."""

@@ -1,0 +1,176 @@
+"""The bpftrace backend: where bpftrace is, what it can do here, and how a program becomes a run."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+from typing import ClassVar
+
+from mcptrace_core.config import Settings
+from mcptrace_core.interfaces import Backend
+from mcptrace_core.models import HostCheck
+from mcptrace_core.privilege import command_prefix, is_root
+from mcptrace_core.runs.models import RunSpec
+
+from mcptrace_bpftrace import host
+from mcptrace_bpftrace.executable import Bpftrace, locate
+from mcptrace_bpftrace.jsonout import JsonOutputDecoder
+from mcptrace_bpftrace.probes import ProbeCatalog
+from mcptrace_bpftrace.stderr import HostFacts, keep_line, parse_errors
+
+LIST_TIMEOUT_S = 60.0
+DETACH_S_PER_PROBE = 0.1
+"""Measured ~75 ms to detach one tracepoint (71 probes: 5 s); rounded up for slower hosts."""
+BASE_GRACE_S = 3.0
+MAX_GRACE_S = 120.0
+
+_FIXES = {
+    "kprobe": "this kernel has no kprobes (CONFIG_KPROBES=n): use tracepoints, or boot a kernel with "
+    "CONFIG_KPROBES=y and mount tracefs",
+    "kfunc": "kfunc/fentry needs BTF and BPF trampolines (x86_64/arm64, Linux >= 5.5): use tracepoints or kprobes",
+    "hardware": "no hardware PMU is visible (usual in VMs): use software:cpu-clock or profile:hz instead",
+    "iter": "bpf iterators need Linux >= 5.5 with BTF",
+    "uprobe": "uprobes need CONFIG_UPROBE_EVENTS=y and a readable target binary",
+}
+
+
+class BpftraceBackend(Backend):
+    name: ClassVar[str] = "bpftrace"
+    description: ClassVar[str] = "Runs bpftrace programs: tracepoints, uprobes, profiling, intervals, kprobes where available."
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.catalog = ProbeCatalog(self.list_probes_raw)
+        self._bpftrace: Bpftrace | None = None
+        self._probe_types: dict[str, host.ProbeTypeStatus] | None = None
+        self._probe_types_lock = asyncio.Lock()
+
+    # -- the executable and how to call it ------------------------------------------------------
+
+    def executable(self) -> Bpftrace:
+        """The located bpftrace (raises BpftraceMissing with the fix)."""
+        if self._bpftrace is None:
+            self._bpftrace = locate(self.settings.bpftrace.path)
+        return self._bpftrace
+
+    def command(self) -> list[str]:
+        """The privilege prefix and the bpftrace path (raises PrivilegeError or BpftraceMissing)."""
+        return command_prefix(self.settings.privilege) + [self.executable().path]
+
+    async def list_probes_raw(self, args: list[str]) -> str:
+        """Run ``bpftrace <args>`` for a listing and return its stdout."""
+        process = await asyncio.create_subprocess_exec(
+            *self.command(), *args,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            start_new_session=True,
+        )
+        try:
+            stdout, stderr = await asyncio.wait_for(process.communicate(), LIST_TIMEOUT_S)
+        except TimeoutError:
+            process.kill()
+            await process.wait()
+            raise RuntimeError(f"bpftrace {' '.join(args)} did not finish in {LIST_TIMEOUT_S:g} s") from None
+        if process.returncode != 0:
+            problems = [line for line in stderr.decode("utf-8", "replace").splitlines() if keep_line(line)]
+            raise ValueError(f"bpftrace {' '.join(args)} failed: {'; '.join(problems[-3:]) or process.returncode}")
+        return stdout.decode("utf-8", "replace")
+
+    # -- what works here -------------------------------------------------------------------------
+
+    async def probe_types(self, refresh: bool = False) -> dict[str, host.ProbeTypeStatus]:
+        """Usability of each probe type, measured by trial runs, cached per boot on disk."""
+        async with self._probe_types_lock:
+            if self._probe_types is not None and not refresh:
+                return self._probe_types
+            command = self.command()
+            cache = host.ProbeTypeCache(_cache_dir() / "bpftrace-probe-types.json")
+            key = cache.key(self.executable(), command)
+            measured = None if refresh else cache.load(key)
+            if measured is None:
+                measured = await host.measure_probe_types(command)
+                cache.save(key, measured)
+            self._probe_types = measured
+            return measured
+
+    def host_facts(self) -> HostFacts:
+        if self._probe_types is not None:
+            return HostFacts(kprobes_usable=self._probe_types["kprobe"].usable)
+        return HostFacts(kprobes_usable=host.kprobe_events_present())
+
+    async def doctor(self) -> list[HostCheck]:
+        checks = []
+        try:
+            bpftrace = self.executable()
+            checks.append(HostCheck(name="bpftrace installed", ok=True, detail=f"{bpftrace.path}: {bpftrace.version_text}"))
+        except Exception as error:
+            return [HostCheck(name="bpftrace installed", ok=False, detail=str(error),
+                              fix="apt-get install -y bpftrace (or set bpftrace.path)")]
+        privilege = self._privilege_check()
+        checks.append(privilege)
+        root = host.tracefs_root()
+        checks.append(HostCheck(
+            name="tracefs mounted", ok=root is not None, detail=str(root) if root else "not mounted",
+            fix=None if root else "mount -t tracefs tracefs /sys/kernel/tracing",
+        ))
+        debugfs = "debugfs" in host.mounted_filesystems()
+        checks.append(HostCheck(
+            name="debugfs mounted", ok=debugfs, detail="bpftrace 0.17 looks for kprobe/uprobe events under it",
+            fix=None if debugfs else "mount -t debugfs debugfs /sys/kernel/debug",
+        ))
+        btf = host.BTF_VMLINUX.exists()
+        checks.append(HostCheck(
+            name="kernel BTF", ok=btf, detail=str(host.BTF_VMLINUX) if btf else "no /sys/kernel/btf/vmlinux",
+            fix=None if btf else "boot a kernel built with CONFIG_DEBUG_INFO_BTF=y (struct access and kfunc need it)",
+        ))
+        if privilege.ok:
+            for probe_type, status in (await self.probe_types()).items():
+                if probe_type in host.DERIVED:
+                    continue
+                checks.append(HostCheck(
+                    name=f"{probe_type} probes", ok=status.usable, detail=status.detail,
+                    fix=None if status.usable else _FIXES.get(probe_type, "see the detail"),
+                ))
+        return checks
+
+    def _privilege_check(self) -> HostCheck:
+        if is_root():
+            return HostCheck(name="privilege", ok=True, detail="running as root")
+        prefix = self.settings.privilege.prefix
+        if prefix:
+            return HostCheck(name="privilege", ok=True, detail=f"uid {os.geteuid()}, prefix {' '.join(prefix)}")
+        return HostCheck(
+            name="privilege", ok=False, detail=f"uid {os.geteuid()} and no privilege.prefix",
+            fix='run as root, or set privilege.prefix = ["sudo", "-n"] with a NOPASSWD sudoers rule for bpftrace',
+        )
+
+    # -- runs ------------------------------------------------------------------------------------
+
+    def run_spec(self, program: str, timeout_s: float, env: dict[str, str] | None = None) -> RunSpec:
+        facts = self.host_facts()
+        first_line = next((line.strip() for line in program.splitlines() if line.strip()), "")
+        return RunSpec(
+            argv=self.command() + ["-f", "json", "-e", program],
+            backend=self.name,
+            label=first_line[:120],
+            timeout_s=timeout_s,
+            decoder=JsonOutputDecoder(),
+            env=env or {},
+            stderr_filter=keep_line,
+            grace_s=grace_period,
+            program=program,
+            explain=lambda stderr, exit_code: parse_errors(stderr, exit_code, facts),
+        )
+
+
+def grace_period(attached_probes: int) -> float:
+    """Seconds between SIGINT and SIGKILL: detaching takes time per probe, so a big run gets longer."""
+    return min(MAX_GRACE_S, BASE_GRACE_S + DETACH_S_PER_PROBE * attached_probes)
+
+
+def _cache_dir() -> Path:
+    from platformdirs import user_cache_path
+
+    return user_cache_path("mcptrace")

@@ -1,0 +1,57 @@
+"""Find the bpftrace executable and learn its version (options differ between versions)."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+FALLBACK_DIRS = ("/usr/sbin", "/usr/bin", "/usr/local/bin", "/snap/bin")
+_VERSION = re.compile(r"v?(\d+)\.(\d+)(?:\.(\d+))?")
+
+
+@dataclass(frozen=True)
+class Bpftrace:
+    path: str
+    version: tuple[int, int, int]
+    version_text: str
+
+    @property
+    def dry_run_flag(self) -> list[str]:
+        """How to compile without attaching: ``-d`` before 0.18 printed the AST and stopped short of
+        attaching; later versions have ``--dry-run`` (and ``-d`` takes a debug stage)."""
+        return ["--dry-run"] if self.version >= (0, 18, 0) else ["-d"]
+
+
+class BpftraceMissing(Exception):
+    """bpftrace is not installed, or the configured path does not work."""
+
+
+def locate(configured: str | None) -> Bpftrace:
+    """The configured bpftrace, else the one on PATH, else one in the usual sbin/bin folders."""
+    candidates = [configured] if configured else [shutil.which("bpftrace")] + [
+        str(Path(folder) / "bpftrace") for folder in FALLBACK_DIRS
+    ]
+    for candidate in candidates:
+        if candidate and Path(candidate).is_file():
+            return _probe_version(candidate)
+    where = f"at {configured} (bpftrace.path)" if configured else "on PATH or in " + ", ".join(FALLBACK_DIRS)
+    raise BpftraceMissing(
+        f"bpftrace not found {where}; install it (Debian/Ubuntu: apt-get install -y bpftrace) "
+        "or set bpftrace.path in the config"
+    )
+
+
+def _probe_version(path: str) -> Bpftrace:
+    try:
+        completed = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=10, check=False)
+    except (OSError, subprocess.TimeoutExpired) as error:
+        raise BpftraceMissing(f"{path} --version failed: {error}") from error
+    text = (completed.stdout or completed.stderr).strip()
+    match = _VERSION.search(text)
+    if completed.returncode != 0 or match is None:
+        raise BpftraceMissing(f"{path} --version did not report a version: {text[:200]!r}")
+    major, minor, patch = (int(part or 0) for part in match.groups())
+    return Bpftrace(path=path, version=(major, minor, patch), version_text=text)

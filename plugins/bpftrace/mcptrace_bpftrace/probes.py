@@ -1,0 +1,117 @@
+"""The probes bpftrace can see on this host, filtered with bpftrace's wildcard syntax and paged.
+
+``bpftrace -l`` is the source of truth for tracepoints, kprobes and the like; the full listing is read
+once per process. Its 0.17 listing of software and hardware events is broken (``software:*:``), so
+those come from bpftrace's documented event names instead. uprobe and usdt filters name a binary and
+go to ``bpftrace -l`` each time. Tracepoint arguments come from one ``bpftrace -lv 'tracepoint:*'``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+ALIASES = {
+    "t": "tracepoint", "k": "kprobe", "kr": "kretprobe", "u": "uprobe", "ur": "uretprobe", "U": "usdt",
+    "p": "profile", "i": "interval", "s": "software", "h": "hardware", "f": "kfunc", "fr": "kretfunc",
+    "it": "iter", "w": "watchpoint",
+}
+BINARY_TYPES = ("uprobe", "uretprobe", "usdt")
+SOFTWARE_EVENTS = (
+    "cpu-clock", "task-clock", "page-faults", "context-switches", "cpu-migrations", "minor-faults",
+    "major-faults", "alignment-faults", "emulation-faults", "dummy", "bpf-output",
+)
+HARDWARE_EVENTS = (
+    "cpu-cycles", "instructions", "cache-references", "cache-misses", "branch-instructions",
+    "branch-misses", "bus-cycles", "frontend-stalls", "backend-stalls", "ref-cycles",
+)
+
+Lister = Callable[[list[str]], Awaitable[str]]
+"""Runs bpftrace with the given arguments and returns its stdout."""
+
+
+@dataclass(frozen=True)
+class Probe:
+    name: str
+    type: str
+    args: tuple[str, ...] | None = None
+
+
+def normalize_filter(pattern: str) -> str:
+    """Expand a probe-type alias (``t:sched:*`` -> ``tracepoint:sched:*``); a bare word becomes ``*word*``."""
+    pattern = pattern.strip() or "*"
+    if ":" not in pattern and "*" not in pattern:
+        return f"*{pattern}*"
+    kind, sep, rest = pattern.partition(":")
+    return f"{ALIASES.get(kind, kind)}{sep}{rest}"
+
+
+def wildcard_regex(pattern: str) -> re.Pattern[str]:
+    """bpftrace's wildcard: ``*`` matches any run of characters (':' included); the rest is literal."""
+    return re.compile("^" + ".*".join(re.escape(part) for part in pattern.split("*")) + "$")
+
+
+def probe_type(name: str) -> str:
+    return name.split(":", 1)[0]
+
+
+def parse_listing(text: str) -> list[str]:
+    """Names from ``bpftrace -l``, without 0.17's placeholder lines such as ``software:*:``."""
+    return [line.strip() for line in text.splitlines() if line.strip() and ":*:" not in line and not line.startswith(" ")]
+
+
+def parse_verbose_listing(text: str) -> dict[str, tuple[str, ...]]:
+    """``bpftrace -lv`` output: a probe name, then its arguments indented by four spaces."""
+    args: dict[str, list[str]] = {}
+    current: list[str] | None = None
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        if line.startswith((" ", "\t")):
+            if current is not None:
+                current.append(line.strip())
+        else:
+            current = args.setdefault(line.strip(), [])
+    return {name: tuple(values) for name, values in args.items()}
+
+
+class ProbeCatalog:
+    """Every listable probe, read lazily and kept for the life of the process."""
+
+    def __init__(self, lister: Lister) -> None:
+        self._lister = lister
+        self._names: list[str] | None = None
+        self._tracepoint_args: dict[str, tuple[str, ...]] | None = None
+        self._lock = asyncio.Lock()
+
+    async def names(self) -> list[str]:
+        async with self._lock:
+            if self._names is None:
+                listed = parse_listing(await self._lister(["-l"]))
+                events = [f"software:{event}:" for event in SOFTWARE_EVENTS]
+                events += [f"hardware:{event}:" for event in HARDWARE_EVENTS]
+                self._names = sorted(set(listed) | set(events))
+            return self._names
+
+    async def tracepoint_args(self) -> dict[str, tuple[str, ...]]:
+        async with self._lock:
+            if self._tracepoint_args is None:
+                self._tracepoint_args = parse_verbose_listing(await self._lister(["-lv", "tracepoint:*"]))
+            return self._tracepoint_args
+
+    async def search(self, pattern: str, with_args: bool) -> list[Probe]:
+        """Every probe matching ``pattern`` (already normalized), in name order."""
+        if probe_type(pattern) in BINARY_TYPES:
+            if with_args:
+                found = parse_verbose_listing(await self._lister(["-lv", pattern]))
+                return [Probe(name, probe_type(name), args) for name, args in sorted(found.items())]
+            return [Probe(name, probe_type(name)) for name in sorted(parse_listing(await self._lister(["-l", pattern])))]
+        regex = wildcard_regex(pattern)
+        matches = [name for name in await self.names() if regex.match(name)]
+        args = await self.tracepoint_args() if with_args else {}
+        return [
+            Probe(name, probe_type(name), args.get(name) if with_args and name.startswith("tracepoint:") else None)
+            for name in matches
+        ]

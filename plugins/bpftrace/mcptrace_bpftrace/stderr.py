@@ -1,0 +1,114 @@
+"""Read bpftrace's diagnostics: drop the known noise, turn errors into structured TraceErrors.
+
+bpftrace 0.17 reports a located error as ``stdin:LINE:COL1-COL2: ERROR: message`` (or
+``stdin:L1-L2: ERROR:`` for a multi-line span), followed by the source line and a ``~~~`` underline.
+Errors without a location (attach, load, FATAL) come as ``ERROR: ...``, often after a line from the
+library that failed (``create_probe_event: open(...kprobe_events): No such file or directory``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from mcptrace_core.models import ErrorCategory, TraceError
+
+_NOISE = ("couldn't set RLIMIT_MEMLOCK",)
+_LOCATED = re.compile(
+    r"^(?:stdin|[^\s:]+):(?P<line>\d+)(?::(?P<col>\d+)(?:-\d+)?|-(?P<end>\d+))?:\s*(?P<level>ERROR|WARNING):\s*(?P<msg>.*)$"
+)
+_PLAIN = re.compile(r"^(?P<level>ERROR|FATAL):\s*(?P<msg>.*)$")
+
+# (category, pattern on the message) in order; the first match wins.
+_CATEGORIES: list[tuple[ErrorCategory, re.Pattern[str]]] = [
+    ("syntax", re.compile(r"syntax error|unexpected|unterminated|invalid character", re.I)),
+    ("unsafe_builtin", re.compile(r"unsafe function|--unsafe", re.I)),
+    ("attach", re.compile(r"Error attaching probe|failed to attach", re.I)),
+    ("unsupported_feature", re.compile(r"not available for your kernel|not supported|unsupported", re.I)),
+    ("probe_not_found", re.compile(
+        r"tracepoint not found|No probes to attach|does not exist or is not executable|Could not resolve symbol|"
+        r"Invalid probe type|not traceable|no such (?:file|function|probe)|No matches", re.I)),
+    ("permission", re.compile(r"permission denied|operation not permitted|must be run as root|EPERM|lockdown", re.I)),
+    ("verifier", re.compile(r"Error loading program|verifier|BPF program is too large|invalid mem access", re.I)),
+    ("resource", re.compile(r"RLIMIT|Cannot allocate memory|too many|exceeds|out of memory|ENOMEM|map.*full", re.I)),
+]
+
+_HINTS: dict[ErrorCategory, str] = {
+    "syntax": "Fix the syntax at the given line and column; validate_program shows the parse.",
+    "semantic": "The program parses but does not type-check: check names, fields and argument types.",
+    "probe_not_found": "The probe does not exist here: find real names with list_probes (wildcards allowed).",
+    "unsafe_builtin": "system(), signal() and override() need --unsafe; the safety policy decides whether they may run.",
+    "unsupported_feature": "This kernel or bpftrace build lacks the feature: bpf_info lists what works here.",
+    "permission": "Tracing needs root (or a privilege prefix); kernel lockdown also forbids it.",
+    "verifier": "The kernel verifier rejected the program: simplify loops, bound reads, reduce stack use.",
+    "resource": "A kernel or bpftrace limit was hit: fewer probes or map keys, or a larger limit.",
+    "attach": "A probe could not be attached on this host.",
+}
+
+
+@dataclass(frozen=True)
+class HostFacts:
+    """What the error reader needs to know about the host to explain attach failures."""
+
+    kprobes_usable: bool
+
+
+def is_noise(line: str) -> bool:
+    """True for stderr lines known to be harmless on every run."""
+    return any(marker in line for marker in _NOISE)
+
+
+def keep_line(line: str) -> bool:
+    return not is_noise(line)
+
+
+def parse_errors(stderr: Sequence[str], exit_code: int | None, host: HostFacts) -> list[TraceError]:
+    """Structured errors from bpftrace's stderr; empty for a clean or signalled-to-stop run."""
+    errors: list[TraceError] = []
+    context: str | None = None
+    for raw in stderr:
+        line = raw.rstrip()
+        located = _LOCATED.match(line)
+        if located:
+            if located["level"] == "ERROR":
+                col = located["col"]
+                errors.append(_error(located["msg"], int(located["line"]), int(col) if col else None, host))
+            continue
+        plain = _PLAIN.match(line)
+        if plain:
+            errors.append(_error(plain["msg"], None, None, host, detail=context))
+            context = None
+        elif line and not line.lstrip().startswith("~") and not line.startswith(("WARNING", "Attaching")):
+            context = line.strip()
+    if not errors and exit_code not in (None, 0) and exit_code > 0:
+        last = next((line for line in reversed(stderr) if line.strip()), None)
+        message = last.strip() if last else f"bpftrace exited with status {exit_code}"
+        errors.append(_error(message, None, None, host))
+    return errors
+
+
+def _error(
+    message: str, line: int | None, col: int | None, host: HostFacts, detail: str | None = None
+) -> TraceError:
+    """Categorise on bpftrace's own message; the library line before it only adds detail."""
+    category = _categorize(message)
+    hint = _HINTS.get(category)
+    kprobe = re.search(r"'?(k(?:ret)?probe:[^'\s)]+)", message)
+    if category == "attach" and kprobe and not host.kprobes_usable:
+        category = "unsupported_feature"
+        hint = (
+            f"{kprobe.group(1)} cannot attach: this kernel has no kprobes (no kprobe_events in tracefs). "
+            "Use a tracepoint that covers the same event: list_probes with a filter such as "
+            "'tracepoint:syscalls:*read*' finds them."
+        )
+    if detail:
+        message = f"{message} ({detail})"
+    return TraceError(category=category, message=message, line=line, col=col, hint=hint)
+
+
+def _categorize(message: str) -> ErrorCategory:
+    for category, pattern in _CATEGORIES:
+        if pattern.search(message):
+            return category
+    return "semantic"
