@@ -96,19 +96,19 @@ async def invoke(services: Services, spec: ToolSpec, arguments: Any, progress: P
 
 
 def describe_validation_error(spec: ToolSpec, error: ValidationError) -> str:
-    """Say which argument is wrong, how, and what the tool accepts."""
+    """Say which argument is wrong, how, and what the tool accepts there."""
+    fields = spec.input_model.model_fields
     problems = []
     for item in error.errors(include_url=False):
+        name = str(item["loc"][0]) if item["loc"] else "arguments"
         location = ".".join(str(part) for part in item["loc"]) or "arguments"
         if item["type"] == "extra_forbidden":
-            problems.append(f"{location}: unknown argument")
-        else:
-            problems.append(f"{location}: {item['msg']} (got {_show(item.get('input'))})")
-    accepted = "; ".join(
-        f"{name}: {field.description}" if field.description else name
-        for name, field in spec.input_model.model_fields.items()
-    )
-    return f"invalid arguments for {spec.name}: " + "; ".join(problems) + f". Arguments: {accepted}"
+            problems.append(f"{location}: unknown argument (accepted: {', '.join(fields)})")
+            continue
+        problem = f"{location}: {item['msg']} (got {_show(item.get('input'))})"
+        description = fields[name].description if name in fields else None
+        problems.append(f"{problem}; {name} is: {description}" if description else problem)
+    return f"invalid arguments for {spec.name}: " + "; ".join(problems)
 
 
 def _show(value: Any) -> str:

@@ -5,8 +5,6 @@ Cancelling the waiting call (the client gives up) stops the run, so nothing keep
 
 from __future__ import annotations
 
-import asyncio
-
 import anyio
 
 from mcptrace_core.runs.models import RunStatus
@@ -26,7 +24,7 @@ async def follow(call: ToolCall, run: Run) -> None:
         while not run.status.finished:
             await run.wait_changed(POLL_S)
             sent = await _send_new_lines(call, run, sent)
-            await asyncio.sleep(MIN_INTERVAL_S)
+            await run.wait_done(MIN_INTERVAL_S)  # pace the notifications, but not past the end
         while sent < run.output.total:
             before = sent
             sent = await _send_new_lines(call, run, sent)
