@@ -99,3 +99,29 @@ class TraceError(Model):
     col: int | None = Field(default=None, description="1-based column in the program, when known.")
     hint: str | None = Field(default=None, description="What to do about it.")
     suggestions: list[str] = Field(default_factory=list, description="Concrete replacements to try.")
+
+
+ProbeRequirement = Literal[
+    "tracepoint", "kprobe", "kretprobe", "kfunc", "uprobe", "uretprobe", "usdt", "profile", "interval",
+    "software", "hardware", "watchpoint", "iter", "btf", "kernel_headers",
+]
+
+
+class Example(Model):
+    """A tested bpftrace program that answers one question; packs ship them as one TOML file each."""
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]{1,80}$", description="Unique within its pack, e.g. 'sched.runqlat'.")
+    title: str = Field(min_length=3, max_length=120, description="One line, what it shows.")
+    description: str = Field(min_length=20, description="What question it answers, in plain words.")
+    program: str = Field(min_length=1, description="The bpftrace program.")
+    probes: list[str] = Field(min_length=1, description="The probe specs it attaches, as written in the program.")
+    tags: list[str] = Field(default_factory=list)
+    category: str = Field(description="Subsystem, e.g. 'scheduler', 'network', 'block', 'memory'.")
+    requires: list[ProbeRequirement] = Field(default_factory=list, description="Probe types and kernel features it needs.")
+    output: Literal["events", "map", "hist", "stats", "mixed"] = Field(description="What kind of output it prints.")
+    complexity: Literal["basic", "intermediate", "advanced"] = "basic"
+    source: str = Field("mcptrace", description="Where it came from: 'mcptrace', 'host:/usr/sbin/x.bt', an import file.")
+    run_exception: str | None = Field(
+        None, description="Why CI does not run it for one second even where its requirements are met."
+    )
+    pack: str = Field("", description="The pack it was loaded from; set by the loader.")
