@@ -125,9 +125,13 @@ def load_settings(config_file: Path | None = None, overrides: dict[str, Any] | N
     path = config_file or user_config_path()
     file_data = _read_toml(path) if path.exists() else {}
     _validate(file_data, f"config file {path}")
-    env_data = _read_environment()
-    _validate(_merge(file_data, env_data), f"environment ({ENV_PREFIX}*) over config file {path}")
-    merged = _merge(_merge(file_data, env_data), overrides or {})
+    layered = _merge(file_data, _read_environment())
+    _validate(layered, f"environment ({ENV_PREFIX}*) over config file {path}")
+    merged = _merge(layered, overrides or {})
+    disabled = [name.strip() for name in os.environ.get(DISABLE_ENV, "").split(",") if name.strip()]
+    if disabled:  # adds to the configured list rather than replacing it
+        plugins = merged.setdefault("plugins", {})
+        plugins["disable"] = list(plugins.get("disable") or []) + disabled
     return _validate(merged, "command-line options")
 
 
@@ -146,15 +150,9 @@ def _read_environment() -> dict[str, Any]:
 
     source = EnvSettingsSource(Settings, env_prefix=ENV_PREFIX, env_nested_delimiter="__")
     try:
-        data: dict[str, Any] = dict(source())
+        return dict(source())
     except Exception as error:  # pydantic-settings reports undecodable JSON values this way
         raise ConfigError(f"environment ({ENV_PREFIX}*): {error}") from error
-    disabled = [name.strip() for name in os.environ.get(DISABLE_ENV, "").split(",") if name.strip()]
-    if disabled:
-        plugins = dict(data.get("plugins") or {})
-        plugins["disable"] = list(plugins.get("disable") or []) + disabled
-        data["plugins"] = plugins
-    return data
 
 
 def _validate(data: dict[str, Any], source: str) -> Settings:

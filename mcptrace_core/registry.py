@@ -121,8 +121,7 @@ def build_registry(pm: PluginManager, settings: Settings) -> Registry:
     registry = Registry()
     for hook_name, (kind, name_attribute) in KINDS.items():
         caller = getattr(pm.hook, hook_name)
-        # pluggy lists implementations last-registered first; load order reads better in reports.
-        for impl in reversed(caller.get_hookimpls()):
+        for impl in caller.get_hookimpls():  # in registration (load) order: the first comer keeps a name
             plugin = impl.plugin_name
             kwargs = {name: settings for name in impl.argnames if name == "settings"}
             try:

@@ -48,6 +48,7 @@ class RunManager:
         except OSError as error:
             del self._runs[run.id]
             raise RunStartError(f"cannot start {spec.argv[0]}: {error.strerror or error}") from error
+        run.attach(process)
         self._supervisors[run.id] = asyncio.create_task(self._supervise(run, process))
         log.info("run started", execution_id=run.id, backend=spec.backend, pid=process.pid, timeout_s=spec.timeout_s)
         return run

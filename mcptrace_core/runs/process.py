@@ -10,7 +10,7 @@ import asyncio
 import ctypes
 import os
 import signal
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 _PR_SET_PDEATHSIG = 1
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -52,3 +52,31 @@ def kill_group(pid: int) -> None:
         os.killpg(pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
         pass
+
+
+def watch_exit(pid: int, on_exit: Callable[[], None]) -> Callable[[], None]:
+    """Call ``on_exit`` on the event loop when process ``pid`` exits; return a function that stops watching.
+
+    A pidfd becomes readable when the process exits, whether or not its pipes are still open.
+    """
+    loop = asyncio.get_running_loop()
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:  # already exited and reaped
+        loop.call_soon(on_exit)
+        return lambda: None
+    watching = True
+
+    def stop() -> None:
+        nonlocal watching
+        if watching:
+            watching = False
+            loop.remove_reader(fd)
+            os.close(fd)
+
+    def fire() -> None:
+        stop()
+        on_exit()
+
+    loop.add_reader(fd, fire)
+    return stop

@@ -19,7 +19,7 @@ from mcptrace_core.logging import get_logger
 from mcptrace_core.models import TraceError, TraceMap
 from mcptrace_core.runs.buffer import OutputBuffer
 from mcptrace_core.runs.models import RunSpec, RunStatus
-from mcptrace_core.runs.process import kill_group, send_signal
+from mcptrace_core.runs.process import kill_group, send_signal, watch_exit
 from mcptrace_core.textsafety import clean_line
 
 log = get_logger(__name__)
@@ -96,23 +96,44 @@ class Run:
 
     # -- lifecycle (driven by the run manager) ---------------------------------------------------
 
-    async def supervise(self, process: asyncio.subprocess.Process) -> None:
-        """Pump output until the process ends, enforce the timeout, then settle the final status."""
+    def attach(self, process: asyncio.subprocess.Process) -> None:
+        """Bind the started process, so the run can be stopped from the moment start() returns."""
         self._process = process
+
+    @property
+    def pid(self) -> int | None:
+        """The process id of the run's process (the leader of its process group)."""
+        return self._process.pid if self._process is not None else None
+
+    async def supervise(self, process: asyncio.subprocess.Process) -> None:
+        """Pump output until the process ends, enforce the timeout, then settle the final status.
+
+        The end is the leader's exit, seen through a pidfd: asyncio's ``wait()`` also waits for the
+        pipes to close, which a grandchild left in the group can hold open for ever. Once the leader
+        is gone, whatever is left in its process group is killed, which closes the pipes.
+        """
         assert process.stdout is not None and process.stderr is not None
         pumps = [
             asyncio.create_task(self._pump(process.stdout, self._on_stdout)),
             asyncio.create_task(self._pump(process.stderr, self._on_stderr)),
         ]
+        leader_exited = asyncio.Event()
+        unwatch = watch_exit(process.pid, leader_exited.set)
         waiter = asyncio.create_task(process.wait())
+        waiter.add_done_callback(lambda _: leader_exited.set())
         try:
-            done, _ = await asyncio.wait({waiter}, timeout=self.spec.timeout_s)
-            if not done:
+            try:
+                await asyncio.wait_for(leader_exited.wait(), self.spec.timeout_s)
+            except TimeoutError:
                 self.request_stop(RunStatus.timed_out, f"timeout of {self.spec.timeout_s:g} s reached")
-            self.exit_code = await asyncio.shield(waiter)
-        finally:
+                await leader_exited.wait()
             self._exited.set()
             kill_group(process.pid)  # leftovers in the group (children of a traced command)
+            self.exit_code = await asyncio.shield(waiter)
+        finally:
+            unwatch()
+            self._exited.set()
+            kill_group(process.pid)
             await asyncio.wait(pumps, timeout=DRAIN_TIMEOUT_S)
             for pump in pumps:
                 pump.cancel()
@@ -132,6 +153,8 @@ class Run:
             await asyncio.wait_for(self._exited.wait(), grace_s)
         except TimeoutError:
             assert self._process is not None
+            if self._process.returncode is not None:  # it did exit; supervise() just has not seen it yet
+                return
             self._killed = True
             self.stop_note = f"{self.stop_note}; no exit {grace_s:.1f} s after SIGINT, process group killed"
             kill_group(self._process.pid)
