@@ -6,9 +6,14 @@ process exits; the children's PR_SET_PDEATHSIG covers the case where the server 
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import ipaddress
+import os
 import signal
+import stat
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio
@@ -19,6 +24,8 @@ from mcptrace_core.server import build_server
 from mcptrace_core.services import Services
 
 log = get_logger(__name__)
+
+MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 
 
 class ServeError(Exception):
@@ -63,7 +70,7 @@ async def serve(settings: Settings) -> None:
 async def _serve_stdio(server: Any) -> None:
     from mcp.server.stdio import stdio_server
 
-    async with anyio.create_task_group() as group:
+    async with anyio.create_task_group() as group, cancellable_stdin() as stdin:
 
         async def stop_on_signal() -> None:
             with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as signals:
@@ -73,10 +80,61 @@ async def _serve_stdio(server: Any) -> None:
                     return
 
         group.start_soon(stop_on_signal)
-        async with stdio_server() as (read_stream, write_stream):
+        async with stdio_server(stdin=stdin) as (read_stream, write_stream):
             await server.run(read_stream, write_stream, server.create_initialization_options())
         log.info("client disconnected")
         group.cancel_scope.cancel()
+
+
+@asynccontextmanager
+async def cancellable_stdin() -> AsyncIterator[Any]:
+    """stdin as async lines that a cancellation can interrupt (a signal must not wait for the client).
+
+    The SDK reads stdin in a worker thread that only returns when a line or EOF arrives, so SIGTERM
+    could not end the server while the client stays silent. Pipes, sockets and terminals are read
+    through the event loop instead; for anything else (a regular file) the SDK's own reader is used.
+    fd 0 is pointed at /dev/null meanwhile, so nothing else can consume protocol bytes.
+    """
+    fd = os.dup(0)
+    mode = os.fstat(fd).st_mode
+    if not (stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode) or stat.S_ISCHR(mode)):
+        os.close(fd)
+        yield None
+        return
+    reader = asyncio.StreamReader(limit=MAX_MESSAGE_BYTES)
+    transport, _ = await asyncio.get_running_loop().connect_read_pipe(
+        lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(fd, "rb", buffering=0)
+    )
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.close(devnull)
+    try:
+        yield _Lines(reader)
+    finally:
+        transport.close()
+
+
+class _Lines:
+    """Async iterator of text lines, as the SDK's stdio transport consumes stdin."""
+
+    def __init__(self, reader: asyncio.StreamReader) -> None:
+        self._reader = reader
+
+    def __aiter__(self) -> _Lines:
+        return self
+
+    async def __anext__(self) -> str:
+        try:
+            line = await self._reader.readuntil(b"\n")
+        except asyncio.IncompleteReadError as end:
+            if not end.partial:
+                raise StopAsyncIteration from None
+            line = end.partial
+        except asyncio.LimitOverrunError as overrun:
+            await self._reader.readexactly(overrun.consumed)  # drop the oversized message, keep serving
+            log.warning("dropped an oversized message", limit=MAX_MESSAGE_BYTES)
+            return "{}"
+        return line.decode("utf-8", "replace")
 
 
 async def _serve_http(server: Any, settings: Settings) -> None:
