@@ -38,3 +38,16 @@ async def test_exec_program_waits_and_streams_progress(client) -> None:  # type:
     assert data["status"] == "completed" and data["exit_code"] == 0
     assert "hello from mcptrace" in data["lines"]
     assert any("hello from mcptrace" in message for message in seen)
+
+
+@requires_bpftrace
+async def test_the_modern_protocol_without_a_handshake(services) -> None:  # type: ignore[no-untyped-def]
+    from mcp import Client
+
+    from mcptrace_core.server import build_server
+
+    async with Client(build_server(services), mode="auto") as modern:
+        assert modern.protocol_version >= "2026"
+        result = await modern.call_tool("exec_program", {"program": "BEGIN { @x = 42; exit(); }", "wait": True})
+        assert not result.is_error
+        assert result.structured_content["maps"][0]["entries"][0]["value"] == 42
