@@ -5,12 +5,11 @@ Registered through the ``mcptrace`` entry-point group as the ``runs`` plugin, li
 
 from __future__ import annotations
 
-from typing import Literal
-
 from pydantic import Field
 
 from mcptrace_core import hookimpl
 from mcptrace_core.runs.models import RunNotFoundError, RunStatus
+from mcptrace_core.runs.run import Run
 from mcptrace_core.runs.results import (
     ExecutionResult,
     ExecutionSummary,
@@ -62,7 +61,7 @@ class ListResult(ToolOutput):
 STOP_TAIL_LINES = 100
 
 
-def _run(call: ToolCall, execution_id: str):  # type: ignore[no-untyped-def]
+def _run(call: ToolCall, execution_id: str) -> Run:
     try:
         return call.services.runs.get(execution_id)
     except RunNotFoundError as error:
