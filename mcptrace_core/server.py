@@ -8,6 +8,7 @@ that says what was wrong and what is allowed. Nothing a client sends can crash t
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
 import mcp_types as types
@@ -15,7 +16,8 @@ from mcp.server import Server
 
 from mcptrace_core.logging import get_logger
 from mcptrace_core.services import Services
-from mcptrace_core.tools import ToolError, ToolSpec, invoke
+from mcptrace_core.elicitation import InputRequired, McpConfirmer
+from mcptrace_core.tools import ConfirmFn, ToolError, ToolSpec, invoke
 from mcptrace_core.version import version
 
 log = get_logger(__name__)
@@ -35,11 +37,18 @@ def build_server(services: Services) -> Server[Any]:
     async def on_list_tools(ctx: Any, params: types.PaginatedRequestParams | None) -> types.ListToolsResult:
         return types.ListToolsResult(tools=listed)
 
-    async def on_call_tool(ctx: Any, params: types.CallToolRequestParams) -> types.CallToolResult:
+    secret = secrets.token_bytes(32)  # seals this server's questions in request_state
+
+    async def on_call_tool(
+        ctx: Any, params: types.CallToolRequestParams
+    ) -> types.CallToolResult | types.InputRequiredResult:
         spec = specs.get(params.name)
         if spec is None:
             return error_result(f"unknown tool {params.name!r}; available tools: {', '.join(sorted(specs))}")
-        return await call_tool(services, spec, params.arguments, ctx.session.report_progress)
+        return await call_tool(
+            services, spec, params.arguments, ctx.session.report_progress,
+            confirm=McpConfirmer(ctx, params, secret), client=_client_name(ctx),
+        )
 
     return Server(
         "mcptrace",
@@ -51,10 +60,19 @@ def build_server(services: Services) -> Server[Any]:
     )
 
 
-async def call_tool(services: Services, spec: ToolSpec, arguments: Any, progress: Any = None) -> types.CallToolResult:
+async def call_tool(
+    services: Services,
+    spec: ToolSpec,
+    arguments: Any,
+    progress: Any = None,
+    confirm: ConfirmFn | None = None,
+    client: str | None = None,
+) -> types.CallToolResult | types.InputRequiredResult:
     """Run the tool and shape its result, or its failure, for MCP."""
     try:
-        output = await invoke(services, spec, arguments, progress)
+        output = await invoke(services, spec, arguments, progress, confirm, client)
+    except InputRequired as question:
+        return question.result
     except ToolError as error:
         log.info("tool refused", tool=spec.name, reason=str(error)[:500])
         return error_result(str(error))
@@ -65,6 +83,12 @@ async def call_tool(services: Services, spec: ToolSpec, arguments: Any, progress
         content=[types.TextContent(type="text", text=output.to_text())],
         structured_content=output.model_dump(mode="json"),
     )
+
+
+def _client_name(ctx: Any) -> str | None:
+    params = ctx.session.client_params
+    info = params.client_info if params is not None else None
+    return f"{info.name} {info.version}".strip() if info is not None else None
 
 
 def error_result(message: str) -> types.CallToolResult:
