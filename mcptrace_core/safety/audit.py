@@ -42,9 +42,14 @@ class AuditLog:
                     structlog.WriteLogger(handle),
                     processors=[
                         structlog.processors.TimeStamper(fmt="iso", utc=True, key="time"),
+                        _time_and_event_first,
                         structlog.processors.JSONRenderer(sort_keys=False),
                     ],
                 )
                 logger.msg(event, **fields)
         except OSError as error:
             log.error("audit log not written", path=str(self.path), error=str(error), audit_event=event)
+
+
+def _time_and_event_first(_logger: Any, _method: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+    return {"time": event_dict.pop("time"), "event": event_dict.pop("event"), **event_dict}

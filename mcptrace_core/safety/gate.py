@@ -77,7 +77,7 @@ async def authorize(
         if confirmed_by is None:
             audit.record("run_refused", reason="not_confirmed", **record)
             how = (
-                "the user declined, or the client cannot ask its user (it lacks MCP elicitation)"
+                "the user declined, or the client cannot ask its user: it lacks MCP elicitation"
                 if call.can_confirm else "nobody could be asked to confirm"
             )
             raise ToolError(refusal_text(

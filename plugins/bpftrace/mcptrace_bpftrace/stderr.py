@@ -79,6 +79,7 @@ def parse_errors(stderr: Sequence[str], exit_code: int | None, host: HostFacts) 
     """Structured errors from bpftrace's stderr; empty for a clean or signalled-to-stop run."""
     errors: list[TraceError] = []
     context: str | None = None
+    stderr = [line for line in stderr if not is_noise(line)]
     for raw in stderr:
         line = raw.rstrip()
         located = _LOCATED.match(line)

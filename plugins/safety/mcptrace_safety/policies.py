@@ -20,8 +20,8 @@ def builtin_policies() -> list[SafetyPolicy]:
                 attach_confirm_over=20, attach_block_over=200, max_sampling_hz=199, min_event_period=100_000,
                 max_duration_s=120,
             ),
-            limits={"BPFTRACE_MAX_PROBES": 200, "BPFTRACE_MAP_KEYS_MAX": 4096, "BPFTRACE_STRLEN": 64,
-                    "BPFTRACE_CAT_BYTES_MAX": 4096},
+            limits={"BPFTRACE_MAX_PROBES": 200, "BPFTRACE_MAX_BPF_PROGS": 200, "BPFTRACE_MAP_KEYS_MAX": 4096,
+                    "BPFTRACE_STRLEN": 64, "BPFTRACE_CAT_BYTES_MAX": 4096},
         ),
         SafetyPolicy(
             name="standard",
@@ -32,7 +32,7 @@ def builtin_policies() -> list[SafetyPolicy]:
             allow_unsafe=True,
             model_confirmation=False,
             thresholds=Thresholds(),
-            limits={"BPFTRACE_MAX_PROBES": 1000, "BPFTRACE_MAP_KEYS_MAX": 65_536},
+            limits={"BPFTRACE_MAX_PROBES": 1000, "BPFTRACE_MAX_BPF_PROGS": 1000, "BPFTRACE_MAP_KEYS_MAX": 65_536},
         ),
         SafetyPolicy(
             name="permissive",
@@ -46,6 +46,6 @@ def builtin_policies() -> list[SafetyPolicy]:
                 attach_confirm_over=1000, attach_block_over=5000, max_sampling_hz=10_000, min_event_period=1000,
                 max_duration_s=3600,
             ),
-            limits={"BPFTRACE_MAX_PROBES": 5000, "BPFTRACE_MAP_KEYS_MAX": 262_144},
+            limits={"BPFTRACE_MAX_PROBES": 5000, "BPFTRACE_MAX_BPF_PROGS": 5000, "BPFTRACE_MAP_KEYS_MAX": 262_144},
         ),
     ]

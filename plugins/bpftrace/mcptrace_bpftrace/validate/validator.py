@@ -162,11 +162,11 @@ def _parse(text: str) -> tuple[Program | None, TraceError | None]:
 
 
 def _merge_errors(compile_errors: list[TraceError], probe_errors: list[TraceError]) -> list[TraceError]:
-    """bpftrace's own errors first; a probe-layer error about the same line and kind adds only its suggestions."""
+    """bpftrace's own errors first; a probe-layer error of the same kind at the same place adds only its suggestions."""
     merged = list(compile_errors)
     for error in probe_errors:
         twin = next((index for index, seen in enumerate(merged)
-                     if seen.category == error.category and seen.line == error.line), None)
+                     if (seen.category, seen.line, seen.col) == (error.category, error.line, error.col)), None)
         if twin is None:
             merged.append(error)
         else:

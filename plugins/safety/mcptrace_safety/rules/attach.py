@@ -60,6 +60,10 @@ def _unbounded(spec: ProbeSpec) -> bool:
     return len(function.replace("*", "").replace("?", "")) < MIN_LITERAL_CHARS
 
 
+EXTREME_FACTOR = 10
+"""A rate ten times over the policy's is refused, not just confirmed."""
+
+
 class SamplingFrequencyRule(SafetyRule):
     id: ClassVar[str] = "sampling-frequency"
     severity: ClassVar[Severity] = Severity.high
@@ -77,9 +81,12 @@ class SamplingFrequencyRule(SafetyRule):
             hz = spec.frequency_hz()
             if hz is not None and hz > max_hz:
                 where = "on every CPU" if spec.type == "profile" else "on one CPU"
+                severity = Severity.high if spec.type == "profile" else Severity.medium
+                if hz > EXTREME_FACTOR * max_hz:
+                    severity = Severity.critical
                 findings.append(self.finding(
                     f"{spec.text} fires {hz:g} times a second {where}; the policy allows {max_hz:g} Hz", spec,
-                    severity=Severity.high if spec.type == "profile" else Severity.medium,
+                    severity=severity,
                 ))
             period = spec.event_period()
             if period is not None and period < min_period:
