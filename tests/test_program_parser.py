@@ -106,6 +106,28 @@ def test_c_declarations_and_casts_to_pointers_parse() -> None:
     assert isinstance(sizeof.args[0], ir.TypeName) and sizeof.args[0].text == "struct task_struct"
 
 
+def _infix(node: ir.Node) -> str:
+    if isinstance(node, ir.Binary):
+        return f"({_infix(node.left)} {node.op} {_infix(node.right)})"
+    return node.text if isinstance(node, ir.Integer) else node.name  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("expression", "tree"),
+    [
+        ("1 + 2 * 3 - 4", "((1 + (2 * 3)) - 4)"),
+        ("1 - 2 - 3", "((1 - 2) - 3)"),
+        ("$a || $b && $c == 1 + 2", "($a || ($b && ($c == (1 + 2))))"),
+        ("1 * 2 + 3 << 1 < 5 != 0", "(((((1 * 2) + 3) << 1) < 5) != 0)"),
+        ("1 | 2 ^ 3 & 4", "(1 | (2 ^ (3 & 4)))"),
+        ("(1 + 2) * 3", "((1 + 2) * 3)"),
+    ],
+)
+def test_binary_operators_bind_as_in_c(expression: str, tree: str) -> None:
+    assignment = parse_program(f"BEGIN {{ @ = {expression}; }}").probes[0].body[0]
+    assert _infix(assignment.value) == tree  # type: ignore[attr-defined]
+
+
 def test_a_predicate_may_divide() -> None:
     program = parse_program("tracepoint:a:b / $x / 2 > 1 / { @ = 1; }")
     predicate = program.probes[0].predicate

@@ -116,6 +116,12 @@ def _node_at(node: Any) -> tuple[int, int]:
     return (node.line, node.col) if isinstance(node, ir.Node) else _at(node)
 
 
+PRECEDENCE = {
+    "||": 1, "&&": 2, "|": 3, "^": 4, "&": 5, "==": 6, "!=": 6, "<": 7, ">": 7, "<=": 7, ">=": 7,
+    "<<": 8, ">>": 8, "+": 9, "-": 9, "*": 10, "/": 10, "%": 10,
+}
+"""Binding strength of bpftrace's (C's) binary operators."""
+
 _ESCAPE = re.compile(r"\\(x[0-9a-fA-F]{1,2}|[0-7]{1,3}|.)")
 _SIMPLE_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "\\": "\\", '"': '"', "'": "'", "0": "\0", "a": "\a",
                    "b": "\b", "f": "\f", "v": "\v", "e": "\x1b"}
@@ -210,9 +216,24 @@ class _Builder:
         test, then, orelse = children
         return ir.Conditional(*_node_at(test), test, then, orelse)
 
-    def binary(self, children: list[Any]) -> ir.Binary:
-        left, op, right = children
-        return ir.Binary(*_node_at(left), str(op), left, right)
+    def operation(self, children: list[Any]) -> ir.Node:
+        """``a op b op c ...`` as a tree by C's precedence (all left-associative), by precedence climbing."""
+        operands: list[ir.Node] = children[0::2]
+        operators: list[str] = [str(op) for op in children[1::2]]
+        position = 0
+
+        def climb(left: ir.Node, floor: int) -> ir.Node:
+            nonlocal position
+            while position < len(operators) and PRECEDENCE[operators[position]] >= floor:
+                op = operators[position]
+                position += 1
+                right = operands[position]
+                while position < len(operators) and PRECEDENCE[operators[position]] > PRECEDENCE[op]:
+                    right = climb(right, PRECEDENCE[op] + 1)
+                left = ir.Binary(left.line, left.col, op, left, right)
+            return left
+
+        return climb(operands[0], 0)
 
     def unary(self, children: list[Any]) -> ir.Unary:
         op, operand = children

@@ -11,13 +11,16 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
+from typing import TYPE_CHECKING
 
 from mcptrace_core.interfaces import SafetyRule
 from mcptrace_core.logging import get_logger
 from mcptrace_core.models import Severity
-from mcptrace_core.program.ir import Program
-from mcptrace_core.program.probespec import ProbeSpec
 from mcptrace_core.safety.models import Finding, SafetyPolicy, Verdict, stricter
+
+if TYPE_CHECKING:
+    from mcptrace_core.program.ir import Program
+    from mcptrace_core.program.probespec import ProbeSpec
 
 log = get_logger(__name__)
 

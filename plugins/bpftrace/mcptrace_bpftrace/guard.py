@@ -17,7 +17,6 @@ from mcptrace_core.tools import ToolCall, ToolError
 
 from mcptrace_bpftrace.backend import BpftraceBackend
 from mcptrace_bpftrace.limits import LimitError, limits_env
-from mcptrace_bpftrace.validate.validator import validate
 
 
 def backend_of(call: ToolCall) -> BpftraceBackend:
@@ -49,6 +48,8 @@ def run_timeout(call: ToolCall, program: str, timeout_s: float | None) -> float:
 
 async def check(call: ToolCall, program: str, timeout_s: float | None, safety_level: str | None) -> Checked:
     """Validate ``program`` for a run: parse, compile, probes, safety rules of every policy in force."""
+    from mcptrace_bpftrace.validate.validator import validate  # the program model loads on first use
+
     timeout = run_timeout(call, program, timeout_s)
     try:
         policies = run_policies(call.services, safety_level)

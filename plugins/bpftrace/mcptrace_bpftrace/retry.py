@@ -31,7 +31,6 @@ from mcptrace_core.tools import ToolCall, ToolError, ToolInput, ToolOutput, Tool
 from mcptrace_bpftrace.chains import Attempt
 from mcptrace_bpftrace.executable import BpftraceMissing
 from mcptrace_bpftrace.guard import Checked, admit, backend_of, check, run_spec_for
-from mcptrace_bpftrace.validate.suggest import HostNames, enrich
 from mcptrace_bpftrace.validate.tool import SafetyLevel
 
 RESULT_LINES = 500
@@ -127,6 +126,8 @@ async def exec_with_retry(call: ToolCall, args: RetryInput) -> RetryResult:
     if run is None:
         return finish("busy", f"The host stayed busy through {retries} retries; try again later.",
                       errors=[busy] if busy else [], retries=retries, validation=checked.report)
+    from mcptrace_bpftrace.validate.suggest import HostNames, enrich  # the program model loads on first use
+
     execution = execution_result(run, max(0, run.output.total - RESULT_LINES), RESULT_LINES)
     names = HostNames.of(await backend.catalog.names())
     errors = enrich(run.errors, names, None)

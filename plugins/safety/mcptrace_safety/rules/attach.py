@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import ClassVar
+from typing import ClassVar, TYPE_CHECKING
 
 from mcptrace_core.interfaces import SafetyRule
 from mcptrace_core.models import Severity
-from mcptrace_core.program.ir import Program
 from mcptrace_core.program.probespec import KERNEL_FUNCTION_TYPES, USER_TYPES, ProbeSpec
-from mcptrace_core.safety.engine import RuleContext
 from mcptrace_core.safety.models import Finding
+
+if TYPE_CHECKING:
+    from mcptrace_core.program.ir import Program
+    from mcptrace_core.safety.engine import RuleContext
 
 MIN_LITERAL_CHARS = 4
 """A function wildcard with fewer literal characters than this ('*', 'vfs*') may match thousands."""

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import ClassVar
+from typing import ClassVar, TYPE_CHECKING
 
 from mcptrace_core.interfaces import SafetyRule
 from mcptrace_core.models import Severity
 from mcptrace_core.program.builtins import UNSAFE_BUILTINS
-from mcptrace_core.program.ir import Program
-from mcptrace_core.safety.engine import RuleContext
 from mcptrace_core.safety.models import Finding
+
+if TYPE_CHECKING:
+    from mcptrace_core.program.ir import Program
+    from mcptrace_core.safety.engine import RuleContext
 
 # builtin -> (severity, what it does, how to do without it); every one of program.builtins.UNSAFE_BUILTINS.
 UNSAFE_EFFECTS: dict[str, tuple[Severity, str, str]] = {

@@ -6,13 +6,15 @@ import posixpath
 import re
 from collections.abc import Sequence
 from fnmatch import fnmatchcase
-from typing import ClassVar
+from typing import ClassVar, TYPE_CHECKING
 
 from mcptrace_core.interfaces import SafetyRule
 from mcptrace_core.models import Severity
-from mcptrace_core.program.ir import Program
-from mcptrace_core.safety.engine import RuleContext
 from mcptrace_core.safety.models import Finding
+
+if TYPE_CHECKING:
+    from mcptrace_core.program.ir import Program
+    from mcptrace_core.safety.engine import RuleContext
 
 # (pattern over the normalised path, severity, what it holds); the first match wins.
 SENSITIVE_PATHS: tuple[tuple[str, Severity, str], ...] = (

@@ -6,14 +6,16 @@ import re
 from collections.abc import Sequence
 from fnmatch import fnmatchcase
 from pathlib import PurePosixPath
-from typing import ClassVar
+from typing import ClassVar, TYPE_CHECKING
 
 from mcptrace_core.interfaces import SafetyRule
 from mcptrace_core.models import Severity
-from mcptrace_core.program.ir import Program, Probe
 from mcptrace_core.program.probespec import USER_TYPES, ProbeSpec
-from mcptrace_core.safety.engine import RuleContext
 from mcptrace_core.safety.models import Finding
+
+if TYPE_CHECKING:
+    from mcptrace_core.program.ir import Program, Probe
+    from mcptrace_core.safety.engine import RuleContext
 
 TLS_LIBRARIES = re.compile(r"ssl|crypto|gnutls|nss3|nspr4|wolfssl|mbedtls|boringssl|s2n", re.I)
 PLAINTEXT_FUNCTIONS = (
