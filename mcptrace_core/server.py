@@ -24,8 +24,12 @@ log = get_logger(__name__)
 
 INSTRUCTIONS = """mcptrace traces the Linux kernel of the machine it runs on with bpftrace.
 Start with bpf_info (what works on this host) and list_probes (what can be traced).
-exec_program starts a bpftrace program and returns an execution_id at once (wait=true waits and streams
-progress); get_result pages its output and maps; stop_execution stops it and returns its final maps.
+validate_program checks a program without running it: errors with line, column and suggestions, the safety
+policy's verdict (allow, confirm, block) and findings with fixes, probe counts and cost.
+exec_program validates, then starts a program and returns an execution_id at once (wait=true waits and
+streams progress); get_result pages its output and maps; stop_execution stops it and returns its final maps.
+exec_with_retry runs and waits; on failure it returns structured errors and a chain_id to pass with the fix.
+A program the policy wants confirmed is shown to the user; the user, not you, approves it.
 Programs run as root on this host: prefer tracepoints, filter hot probes, keep timeouts short."""
 
 

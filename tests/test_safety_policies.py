@@ -11,6 +11,7 @@ from typing import ClassVar
 import pytest
 
 from mcptrace_core.interfaces import SafetyRule
+from mcptrace_core.logging import configure_logging
 from mcptrace_core.models import Severity
 from mcptrace_core.program.ir import Program
 from mcptrace_core.program.parser import parse_program
@@ -141,6 +142,7 @@ def test_bpftrace_limits_are_checked_before_they_reach_bpftrace() -> None:
 
 
 def test_the_audit_log_is_json_lines_readable_by_its_owner_only(tmp_path: Path) -> None:
+    configure_logging("error")  # the diagnostic log's level must not silence the audit log
     log = AuditLog(tmp_path / "state" / "audit.jsonl")
     log.record("run_allowed", tool="exec_program", verdict="confirm", confirmed_by="user")
     log.record("run_refused", tool="exec_program", reason="blocked")

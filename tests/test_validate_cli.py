@@ -50,3 +50,12 @@ def test_the_level_option_makes_it_stricter(tmp_path: Path) -> None:
 def test_an_unknown_level_is_an_error_document(tmp_path: Path) -> None:
     code, out = run(tmp_path, "-", "--json", "--level", "lax", stdin="BEGIN { exit(); }")
     assert code == 1 and "not a known policy" in json.loads(out)["error"]
+
+
+def test_run_without_a_terminal_cannot_confirm_and_refuses(tmp_path: Path) -> None:
+    runner = CliRunner()
+    result = runner.invoke(cli, ["--config", str(tmp_path / "absent.toml"), "run", "-", "--json"],
+                           input='BEGIN { system("echo should-not-run"); exit(); }')
+    assert result.exit_code == 1
+    error = json.loads(result.stdout)["error"]
+    assert "needs the user's confirmation" in error and "should-not-run" not in result.stdout

@@ -8,7 +8,7 @@ import sys
 
 import click
 
-from mcptrace_core.cli.common import CliState, emit, fail, json_option, run_async
+from mcptrace_core.cli.common import CliState, emit, fail, json_option, read_program, run_async
 from mcptrace_core.cli.data import call, terminal_confirmation
 from mcptrace_core.runs.models import RunStatus
 from mcptrace_core.runs.results import execution_result
@@ -38,11 +38,7 @@ async def run(state: CliState, source: click.utils.LazyFile, timeout_s: float | 
     Example:
       echo 'tracepoint:syscalls:sys_enter_openat { @[comm] = count(); }' | mcptrace run - --timeout 5
     """
-    try:
-        program = source.read().decode("utf-8")
-    except UnicodeDecodeError as error:
-        fail(f"{source.name}: not valid UTF-8 at byte {error.start}", as_json)
-        return
+    program = read_program(source, as_json)
     services = Services.create(state.settings())
     try:
         started = await call(services, "exec_program", ask_user=terminal_confirmation(), program=program,

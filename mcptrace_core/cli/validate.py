@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from mcptrace_core.cli.common import CliState, emit, fail, json_option, run_async
+from mcptrace_core.cli.common import CliState, emit, fail, json_option, read_program, run_async
 from mcptrace_core.cli.data import call
 from mcptrace_core.services import Services
 from mcptrace_core.tools import ToolError
@@ -38,11 +38,7 @@ async def validate(state: CliState, source: click.utils.LazyFile, safety_level: 
       mcptrace validate /usr/sbin/opensnoop.bt
       echo 'tracepoint:sched:sched_switch { printf("%s\\n", comm); }' | mcptrace validate - --level strict
     """
-    try:
-        program = source.read().decode("utf-8")
-    except UnicodeDecodeError as error:
-        fail(f"{source.name}: not valid UTF-8 at byte {error.start}", as_json)
-        return
+    program = read_program(source, as_json)
     services = Services.create(state.settings())
     try:
         report = await call(services, "validate_program", program=program, safety_level=safety_level,

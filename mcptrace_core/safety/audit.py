@@ -40,6 +40,7 @@ class AuditLog:
             with self._lock, os.fdopen(descriptor, "a", encoding="utf-8") as handle:
                 logger = structlog.wrap_logger(
                     structlog.WriteLogger(handle),
+                    wrapper_class=structlog.BoundLogger,  # never filtered by the diagnostic log's level
                     processors=[
                         structlog.processors.TimeStamper(fmt="iso", utc=True, key="time"),
                         _time_and_event_first,

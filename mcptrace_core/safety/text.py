@@ -59,7 +59,7 @@ def confirmation_question(report: ValidationReport, program: str, unsafe: bool) 
         shown.append(f"... ({len(lines) - len(shown)} more lines)")
     flag = " with --unsafe (it may run commands or send signals)" if unsafe else ""
     return "\n".join([
-        f"An assistant asks to run this bpftrace program as root on this host{flag}:",
+        f"This bpftrace program is about to run as root on this host{flag}:",
         "",
         *shown,
         "",
