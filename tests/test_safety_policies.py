@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import ClassVar
 
 import pytest
+import structlog
 
 from mcptrace_core.interfaces import SafetyRule
 from mcptrace_core.logging import configure_logging
@@ -143,9 +144,12 @@ def test_bpftrace_limits_are_checked_before_they_reach_bpftrace() -> None:
 
 def test_the_audit_log_is_json_lines_readable_by_its_owner_only(tmp_path: Path) -> None:
     configure_logging("error")  # the diagnostic log's level must not silence the audit log
-    log = AuditLog(tmp_path / "state" / "audit.jsonl")
-    log.record("run_allowed", tool="exec_program", verdict="confirm", confirmed_by="user")
-    log.record("run_refused", tool="exec_program", reason="blocked")
+    try:
+        log = AuditLog(tmp_path / "state" / "audit.jsonl")
+        log.record("run_allowed", tool="exec_program", verdict="confirm", confirmed_by="user")
+        log.record("run_refused", tool="exec_program", reason="blocked")
+    finally:
+        structlog.reset_defaults()
     lines = (tmp_path / "state" / "audit.jsonl").read_text(encoding="utf-8").splitlines()
     first, second = (json.loads(line) for line in lines)
     assert list(first)[:2] == ["time", "event"] and first["confirmed_by"] == "user"

@@ -86,16 +86,19 @@ async def analyze(backend: BpftraceBackend, text: str, limits: Mapping[str, int]
         return await compile_check(command, bpftrace.dry_run_flag, text, env, analysis.requires_unsafe,
                                    backend.host_facts())
 
-    async def counted() -> tuple[ProbeCheck | None, HostNames]:
-        names = HostNames.of(await backend.catalog.names())
+    async def counted() -> tuple[ProbeCheck | None, HostNames, str]:
+        try:
+            names = HostNames.of(await backend.catalog.names())
+        except (ValueError, RuntimeError) as error:  # bpftrace -l failed: counting is impossible, not fatal
+            return None, HostNames.of([]), f"probes could not be listed: {error}"
         if program is None:
-            return None, names
+            return None, names, "the program did not parse"
         usable = {name: status.usable for name, status in (await backend.probe_types()).items()}
-        return await check_probes(program, usable, names, backend.list_probes_raw), names
+        return await check_probes(program, usable, names, backend.list_probes_raw), names, ""
 
-    compile_result, (probe_check, names) = await asyncio.gather(compiled(), counted())
+    compile_result, (probe_check, names, not_counted) = await asyncio.gather(compiled(), counted())
     analysis.layers.append(_compile_layer(compile_result))
-    analysis.layers.append(_probe_layer(probe_check))
+    analysis.layers.append(_probe_layer(probe_check, not_counted))
     compile_errors = compile_result.errors if compile_result else []
     errors = _merge_errors(compile_errors, [*static_errors, *(probe_check.errors if probe_check else [])])
     if parse_error is not None and not compile_errors:
@@ -184,9 +187,9 @@ def _compile_layer(result: CompileResult | None) -> LayerResult:
     return LayerResult(layer="compile", state="passed")
 
 
-def _probe_layer(check: ProbeCheck | None) -> LayerResult:
+def _probe_layer(check: ProbeCheck | None, why_not: str) -> LayerResult:
     if check is None:
-        return LayerResult(layer="probes", state="skipped", detail="the program did not parse")
+        return LayerResult(layer="probes", state="skipped", detail=why_not)
     if check.errors:
         return LayerResult(layer="probes", state="failed", detail=f"{len(check.errors)} problem(s)")
     total = sum(probe.count or 0 for probe in check.probes)
