@@ -52,6 +52,9 @@ DANGEROUS = [
     ("tls-capture-via-map", "uprobe:libssl:SSL_read { @buf[tid] = arg1; } "
      "uretprobe:libssl:SSL_read /@buf[tid]/ { printf(\"%s\\n\", str(@buf[tid])); delete(@buf[tid]); }",
      ("block", "confirm", "allow"), "tls-plaintext"),
+    ("tls-capture-handed-to-another-probe", "uprobe:libssl:SSL_write { @buf[tid] = arg1; } "
+     'tracepoint:syscalls:sys_exit_write /@buf[tid]/ { printf("%s\\n", str(@buf[tid])); delete(@buf[tid]); }',
+     ("block", "confirm", "allow"), "tls-plaintext"),
     ("pam", "uprobe:libpam:pam_authenticate { @[comm] = count(); }", ("block", "confirm", "allow"),
      "credential-program"),
     ("crypt-argument", 'uprobe:libcrypt:crypt { printf("%s\\n", str(arg0)); }', ("block", "confirm", "allow"),
@@ -74,6 +77,8 @@ TRAPS = [
     ("profile-99hz", "profile:hz:99 { @[kstack] = count(); }"),
     ("tls-timing-only", "uprobe:libssl:SSL_read { @start[tid] = nsecs; } "
      "uretprobe:libssl:SSL_read /@start[tid]/ { @us = hist((nsecs - @start[tid]) / 1000); delete(@start[tid]); }"),
+    ("tls-timing-beside-an-unrelated-str", "uprobe:libssl:SSL_read { @[comm] = count(); } "
+     'tracepoint:syscalls:sys_enter_execve { printf("%s\\n", str(args->filename)); }'),
     ("exec-printing", 'tracepoint:syscalls:sys_enter_execve { printf("%s\\n", str(args->filename)); }'),
 ]
 

@@ -6,7 +6,7 @@ import posixpath
 import re
 from collections.abc import Sequence
 from fnmatch import fnmatchcase
-from typing import ClassVar, TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from mcptrace_core.interfaces import SafetyRule
 from mcptrace_core.models import Severity

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from fnmatch import fnmatchcase
 from pathlib import PurePosixPath
-from typing import ClassVar, TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from mcptrace_core.interfaces import SafetyRule
 from mcptrace_core.models import Severity
@@ -14,7 +14,7 @@ from mcptrace_core.program.probespec import USER_TYPES, ProbeSpec
 from mcptrace_core.safety.models import Finding
 
 if TYPE_CHECKING:
-    from mcptrace_core.program.ir import Program, Probe
+    from mcptrace_core.program.ir import Call, Probe, Program
     from mcptrace_core.safety.engine import RuleContext
 
 TLS_LIBRARIES = re.compile(r"ssl|crypto|gnutls|nss3|nspr4|wolfssl|mbedtls|boringssl|s2n", re.I)
@@ -59,8 +59,28 @@ def _is_tls_data_path(spec: ProbeSpec) -> bool:
     return bool(TLS_LIBRARIES.search(_library(spec))) and _matches(spec.function, PLAINTEXT_FUNCTIONS)
 
 
-def _reads_memory(probe: Probe) -> bool:
-    return any(call.name in MEMORY_READS for call in probe.calls())
+def _maps_written(probe: Probe) -> set[str]:
+    """Maps the probe stores into (@buf[tid] = arg1): how a buffer pointer travels to another probe."""
+    from mcptrace_core.program.ir import Assignment, Index, MapRef, walk  # loaded with the first program
+
+    written = set()
+    for node in walk(probe):
+        if isinstance(node, Assignment):
+            target = node.target.target if isinstance(node.target, Index) else node.target
+            if isinstance(target, MapRef):
+                written.add(target.name)
+    return written
+
+
+def _memory_reads(probe: Probe, from_maps: set[str] | None) -> Iterator[Call]:
+    """Calls of the probe that copy memory; only those reading one of ``from_maps`` unless it is None."""
+    from mcptrace_core.program.ir import MapRef, walk
+
+    for call in probe.calls():
+        if call.name in MEMORY_READS and (
+            from_maps is None or any(isinstance(node, MapRef) and node.name in from_maps for node in walk(call))
+        ):
+            yield call
 
 
 class TlsPlaintextRule(SafetyRule):
@@ -76,18 +96,19 @@ class TlsPlaintextRule(SafetyRule):
     )
 
     def check(self, program: Program, context: RuleContext) -> Sequence[Finding]:
-        tls = [(probe, spec) for probe in program.probes for spec in probe.specs if _is_tls_data_path(spec)]
-        if not tls:
+        tls_probes = {id(probe): probe for probe in program.probes if any(map(_is_tls_data_path, probe.specs))}
+        if not tls_probes:
             return []
-        readers = [probe for probe in program.probes if _reads_memory(probe)]
-        first_probe, first_spec = tls[0]
-        if readers:
-            reader = next((probe for probe, _ in tls if probe in readers), readers[0])
-            call = next(call for call in reader.calls() if call.name in MEMORY_READS)
-            return [self.finding(
-                f"the program traces {first_spec.text} and copies memory with {call.name}(): it can capture "
-                "TLS plaintext or key material", call,
-            )]
+        first_spec = next(spec for probe in tls_probes.values() for spec in probe.specs if _is_tls_data_path(spec))
+        handed_over = set().union(*(_maps_written(probe) for probe in tls_probes.values()))
+        for probe in program.probes:
+            reads = _memory_reads(probe, None if id(probe) in tls_probes else handed_over)
+            call = next(reads, None)
+            if call is not None:
+                return [self.finding(
+                    f"the program traces {first_spec.text} and copies memory with {call.name}(): it can capture "
+                    "TLS plaintext or key material", call,
+                )]
         return [self.finding(
             f"the program traces {first_spec.text} without reading its buffers (timing only)", first_spec,
             severity=Severity.low,
