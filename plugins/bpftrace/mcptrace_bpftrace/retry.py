@@ -128,9 +128,10 @@ async def exec_with_retry(call: ToolCall, args: RetryInput) -> RetryResult:
                       errors=[busy] if busy else [], retries=retries, validation=checked.report)
     from mcptrace_bpftrace.validate.suggest import HostNames, enrich  # the program model loads on first use
 
+    errors = run.errors
+    if errors:  # the same suggestions as validation gives: tracepoints for a kprobe that cannot attach, ...
+        errors = enrich(errors, HostNames.of(await backend.catalog.names()), None)
     execution = execution_result(run, max(0, run.output.total - RESULT_LINES), RESULT_LINES)
-    names = HostNames.of(await backend.catalog.names())
-    errors = enrich(run.errors, names, None)
     execution = execution.model_copy(update={"errors": errors})
     if run.status in SUCCESS:
         return finish("succeeded", "Done: the output and maps are in execution (get_result pages the rest).",

@@ -10,13 +10,14 @@ silently skip it and run without it.
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 
 from mcptrace_core.models import TraceError
 from mcptrace_core.program.hotness import hotness
 from mcptrace_core.program.ir import Program
-from mcptrace_core.program.probespec import PROBE_TYPES, USER_TYPES, ProbeSpec
+from mcptrace_core.program.probespec import KERNEL_FUNCTION_TYPES, PROBE_TYPES, USER_TYPES, ProbeSpec
 from mcptrace_core.safety.models import ProbeCount
 
 from mcptrace_bpftrace.probes import parse_listing, wildcard_regex
@@ -87,7 +88,7 @@ async def _check(
     if spec.type in _SINGLE:
         return ProbeCount(spec=spec.text, type=spec.type, count=1, usable=usable, hotness=heat), None
     if spec.type in USER_TYPES:
-        return await _check_user(spec, usable, heat, names, lister)
+        return await _check_user(spec, usable, heat, lister)
     kind = _CATALOG_TYPE.get(spec.type, spec.type)
     pattern = ":".join((kind, *spec.parts))
     if kind not in names.listed_types:
@@ -108,11 +109,12 @@ async def _check(
 
 
 def _unusable(spec: ProbeSpec, names: HostNames) -> TraceError:
-    alternatives = kprobe_alternatives(spec, names) if spec.type in ("kprobe", "kretprobe", "kfunc", "kretfunc") else []
+    kernel_function = spec.type in KERNEL_FUNCTION_TYPES
+    alternatives = kprobe_alternatives(spec, names) if kernel_function else []
     hint = f"{spec.type} probes cannot attach on this host (bpf_info says why)."
     if alternatives:
         hint += " These tracepoints observe the same event and work here."
-    elif spec.type in ("kprobe", "kretprobe", "kfunc", "kretfunc"):
+    elif kernel_function:
         hint += " Look for a tracepoint covering the event with list_probes (e.g. 'tracepoint:syscalls:*read*')."
     return TraceError(
         category="unsupported_feature", line=spec.line, col=spec.col,
@@ -122,7 +124,7 @@ def _unusable(spec: ProbeSpec, names: HostNames) -> TraceError:
 
 
 async def _check_user(
-    spec: ProbeSpec, usable: bool | None, heat: str, names: HostNames, lister: Lister
+    spec: ProbeSpec, usable: bool | None, heat: str, lister: Lister
 ) -> tuple[ProbeCount, TraceError | None]:
     function = spec.parts[-1] if len(spec.parts) >= 2 else ""
     probe = ProbeCount(spec=spec.text, type=spec.type, count=1, usable=usable, hotness=heat)
@@ -133,7 +135,8 @@ async def _check_user(
     try:
         found = parse_listing(await lister(["-l", pattern]))
     except ValueError as error:
-        message = str(error).split("failed: ", 1)[-1]
+        said = re.search(r"ERROR: ([^;]+)", str(error))
+        message = said.group(1).strip() if said else str(error)
         return probe.model_copy(update={"count": None, "note": "target not found"}), TraceError(
             category="probe_not_found", line=spec.line, col=spec.col, message=f"{spec.text}: {message}",
             hint="Give the full path of an executable or library (e.g. /usr/bin/bash, /lib/x86_64-linux-gnu/libc.so.6) "
