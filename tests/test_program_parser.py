@@ -8,8 +8,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from mcptrace_core.config import Settings
 from mcptrace_core.program import ir
 from mcptrace_core.program.parser import ProgramSyntaxError, parse_program, unescape
+from mcptrace_core.services import Services
 
 HOST_TOOLS = sorted(glob.glob("/usr/sbin/*.bt"))
 
@@ -24,6 +26,20 @@ def test_every_host_tool_parses_into_probes(path: str) -> None:
     assert all(probe.specs for probe in program.probes)
     assert any(probe.body for probe in program.probes)
     assert program.calls(), "every host tool calls something (printf, count, ...)"
+
+
+def test_every_program_of_every_installed_example_pack_parses(settings: Settings) -> None:
+    packs = Services.create(settings).registry.example_packs
+    examples = [(pack.name, example) for pack in packs for example in pack.examples()]
+    if not examples:
+        pytest.skip("no example pack is installed in the mcptrace entry-point group")
+    failures = {}
+    for pack, example in examples:
+        try:
+            parse_program(example.program)
+        except ProgramSyntaxError as error:
+            failures[f"{pack}:{example.id}"] = str(error)
+    assert not failures
 
 
 def test_the_model_has_probes_predicates_statements_calls_maps_strings_and_comments() -> None:
