@@ -101,6 +101,34 @@ class BpftraceSettings(Section):
     )
 
 
+class SafetySettings(Section):
+    level: str = Field(
+        "standard",
+        pattern=r"^[a-z][a-z0-9_.-]{0,63}$",
+        description=(
+            "Safety policy every run must pass: 'strict', 'standard', 'permissive', the name in policy_file, or "
+            "one a plugin adds. A caller may ask for another level too; runs then meet both."
+        ),
+    )
+    policy_file: Path | None = Field(
+        None,
+        description="A TOML policy file (name, extends, thresholds, rules on/off, allowed probes, limits).",
+        examples=["~/.config/mcptrace/policy.toml"],
+    )
+    audit_log: Path | None = Field(
+        None,
+        description="Where every run decision is appended as a JSON line; default: audit.jsonl in the user state dir.",
+        examples=["/var/log/mcptrace/audit.jsonl"],
+    )
+
+    def audit_path(self) -> Path:
+        if self.audit_log is not None:
+            return self.audit_log.expanduser()
+        from platformdirs import user_state_path
+
+        return user_state_path("mcptrace") / "audit.jsonl"
+
+
 class Settings(Section):
     server: ServerSettings = Field(default_factory=ServerSettings)
     runs: RunSettings = Field(default_factory=RunSettings)
@@ -108,6 +136,7 @@ class Settings(Section):
     plugins: PluginSettings = Field(default_factory=PluginSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
     bpftrace: BpftraceSettings = Field(default_factory=BpftraceSettings)
+    safety: SafetySettings = Field(default_factory=SafetySettings)
 
 
 def user_config_path() -> Path:
@@ -125,9 +154,9 @@ def load_settings(config_file: Path | None = None, overrides: dict[str, Any] | N
     path = config_file or user_config_path()
     file_data = _read_toml(path) if path.exists() else {}
     _validate(file_data, f"config file {path}")
-    layered = _merge(file_data, _read_environment())
+    layered = deep_merge(file_data, _read_environment())
     _validate(layered, f"environment ({ENV_PREFIX}*) over config file {path}")
-    merged = _merge(layered, overrides or {})
+    merged = deep_merge(layered, overrides or {})
     disabled = [name.strip() for name in os.environ.get(DISABLE_ENV, "").split(",") if name.strip()]
     if disabled:  # adds to the configured list rather than replacing it
         plugins = merged.setdefault("plugins", {})
@@ -159,18 +188,22 @@ def _validate(data: dict[str, Any], source: str) -> Settings:
     try:
         return Settings.model_validate(data)
     except ValidationError as error:
-        problems = "; ".join(
-            f"{'.'.join(str(part) for part in item['loc']) or '(top level)'}: {item['msg']}"
-            for item in error.errors()
-        )
-        raise ConfigError(f"invalid settings in {source}: {problems}") from error
+        raise ConfigError(f"invalid settings in {source}: {validation_problems(error)}") from error
 
 
-def _merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
+def validation_problems(error: ValidationError) -> str:
+    """Each invalid field of a settings-like document as 'dotted.key: what is wrong', joined by '; '."""
+    return "; ".join(
+        f"{'.'.join(str(part) for part in item['loc']) or '(top level)'}: {item['msg']}" for item in error.errors()
+    )
+
+
+def deep_merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
+    """``base`` with ``top`` on it: tables merge key by key, anything else in ``top`` replaces."""
     merged = dict(base)
     for key, value in top.items():
         if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = _merge(merged[key], value)
+            merged[key] = deep_merge(merged[key], value)
         else:
             merged[key] = value
     return merged

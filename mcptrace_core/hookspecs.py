@@ -24,7 +24,7 @@ if TYPE_CHECKING:
         SafetyRule,
         TemplatePack,
     )
-    from mcptrace_core.models import SafetyPolicy
+    from mcptrace_core.safety.models import SafetyPolicy
     from mcptrace_core.tools import ToolSpec
 
 hookspec = pluggy.HookspecMarker(PROJECT_NAME)

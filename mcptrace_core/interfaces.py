@@ -11,7 +11,10 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
-    from mcptrace_core.models import HostCheck
+    from mcptrace_core.models import HostCheck, Severity
+    from mcptrace_core.program.ir import Program
+    from mcptrace_core.safety.engine import RuleContext
+    from mcptrace_core.safety.models import Finding
 
 
 class Backend(ABC):
@@ -30,16 +33,46 @@ class Backend(ABC):
 
 
 class SafetyRule(ABC):
-    """A check of a parsed program that may raise findings before the program runs."""
+    """A check of a parsed program that may raise findings before the program runs.
+
+    ``check`` reads the program model (probes, calls, strings: never raw text, so a word in a comment
+    is not a call) and the context (the policy's thresholds, what each probe spec attaches here).
+    """
 
     id: ClassVar[str]
-    severity: ClassVar[str]
+    severity: ClassVar[Severity]
+    """The severity of its findings unless a finding says otherwise or the policy overrides it."""
     rationale: ClassVar[str]
+    """Why the rule exists: the harm it prevents."""
     fix: ClassVar[str]
+    """How to get the same answer without the finding."""
 
     @abstractmethod
-    def check(self, program: Any, context: Any) -> Sequence[Any]:
+    def check(self, program: Program, context: RuleContext) -> Sequence[Finding]:
         """Return the findings of this rule for ``program``; an empty list when it has none."""
+
+    def finding(
+        self,
+        message: str,
+        at: Any = None,
+        *,
+        severity: Severity | None = None,
+        fix: str | None = None,
+        requires_unsafe: bool = False,
+    ) -> Finding:
+        """A finding of this rule at the position of ``at`` (any node or probe spec with line and col)."""
+        from mcptrace_core.safety.models import Finding
+
+        return Finding(
+            rule=self.id,
+            severity=severity or self.severity,
+            message=message,
+            line=getattr(at, "line", None),
+            col=getattr(at, "col", None),
+            rationale=self.rationale,
+            fix=fix or self.fix,
+            requires_unsafe=requires_unsafe,
+        )
 
 
 class Analyzer(ABC):

@@ -99,6 +99,9 @@ class TraceError(Model):
     col: int | None = Field(default=None, description="1-based column in the program, when known.")
     hint: str | None = Field(default=None, description="What to do about it.")
     suggestions: list[str] = Field(default_factory=list, description="Concrete replacements to try.")
+    transient: bool = Field(
+        default=False, description="A busy resource, not the program: the same program may succeed if run again."
+    )
 
 
 ProbeRequirement = Literal[

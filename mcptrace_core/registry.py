@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from mcptrace_core.config import Settings
     from mcptrace_core.interfaces import Analyzer, Backend, Embedder, ExamplePack, SafetyRule, TemplatePack
     from mcptrace_core.plugins import PluginManager
+    from mcptrace_core.safety.models import SafetyPolicy
     from mcptrace_core.tools import ToolSpec
 
 log = get_logger(__name__)
@@ -92,7 +93,7 @@ class Registry:
         return list(self._all("safety_rule"))
 
     @property
-    def safety_policies(self) -> list[Any]:
+    def safety_policies(self) -> list[SafetyPolicy]:
         return list(self._all("safety_policy"))
 
     @property

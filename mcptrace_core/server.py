@@ -8,6 +8,7 @@ that says what was wrong and what is allowed. Nothing a client sends can crash t
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
 import mcp_types as types
@@ -15,15 +16,20 @@ from mcp.server import Server
 
 from mcptrace_core.logging import get_logger
 from mcptrace_core.services import Services
-from mcptrace_core.tools import ToolError, ToolSpec, invoke
+from mcptrace_core.elicitation import InputRequired, McpConfirmer
+from mcptrace_core.tools import ConfirmFn, ToolError, ToolSpec, invoke
 from mcptrace_core.version import version
 
 log = get_logger(__name__)
 
 INSTRUCTIONS = """mcptrace traces the Linux kernel of the machine it runs on with bpftrace.
 Start with bpf_info (what works on this host) and list_probes (what can be traced).
-exec_program starts a bpftrace program and returns an execution_id at once (wait=true waits and streams
-progress); get_result pages its output and maps; stop_execution stops it and returns its final maps.
+validate_program checks a program without running it: errors with line, column and suggestions, the safety
+policy's verdict (allow, confirm, block) and findings with fixes, probe counts and cost.
+exec_program validates, then starts a program and returns an execution_id at once (wait=true waits and
+streams progress); get_result pages its output and maps; stop_execution stops it and returns its final maps.
+exec_with_retry runs and waits; on failure it returns structured errors and a chain_id to pass with the fix.
+A program the policy wants confirmed is shown to the user; the user, not you, approves it.
 Programs run as root on this host: prefer tracepoints, filter hot probes, keep timeouts short."""
 
 
@@ -35,11 +41,18 @@ def build_server(services: Services) -> Server[Any]:
     async def on_list_tools(ctx: Any, params: types.PaginatedRequestParams | None) -> types.ListToolsResult:
         return types.ListToolsResult(tools=listed)
 
-    async def on_call_tool(ctx: Any, params: types.CallToolRequestParams) -> types.CallToolResult:
+    secret = secrets.token_bytes(32)  # seals this server's questions in request_state
+
+    async def on_call_tool(
+        ctx: Any, params: types.CallToolRequestParams
+    ) -> types.CallToolResult | types.InputRequiredResult:
         spec = specs.get(params.name)
         if spec is None:
             return error_result(f"unknown tool {params.name!r}; available tools: {', '.join(sorted(specs))}")
-        return await call_tool(services, spec, params.arguments, ctx.session.report_progress)
+        return await call_tool(
+            services, spec, params.arguments, ctx.session.report_progress,
+            confirm=McpConfirmer(ctx, params, secret), client=_client_name(ctx),
+        )
 
     return Server(
         "mcptrace",
@@ -51,10 +64,19 @@ def build_server(services: Services) -> Server[Any]:
     )
 
 
-async def call_tool(services: Services, spec: ToolSpec, arguments: Any, progress: Any = None) -> types.CallToolResult:
+async def call_tool(
+    services: Services,
+    spec: ToolSpec,
+    arguments: Any,
+    progress: Any = None,
+    confirm: ConfirmFn | None = None,
+    client: str | None = None,
+) -> types.CallToolResult | types.InputRequiredResult:
     """Run the tool and shape its result, or its failure, for MCP."""
     try:
-        output = await invoke(services, spec, arguments, progress)
+        output = await invoke(services, spec, arguments, progress, confirm, client)
+    except InputRequired as question:
+        return question.result
     except ToolError as error:
         log.info("tool refused", tool=spec.name, reason=str(error)[:500])
         return error_result(str(error))
@@ -65,6 +87,12 @@ async def call_tool(services: Services, spec: ToolSpec, arguments: Any, progress
         content=[types.TextContent(type="text", text=output.to_text())],
         structured_content=output.model_dump(mode="json"),
     )
+
+
+def _client_name(ctx: Any) -> str | None:
+    params = ctx.session.client_params
+    info = params.client_info if params is not None else None
+    return f"{info.name} {info.version}".strip() if info is not None else None
 
 
 def error_result(message: str) -> types.CallToolResult:

@@ -43,20 +43,48 @@ class ToolOutput(BaseModel):
 
 
 ProgressFn = Callable[[float, float | None, str | None], Awaitable[None]]
+ConfirmFn = Callable[[str], Awaitable[bool]]
+"""Shows a question to the user and returns True only for an explicit yes."""
 
 
 class ToolCall:
-    """The context of one tool call: the shared services and the channel back to the caller."""
+    """The context of one tool call: the shared services and the channels back to the caller and the user."""
 
-    def __init__(self, services: Services, tool: str, progress: ProgressFn | None = None) -> None:
+    def __init__(
+        self,
+        services: Services,
+        tool: str,
+        progress: ProgressFn | None = None,
+        confirm: ConfirmFn | None = None,
+        client: str | None = None,
+    ) -> None:
         self.services = services
         self.tool = tool
+        self.client = client
+        """Who is calling (the MCP client's name and version, or 'cli'), for the audit log."""
         self._progress = progress
+        self._confirm = confirm
 
     async def report_progress(self, progress: float, total: float | None = None, message: str | None = None) -> None:
         """Send an MCP progress notification; a no-op when the caller asked for none."""
         if self._progress is not None:
             await self._progress(progress, total, message)
+
+    @property
+    def can_confirm(self) -> bool:
+        """Whether there is any way to ask the user (the client may still lack the capability)."""
+        return self._confirm is not None
+
+    async def confirm(self, message: str) -> bool:
+        """Ask the user, not the model, to approve; False when nobody can be asked (fail closed).
+
+        Over MCP this is an elicitation the client shows to its user. On the 2026-07-28 protocol it
+        may end the call early (the client answers and calls again), so call it before doing anything
+        that must not happen twice.
+        """
+        if self._confirm is None:
+            return False
+        return await self._confirm(message)
 
 
 ToolHandler = Callable[[ToolCall, Any], Awaitable[ToolOutput]]
@@ -82,7 +110,14 @@ class ToolSpec:
             raise ValueError(f"tool name {self.name!r} must match {TOOL_NAME.pattern}")
 
 
-async def invoke(services: Services, spec: ToolSpec, arguments: Any, progress: ProgressFn | None = None) -> ToolOutput:
+async def invoke(
+    services: Services,
+    spec: ToolSpec,
+    arguments: Any,
+    progress: ProgressFn | None = None,
+    confirm: ConfirmFn | None = None,
+    client: str | None = None,
+) -> ToolOutput:
     """Validate ``arguments`` against the tool's input model and run its handler.
 
     Bad arguments raise a ToolError that names each wrong field, how it is wrong and what the tool
@@ -92,7 +127,7 @@ async def invoke(services: Services, spec: ToolSpec, arguments: Any, progress: P
         args = spec.input_model.model_validate(arguments if arguments is not None else {})
     except ValidationError as error:
         raise ToolError(describe_validation_error(spec, error)) from None
-    return await spec.handler(ToolCall(services, spec.name, progress), args)
+    return await spec.handler(ToolCall(services, spec.name, progress, confirm, client), args)
 
 
 def describe_validation_error(spec: ToolSpec, error: ValidationError) -> str:

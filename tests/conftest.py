@@ -25,10 +25,12 @@ requires_bpftrace = pytest.mark.skipif(
 def isolated_user_dirs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """Keep tests away from the user's config and data; share one cache so probe types are measured once."""
     base = tmp_path_factory.mktemp("xdg")
-    saved = {key: os.environ.get(key) for key in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_CACHE_HOME", "MCPTRACE_CONFIG")}
+    saved = {key: os.environ.get(key) for key in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_CACHE_HOME",
+                                                  "XDG_STATE_HOME", "MCPTRACE_CONFIG")}
     os.environ["XDG_CONFIG_HOME"] = str(base / "config")
     os.environ["XDG_DATA_HOME"] = str(base / "data")
     os.environ["XDG_CACHE_HOME"] = str(base / "cache")
+    os.environ["XDG_STATE_HOME"] = str(base / "state")  # the audit log
     os.environ.pop("MCPTRACE_CONFIG", None)
     yield
     for key, value in saved.items():

@@ -65,11 +65,18 @@ def test_run_streams_output_and_maps(runner: CliRunner) -> None:
 
 
 @requires_bpftrace
-def test_run_json_and_a_failing_program(runner: CliRunner) -> None:
+def test_run_refuses_a_program_that_does_not_validate(runner: CliRunner) -> None:
     data = _json(runner, "run", "-", "--json", input="BEGIN { nosuchfunction(); }")
-    assert data["status"] == "failed" and data["errors"][0]["line"] == 1
+    assert "line 1:9: Unknown function: nosuchfunction" in data["error"]
     result = runner.invoke(cli, ["run", "-"], input="BEGIN { nosuchfunction(); }")
     assert result.exit_code == 1 and "Unknown function: nosuchfunction" in result.stderr
+
+
+@requires_bpftrace
+def test_run_json_is_the_whole_result(runner: CliRunner) -> None:
+    data = _json(runner, "run", "-", "--json", input='BEGIN { printf("x\\n"); @answer = 42; exit(); }')
+    assert data["status"] == "completed" and data["lines"][1] == "x"
+    assert data["maps"][0]["entries"][0]["value"] == 42
 
 
 def test_json_errors_are_one_document(runner: CliRunner) -> None:

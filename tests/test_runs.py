@@ -129,16 +129,23 @@ async def test_output_beyond_the_cap_keeps_head_and_tail(tmp_path: Path) -> None
     assert tail["lines"][-1] == "row 2999" and len(tail["lines"]) == 100 and not tail["has_more"]
 
 
-async def test_a_kprobe_is_a_structured_attach_error_here(client) -> None:  # type: ignore[no-untyped-def]
+async def test_a_kprobe_is_a_structured_error_here(client, services) -> None:  # type: ignore[no-untyped-def]
     info = await _call(client, "bpf_info")
     if info["probe_types"]["kprobe"]["usable"]:
         pytest.skip("this kernel has kprobes; the error path under test cannot happen here")
-    data = await _call(client, "exec_program", program="kprobe:vfs_read { @reads = count(); }", wait=True)
-    assert data["status"] == "failed" and data["exit_code"] not in (0, None)
-    (error,) = data["errors"]
-    assert error["category"] == "unsupported_feature"
-    assert "kprobe:vfs_read" in error["message"] and "no kprobes" in error["hint"]
-    assert data["error"] == error["message"]
+    program = "kprobe:vfs_read { @reads = count(); }"
+    refused = await client.call_tool("exec_program", {"program": program, "wait": True})
+    assert refused.is_error
+    text = refused.content[0].text
+    assert "[unsupported_feature] line 1:1" in text and "tracepoint:syscalls:sys_enter_read" in text
+    # Validation catches it first; the run path itself also explains the attach failure it would meet.
+    backend = services.backend("bpftrace")
+    run = await services.runs.start(backend.run_spec(program, 10))
+    await run.wait_done(20)
+    assert run.status.value == "failed" and run.exit_code not in (0, None)
+    (error,) = run.errors
+    assert error.category == "unsupported_feature"
+    assert "kprobe:vfs_read" in error.message and "no kprobes" in (error.hint or "")
 
 
 async def test_get_result_long_polls_for_new_lines(client) -> None:  # type: ignore[no-untyped-def]

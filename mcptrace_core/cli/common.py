@@ -9,7 +9,7 @@ import sys
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import click
 
@@ -71,13 +71,21 @@ def emit(data: Any, text: str, as_json: bool) -> None:
         click.echo(text)
 
 
-def fail(message: str, as_json: bool, code: int = 1) -> None:
+def fail(message: str, as_json: bool, code: int = 1) -> NoReturn:
     """Report an error: as the one JSON document with --json, else on stderr; then exit."""
     if as_json:
         click.echo(json.dumps({"error": message}, ensure_ascii=False))
     else:
         click.echo(f"error: {message}", err=True)
     sys.exit(code)
+
+
+def read_program(source: Any, as_json: bool) -> str:
+    """The program text of a click.File("rb") argument; exits with the error when it is not UTF-8."""
+    try:
+        return str(source.read().decode("utf-8"))
+    except UnicodeDecodeError as error:
+        fail(f"{source.name}: not valid UTF-8 at byte {error.start}", as_json)
 
 
 def run_async(function: Callable[..., Coroutine[Any, Any, Any]]) -> Callable[..., Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import click
@@ -9,15 +10,27 @@ import click
 from mcptrace_core.cli.common import CliState, emit, fail, json_option, run_async
 from mcptrace_core.plugins import build_plugin_manager
 from mcptrace_core.services import Services
-from mcptrace_core.tools import ToolError, ToolOutput, invoke
+from mcptrace_core.tools import ConfirmFn, ToolError, ToolOutput, invoke
 
 
-async def call(services: Services, tool: str, **arguments: Any) -> ToolOutput:
-    """Run one of the server's tools from the command line."""
+async def call(services: Services, tool: str, *, ask_user: ConfirmFn | None = None, **arguments: Any) -> ToolOutput:
+    """Run one of the server's tools from the command line; ``ask_user`` asks the person at the terminal."""
     spec = services.registry.get("tool", tool)
     if spec is None:
         raise ToolError(f"the tool {tool} is not available: is its plugin disabled? (see `mcptrace plugins`)")
-    return await invoke(services, spec, arguments)
+    return await invoke(services, spec, arguments, confirm=ask_user, client="cli")
+
+
+def terminal_confirmation() -> ConfirmFn | None:
+    """Ask on the terminal when there is one; None (nobody to ask: fail closed) when stdin is not a TTY."""
+    if not sys.stdin.isatty():
+        return None
+
+    async def ask(message: str) -> bool:
+        click.echo(message, err=True)
+        return click.confirm("", default=False, err=True)
+
+    return ask
 
 
 @click.command()

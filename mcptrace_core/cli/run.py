@@ -8,8 +8,8 @@ import sys
 
 import click
 
-from mcptrace_core.cli.common import CliState, emit, fail, json_option, run_async
-from mcptrace_core.cli.data import call
+from mcptrace_core.cli.common import CliState, emit, fail, json_option, read_program, run_async
+from mcptrace_core.cli.data import call, terminal_confirmation
 from mcptrace_core.runs.models import RunStatus
 from mcptrace_core.runs.results import execution_result
 from mcptrace_core.services import Services
@@ -28,7 +28,9 @@ PAGE_LINES = 1000
 async def run(state: CliState, source: click.utils.LazyFile, timeout_s: float | None, as_json: bool) -> None:
     """Run the bpftrace program in SOURCE (a file, or - for stdin) and stream its output.
 
-    Ctrl-C stops the program the way stop_execution does: bpftrace gets SIGINT and prints its maps,
+    The program is validated first, as exec_program does; when the safety policy wants confirmation
+    you are asked on the terminal (with the program read from stdin there is no one to ask, so it is
+    refused). Ctrl-C stops the program the way stop_execution does: bpftrace gets SIGINT and prints its maps,
     which are shown before the command exits. The exit status is 0 when the program completed or was
     stopped, 1 when it failed.
 
@@ -36,14 +38,11 @@ async def run(state: CliState, source: click.utils.LazyFile, timeout_s: float | 
     Example:
       echo 'tracepoint:syscalls:sys_enter_openat { @[comm] = count(); }' | mcptrace run - --timeout 5
     """
-    try:
-        program = source.read().decode("utf-8")
-    except UnicodeDecodeError as error:
-        fail(f"{source.name}: not valid UTF-8 at byte {error.start}", as_json)
-        return
+    program = read_program(source, as_json)
     services = Services.create(state.settings())
     try:
-        started = await call(services, "exec_program", program=program, timeout_s=timeout_s)
+        started = await call(services, "exec_program", ask_user=terminal_confirmation(), program=program,
+                             timeout_s=timeout_s)
     except ToolError as error:
         fail(str(error), as_json)
         return

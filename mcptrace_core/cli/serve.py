@@ -7,7 +7,6 @@ import asyncio
 import click
 
 from mcptrace_core.cli.common import CliState
-from mcptrace_core.serving import ServeError, serve as serve_forever
 
 
 @click.command()
@@ -23,6 +22,8 @@ def serve(state: CliState, transport: str | None, host: str | None, port: int | 
     lines. With --transport http the server listens on http://HOST:PORT/mcp, on loopback unless told
     otherwise, and then only with a bearer token from the config file.
     """
+    from mcptrace_core.serving import ServeError, serve as serve_forever  # the MCP SDK only when serving
+
     flags = {"transport": transport, "host": host, "port": port}
     settings = state.settings(serving=True, server={k: v for k, v in flags.items() if v is not None})
     try:

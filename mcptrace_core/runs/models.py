@@ -72,6 +72,10 @@ class RunSpec:
     """The program text, when the backend runs one; kept for results and history."""
     explain: Callable[[Sequence[str], int | None], list[TraceError]] = lambda stderr, exit_code: []
     """Turns the kept stderr lines and the exit code of an unsuccessful run into structured errors."""
+    chain_id: str | None = None
+    """The exec_with_retry chain this run belongs to: the attempts at one task, fixed one after another."""
+    attempt: int | None = None
+    """Which attempt of its chain this run is (1 for the first)."""
 
 
 class RunLimitError(Exception):

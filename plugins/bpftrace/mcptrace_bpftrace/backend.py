@@ -14,6 +14,7 @@ from mcptrace_core.privilege import command_prefix, is_root
 from mcptrace_core.runs.models import RunSpec
 
 from mcptrace_bpftrace import host
+from mcptrace_bpftrace.chains import ChainBook
 from mcptrace_bpftrace.executable import Bpftrace, locate
 from mcptrace_bpftrace.jsonout import JsonOutputDecoder
 from mcptrace_bpftrace.probes import ProbeCatalog
@@ -42,6 +43,8 @@ class BpftraceBackend(Backend):
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.catalog = ProbeCatalog(self.list_probes_raw)
+        self.chains = ChainBook()
+        """exec_with_retry's attempts, by chain."""
         self._bpftrace: Bpftrace | None = None
         self._probe_types: dict[str, host.ProbeTypeStatus] | None = None
         self._probe_types_lock = asyncio.Lock()
@@ -148,11 +151,21 @@ class BpftraceBackend(Backend):
 
     # -- runs ------------------------------------------------------------------------------------
 
-    def run_spec(self, program: str, timeout_s: float, env: dict[str, str] | None = None) -> RunSpec:
+    def run_spec(
+        self,
+        program: str,
+        timeout_s: float,
+        env: dict[str, str] | None = None,
+        *,
+        unsafe: bool = False,
+        chain_id: str | None = None,
+        attempt: int | None = None,
+    ) -> RunSpec:
+        """How to run ``program``; ``unsafe`` adds --unsafe (only ever after the safety gate said so)."""
         facts = self.host_facts()
         first_line = next((line.strip() for line in program.splitlines() if line.strip()), "")
         return RunSpec(
-            argv=self.command() + ["-f", "json", "-e", program],
+            argv=self.command() + ["-f", "json"] + (["--unsafe"] if unsafe else []) + ["-e", program],
             backend=self.name,
             label=first_line[:120],
             timeout_s=timeout_s,
@@ -162,6 +175,8 @@ class BpftraceBackend(Backend):
             grace_s=grace_period,
             program=program,
             explain=lambda stderr, exit_code: parse_errors(stderr, exit_code, facts),
+            chain_id=chain_id,
+            attempt=attempt,
         )
 
 

@@ -13,11 +13,8 @@ import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-ALIASES = {
-    "t": "tracepoint", "k": "kprobe", "kr": "kretprobe", "u": "uprobe", "ur": "uretprobe", "U": "usdt",
-    "p": "profile", "i": "interval", "s": "software", "h": "hardware", "f": "kfunc", "fr": "kretfunc",
-    "it": "iter", "w": "watchpoint",
-}
+from mcptrace_core.program.probespec import PROBE_TYPE_ALIASES
+
 BINARY_TYPES = ("uprobe", "uretprobe", "usdt")
 SOFTWARE_EVENTS = (
     "cpu-clock", "task-clock", "page-faults", "context-switches", "cpu-migrations", "minor-faults",
@@ -45,7 +42,7 @@ def normalize_filter(pattern: str) -> str:
     if ":" not in pattern and "*" not in pattern:
         return f"*{pattern}*"
     kind, sep, rest = pattern.partition(":")
-    return f"{ALIASES.get(kind, kind)}{sep}{rest}"
+    return f"{PROBE_TYPE_ALIASES.get(kind, kind)}{sep}{rest}"
 
 
 def wildcard_regex(pattern: str) -> re.Pattern[str]:

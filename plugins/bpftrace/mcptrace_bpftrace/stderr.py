@@ -14,11 +14,17 @@ from dataclasses import dataclass
 
 from mcptrace_core.models import ErrorCategory, TraceError
 
-_NOISE = ("couldn't set RLIMIT_MEMLOCK",)
+_NOISE = (
+    "couldn't set RLIMIT_MEMLOCK",
+    # 0.17 checks kprobe targets against this file; where it cannot be read the check is skipped.
+    "Error while reading traceable functions from",
+)
 _LOCATED = re.compile(
     r"^(?:stdin|[^\s:]+):(?P<line>\d+)(?::(?P<col>\d+)(?:-\d+)?|-(?P<end>\d+))?:\s*(?P<level>ERROR|WARNING):\s*(?P<msg>.*)$"
 )
 _PLAIN = re.compile(r"^(?P<level>ERROR|FATAL):\s*(?P<msg>.*)$")
+# LLVM's code generator reports in lower case: "error: <unknown>:0:0: in function X i64 (i8*): message".
+_CODEGEN = re.compile(r"^error: <unknown>:\d+:\d+: in function (?P<probe>\S+)[^:]*:\s*(?P<msg>.*)$")
 
 # (category, pattern on the message) in order; the first match wins.
 _CATEGORIES: list[tuple[ErrorCategory, re.Pattern[str]]] = [
@@ -29,10 +35,15 @@ _CATEGORIES: list[tuple[ErrorCategory, re.Pattern[str]]] = [
     ("probe_not_found", re.compile(
         r"tracepoint not found|No probes to attach|does not exist or is not executable|Could not resolve symbol|"
         r"Invalid probe type|not traceable|no such (?:file|function|probe)|No matches", re.I)),
-    ("permission", re.compile(r"permission denied|operation not permitted|must be run as root|EPERM|lockdown", re.I)),
-    ("verifier", re.compile(r"Error loading program|verifier|BPF program is too large|invalid mem access", re.I)),
+    ("permission", re.compile(
+        r"permission denied|operation not permitted|must be run as root|root user|EPERM|lockdown", re.I)),
+    ("verifier", re.compile(
+        r"Error loading program|verifier|BPF program is too large|invalid mem access|stack limit", re.I)),
     ("resource", re.compile(r"RLIMIT|Cannot allocate memory|too many|exceeds|out of memory|ENOMEM|map.*full", re.I)),
 ]
+
+# Failures of a busy host rather than of the program: worth retrying after a pause.
+_TRANSIENT = re.compile(r"resource busy|EBUSY|temporarily unavailable|EAGAIN|try again", re.I)
 
 _HINTS: dict[ErrorCategory, str] = {
     "syntax": "Fix the syntax at the given line and column; validate_program shows the parse.",
@@ -41,7 +52,8 @@ _HINTS: dict[ErrorCategory, str] = {
     "unsafe_builtin": "system(), signal() and override() need --unsafe; the safety policy decides whether they may run.",
     "unsupported_feature": "This kernel or bpftrace build lacks the feature: bpf_info lists what works here.",
     "permission": "Tracing needs root (or a privilege prefix); kernel lockdown also forbids it.",
-    "verifier": "The kernel verifier rejected the program: simplify loops, bound reads, reduce stack use.",
+    "verifier": "The kernel verifier (or the BPF code generator) rejected the program: bound every loop, "
+    "read fewer or shorter strings per probe (each str() takes BPFTRACE_STRLEN bytes of a 512-byte stack).",
     "resource": "A kernel or bpftrace limit was hit: fewer probes or map keys, or a larger limit.",
     "attach": "A probe could not be attached on this host.",
 }
@@ -67,6 +79,7 @@ def parse_errors(stderr: Sequence[str], exit_code: int | None, host: HostFacts) 
     """Structured errors from bpftrace's stderr; empty for a clean or signalled-to-stop run."""
     errors: list[TraceError] = []
     context: str | None = None
+    stderr = [line for line in stderr if not is_noise(line)]
     for raw in stderr:
         line = raw.rstrip()
         located = _LOCATED.match(line)
@@ -74,6 +87,10 @@ def parse_errors(stderr: Sequence[str], exit_code: int | None, host: HostFacts) 
             if located["level"] == "ERROR":
                 col = located["col"]
                 errors.append(_error(located["msg"], int(located["line"]), int(col) if col else None, host))
+            continue
+        codegen = _CODEGEN.match(line)
+        if codegen:
+            errors.append(_error(f"{codegen['probe']}: {codegen['msg']}", None, None, host))
             continue
         plain = _PLAIN.match(line)
         if plain:
@@ -86,6 +103,19 @@ def parse_errors(stderr: Sequence[str], exit_code: int | None, host: HostFacts) 
         message = last.strip() if last else f"bpftrace exited with status {exit_code}"
         errors.append(_error(message, None, None, host))
     return errors
+
+
+def parse_warnings(stderr: Sequence[str]) -> list[str]:
+    """bpftrace's warnings, one line each, with the program line they are about."""
+    warnings = []
+    for raw in stderr:
+        line = raw.rstrip()
+        located = _LOCATED.match(line)
+        if located and located["level"] == "WARNING":
+            warnings.append(f"line {located['line']}: {located['msg']}")
+        elif line.startswith("WARNING:"):
+            warnings.append(line.removeprefix("WARNING:").strip())
+    return warnings
 
 
 def _error(
@@ -104,7 +134,10 @@ def _error(
         )
     if detail:
         message = f"{message} ({detail})"
-    return TraceError(category=category, message=message, line=line, col=col, hint=hint)
+    transient = bool(_TRANSIENT.search(message))
+    if transient:
+        category, hint = "resource", "The host was busy; running the same program again after a pause may work."
+    return TraceError(category=category, message=message, line=line, col=col, hint=hint, transient=transient)
 
 
 def _categorize(message: str) -> ErrorCategory:

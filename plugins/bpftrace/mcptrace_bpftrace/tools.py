@@ -12,19 +12,18 @@ from mcptrace_core.privilege import PrivilegeError, is_root
 from mcptrace_core.runs.follow import follow
 from mcptrace_core.runs.models import RunLimitError, RunStartError
 from mcptrace_core.runs.results import ExecutionResult, execution_result
+from mcptrace_core.safety.models import ValidationReport
+from mcptrace_core.safety.text import finding_lines
 from mcptrace_core.tools import ToolCall, ToolError, ToolInput, ToolOutput, ToolSpec
 
 from mcptrace_bpftrace import host
-from mcptrace_bpftrace.backend import BpftraceBackend
 from mcptrace_bpftrace.executable import BpftraceMissing
+from mcptrace_bpftrace.guard import admit, backend_of, check, run_spec_for
 from mcptrace_bpftrace.probes import normalize_filter
+from mcptrace_bpftrace.retry import retry_tool
+from mcptrace_bpftrace.validate.tool import SafetyLevel, validate_tool
 
 WAIT_RESULT_LINES = 500
-
-
-def backend_of(call: ToolCall) -> BpftraceBackend:
-    backend: BpftraceBackend = call.services.backend("bpftrace")
-    return backend
 
 
 # -- bpf_info -------------------------------------------------------------------------------------
@@ -169,30 +168,37 @@ class ExecProgramInput(ToolInput):
         description="Return when the run ends, streaming new lines as progress notifications meanwhile. "
         "Otherwise return at once with the execution_id; read on with get_result.",
     )
+    safety_level: str | None = SafetyLevel
+    confirm: bool = Field(
+        False,
+        description=(
+            "Set true only when the user has approved this exact program in the conversation. It counts as "
+            "confirmation only where the policy says so (permissive); otherwise the user is asked through the client."
+        ),
+    )
 
 
-async def exec_program(call: ToolCall, args: ExecProgramInput) -> ExecutionResult:
-    settings = call.services.settings
-    size = len(args.program.encode("utf-8"))
-    if size > settings.runs.max_program_bytes:
-        raise ToolError(
-            f"program: {size} bytes is over the limit of {settings.runs.max_program_bytes} bytes (runs.max_program_bytes)"
-        )
-    timeout_s = args.timeout_s if args.timeout_s is not None else settings.runs.default_timeout_s
-    if timeout_s > settings.runs.max_timeout_s:
-        raise ToolError(
-            f"timeout_s: {timeout_s:g} is over the maximum of {settings.runs.max_timeout_s:g} s (runs.max_timeout_s)"
-        )
-    backend = backend_of(call)
+class ExecProgramResult(ExecutionResult):
+    validation: ValidationReport = Field(description="What validation found before the run started.")
+
+    def to_text(self) -> str:
+        findings = finding_lines(self.validation.findings, with_fix=False)
+        return "\n".join([*findings, super().to_text()]) if findings else super().to_text()
+
+
+async def exec_program(call: ToolCall, args: ExecProgramInput) -> ExecProgramResult:
+    checked = await check(call, args.program, args.timeout_s, args.safety_level)
     try:
-        spec = backend.run_spec(args.program, timeout_s)
-        run = await call.services.runs.start(spec)
+        decision = await admit(call, checked, args.confirm)
+        run = await call.services.runs.start(run_spec_for(call, checked, decision))
     except (BpftraceMissing, PrivilegeError, RunLimitError, RunStartError) as error:
         raise ToolError(str(error)) from None
     if args.wait:
         await follow(call, run)
-        return execution_result(run, max(0, run.output.total - WAIT_RESULT_LINES), WAIT_RESULT_LINES)
-    return execution_result(run, 0, 0)
+        result = execution_result(run, max(0, run.output.total - WAIT_RESULT_LINES), WAIT_RESULT_LINES)
+    else:
+        result = execution_result(run, 0, 0)
+    return ExecProgramResult(**result.model_dump(), validation=checked.report)
 
 
 def tool_specs() -> list[ToolSpec]:
@@ -224,16 +230,20 @@ def tool_specs() -> list[ToolSpec]:
             name="exec_program",
             title="Run a bpftrace program",
             description=(
-                "Start a bpftrace program on this host and return its execution_id at once (or, with wait=true, "
-                "when it ends, streaming output as progress). Read output with get_result, stop it with "
+                "Validate a bpftrace program (as validate_program does) and start it on this host; return its "
+                "execution_id at once (or, with wait=true, when it ends, streaming output as progress). A program "
+                "the safety policy blocks, or that does not validate, is refused with its errors and findings; one "
+                "that needs confirmation is shown to the user first. Read output with get_result, stop it with "
                 "stop_execution (its maps are kept). Runs are limited in time, output and number."
             ),
             input_model=ExecProgramInput,
-            output_model=ExecutionResult,
+            output_model=ExecProgramResult,
             handler=exec_program,
             read_only=False,
             destructive=False,
             idempotent=False,
             open_world=False,
         ),
+        validate_tool(),
+        retry_tool(),
     ]

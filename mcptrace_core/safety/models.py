@@ -1,0 +1,155 @@
+"""The vocabulary of program safety: findings, policies, and the validation report every backend returns.
+
+Backend-agnostic: the bpftrace backend fills a ValidationReport today, the BCC backend will reuse it.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from mcptrace_core.models import Model, Severity, TraceError
+
+Verdict = Literal["allow", "confirm", "block"]
+VERDICTS: tuple[Verdict, ...] = ("allow", "confirm", "block")
+
+POLICY_NAME = r"^[a-z][a-z0-9_.-]{0,63}$"
+RULE_ID = r"^[a-z][a-z0-9_.-]{0,63}$"
+
+
+def stricter(first: Verdict, second: Verdict) -> Verdict:
+    return first if VERDICTS.index(first) >= VERDICTS.index(second) else second
+
+
+class Finding(Model):
+    """What a safety rule found in a program, with why it matters and how to do without it."""
+
+    rule: str = Field(description="The id of the rule that raised it, e.g. 'unsafe-builtin'.")
+    severity: Severity = Field(description="info, low, medium, high or critical, after the policy's overrides.")
+    message: str = Field(description="What was found, naming the probe, call or path.")
+    line: int | None = Field(default=None, description="1-based line in the program.")
+    col: int | None = Field(default=None, description="1-based column in the program.")
+    rationale: str = Field(default="", description="Why the rule exists.")
+    fix: str = Field(default="", description="How to get the same answer safely.")
+    requires_unsafe: bool = Field(
+        default=False, description="The program can only run with bpftrace --unsafe because of this."
+    )
+
+
+class Thresholds(BaseModel):
+    """Numbers the built-in rules compare against. Third-party rules may read extra keys."""
+
+    model_config = ConfigDict(extra="allow")
+
+    attach_confirm_over: int = Field(100, ge=1, description="More attached probes than this needs confirmation.")
+    attach_block_over: int = Field(1000, ge=1, description="More attached probes than this is refused.")
+    max_sampling_hz: float = Field(1000, gt=0, description="Highest profile:/interval: rate per CPU, in Hz.")
+    min_event_period: int = Field(
+        10_000, ge=1, description="Smallest sample period of software:/hardware: events (one sample every N events)."
+    )
+    max_duration_s: float = Field(600, gt=0, description="Longest run, in seconds.")
+
+
+class SafetyPolicy(Model):
+    """A named way of turning findings into a verdict: rule switches, severities, thresholds, limits."""
+
+    name: str = Field(pattern=POLICY_NAME, description="How callers and the config select it (safety.level).")
+    description: str = Field(description="Who the policy is for, in one or two sentences.")
+    confirm_at: Severity = Field(
+        Severity.high, description="A finding at or above this severity needs the user's confirmation."
+    )
+    block_at: Severity = Field(Severity.critical, description="A finding at or above this severity refuses the run.")
+    allow_unsafe: bool = Field(
+        False, description="Whether a program may run with bpftrace --unsafe at all (always after confirmation)."
+    )
+    model_confirmation: bool = Field(
+        False,
+        description="Whether the confirm argument a model sets counts as confirmation; otherwise the user is asked "
+        "through the MCP client.",
+    )
+    disabled_rules: list[str] = Field(default_factory=list, description="Rule ids that do not run under this policy.")
+    severities: dict[str, Severity] = Field(
+        default_factory=dict, description="Severity overrides by rule id, e.g. {'hot-probe-output': 'medium'}."
+    )
+    thresholds: Thresholds = Field(default_factory=Thresholds)
+    allowed_probes: list[str] = Field(
+        default_factory=list,
+        description="When not empty, only probe specs matching one of these wildcard patterns may be used "
+        "(e.g. 'tracepoint:*', 'profile:*').",
+    )
+    limits: dict[str, int] = Field(
+        default_factory=dict,
+        description="Limits handed to the backend through its environment, e.g. {'BPFTRACE_MAP_KEYS_MAX': 4096}.",
+    )
+
+    @field_validator("disabled_rules")
+    @classmethod
+    def _rule_ids(cls, value: list[str]) -> list[str]:
+        import re
+
+        bad = [rule for rule in value if not re.match(RULE_ID, rule)]
+        if bad:
+            raise ValueError(f"not rule ids: {bad}")
+        return value
+
+    @field_validator("limits")
+    @classmethod
+    def _limit_names(cls, value: dict[str, int]) -> dict[str, int]:
+        import re
+
+        bad = [name for name in value if not re.match(r"^[A-Z][A-Z0-9_]*$", name)]
+        if bad:
+            raise ValueError(f"limit names are environment variable names in capitals, got {bad}")
+        negative = [name for name, limit in value.items() if limit < 1]
+        if negative:
+            raise ValueError(f"limits must be positive: {negative}")
+        return value
+
+
+class ProbeCount(Model):
+    """One probe spec of the program and what it would attach here."""
+
+    spec: str = Field(description="The spec as written, e.g. 'tracepoint:syscalls:sys_enter_open*'.")
+    type: str = Field(description="Its probe type, aliases expanded.")
+    count: int | None = Field(description="Probes it would attach here; null when it cannot be counted.")
+    usable: bool | None = Field(description="Whether its probe type works on this host; null when unknown.")
+    hotness: str = Field(description="low, moderate, high or very_high: how often it fires on a busy host.")
+    note: str | None = Field(default=None, description="Why it is missing, unusable or uncounted.")
+
+
+class CostEstimate(Model):
+    """What running the program costs the host, before it runs."""
+
+    attached_probes: int | None = Field(description="Probes attached in all; null when some cannot be counted.")
+    hotness: str = Field(description="The hottest probe's class: low, moderate, high or very_high.")
+    hotness_reason: str
+    expected_detach_s: float = Field(description="Seconds bpftrace needs to detach its probes when it stops.")
+    label: Literal["low", "medium", "high"]
+    reason: str = Field(description="Why the label, in one sentence.")
+
+
+LayerState = Literal["passed", "failed", "skipped"]
+
+
+class LayerResult(Model):
+    """How one validation layer went."""
+
+    layer: Literal["parse", "compile", "probes", "safety"]
+    state: LayerState
+    detail: str = ""
+
+
+class ValidationReport(Model):
+    """Everything validate_program learns about a program before it runs."""
+
+    valid: bool = Field(description="The program parses, compiles here and its probes exist and are usable here.")
+    verdict: Verdict = Field(description="allow, confirm (the user must approve) or block, under the policy.")
+    policy: str = Field(description="The safety policy that gave the verdict.")
+    errors: list[TraceError] = Field(default_factory=list, description="What stops the program from running here.")
+    warnings: list[str] = Field(default_factory=list, description="What bpftrace warned about.")
+    findings: list[Finding] = Field(default_factory=list, description="What the safety rules found.")
+    probes: list[ProbeCount] = Field(default_factory=list)
+    estimated_cost: CostEstimate | None = None
+    requires_unsafe: bool = Field(False, description="The program calls builtins that need bpftrace --unsafe.")
+    layers: list[LayerResult] = Field(default_factory=list, description="Each layer that ran, in order.")

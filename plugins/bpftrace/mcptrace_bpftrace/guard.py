@@ -1,0 +1,76 @@
+"""Validate, then pass the safety gate, then build the run: the one way a bpftrace program starts.
+
+exec_program and exec_with_retry both come through here, so no path runs a program that was not
+validated on this server under the configured policy (and the caller's, when it asks for a stricter
+one).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mcptrace_core.runs.models import RunSpec
+from mcptrace_core.safety.gate import Decision, authorize
+from mcptrace_core.safety.models import SafetyPolicy, ValidationReport
+from mcptrace_core.safety.policies import PolicyError, run_policies
+from mcptrace_core.tools import ToolCall, ToolError
+
+from mcptrace_bpftrace.backend import BpftraceBackend
+from mcptrace_bpftrace.limits import LimitError, limits_env
+
+
+def backend_of(call: ToolCall) -> BpftraceBackend:
+    backend: BpftraceBackend = call.services.backend("bpftrace")
+    return backend
+
+
+@dataclass(frozen=True)
+class Checked:
+    """A program validated under the policies in force, ready for the gate."""
+
+    program: str
+    timeout_s: float
+    policies: list[SafetyPolicy]
+    report: ValidationReport
+
+
+def run_timeout(call: ToolCall, program: str, timeout_s: float | None) -> float:
+    """The run's timeout after the size and timeout limits of the config (ToolError when over them)."""
+    runs = call.services.settings.runs
+    size = len(program.encode("utf-8"))
+    if size > runs.max_program_bytes:
+        raise ToolError(f"program: {size} bytes is over the limit of {runs.max_program_bytes} bytes (runs.max_program_bytes)")
+    timeout = timeout_s if timeout_s is not None else runs.default_timeout_s
+    if timeout > runs.max_timeout_s:
+        raise ToolError(f"timeout_s: {timeout:g} is over the maximum of {runs.max_timeout_s:g} s (runs.max_timeout_s)")
+    return timeout
+
+
+async def check(call: ToolCall, program: str, timeout_s: float | None, safety_level: str | None) -> Checked:
+    """Validate ``program`` for a run: parse, compile, probes, safety rules of every policy in force."""
+    from mcptrace_bpftrace.validate.validator import validate  # the program model loads on first use
+
+    timeout = run_timeout(call, program, timeout_s)
+    try:
+        policies = run_policies(call.services, safety_level)
+        report = await validate(backend_of(call), program, policies, call.services.registry.safety_rules, timeout)
+    except (PolicyError, LimitError) as error:
+        raise ToolError(str(error)) from None
+    return Checked(program, timeout, policies, report)
+
+
+async def admit(call: ToolCall, checked: Checked, confirm: bool) -> Decision:
+    """Pass the safety gate: a ToolError (audited) when refused, else how the run may go."""
+    return await authorize(
+        call, checked.report, checked.policies, program=checked.program, confirm_argument=confirm, backend="bpftrace"
+    )
+
+
+def run_spec_for(
+    call: ToolCall, checked: Checked, decision: Decision, chain_id: str | None = None, attempt: int | None = None
+) -> RunSpec:
+    """A fresh run of an admitted program (each run needs its own spec: the decoder keeps state)."""
+    return backend_of(call).run_spec(
+        checked.program, checked.timeout_s, limits_env(decision.limits),
+        unsafe=decision.use_unsafe, chain_id=chain_id, attempt=attempt,
+    )

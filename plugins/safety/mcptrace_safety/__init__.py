@@ -1,0 +1,1 @@
+"""The built-in safety rules and policies (strict, standard, permissive)."""

@@ -1,0 +1,25 @@
+"""The built-in safety rules, one module per concern."""
+
+from __future__ import annotations
+
+from mcptrace_core.interfaces import SafetyRule
+
+from mcptrace_safety.rules.attach import SamplingFrequencyRule, WildcardAttachRule
+from mcptrace_safety.rules.builtins import UnsafeBuiltinRule
+from mcptrace_safety.rules.duration import RunDurationRule
+from mcptrace_safety.rules.files import SensitiveFileRule
+from mcptrace_safety.rules.output import HotProbeOutputRule
+from mcptrace_safety.rules.secrets import CredentialProgramRule, TlsPlaintextRule
+
+
+def builtin_rules() -> list[SafetyRule]:
+    return [
+        UnsafeBuiltinRule(),
+        SensitiveFileRule(),
+        WildcardAttachRule(),
+        SamplingFrequencyRule(),
+        HotProbeOutputRule(),
+        TlsPlaintextRule(),
+        CredentialProgramRule(),
+        RunDurationRule(),
+    ]
