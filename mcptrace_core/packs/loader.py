@@ -41,6 +41,9 @@ class PackMetadata(Model):
     version: str = Field("0", description="The pack's version, e.g. '1.2.0'.")
     license: str | None = Field(None, description="SPDX identifier of the examples' license, e.g. 'Apache-2.0'.")
     homepage: str | None = Field(None, description="Where the pack is developed.")
+    source: str | None = Field(
+        None, description="Where the examples come from unless an example says otherwise; default: the pack name."
+    )
 
 
 class PackLoadError(Exception):
@@ -99,8 +102,13 @@ def consistency_problems(definition: ExampleDefinition, where: str, stem: str | 
     return problems
 
 
-def parse_example(data: dict[str, Any], pack: str, where: str, stem: str | None = None) -> Example:
-    """Validate one example's data; a ValueError listing every problem, each naming ``where`` and the field."""
+def parse_example(
+    data: dict[str, Any], pack: str, where: str, stem: str | None = None, source: str | None = None
+) -> Example:
+    """Validate one example's data; a ValueError listing every problem, each naming ``where`` and the field.
+
+    ``source`` is used when the example does not say where it came from (default: the pack name).
+    """
     try:
         definition = ExampleDefinition.model_validate(data)
     except ValidationError as error:
@@ -109,7 +117,7 @@ def parse_example(data: dict[str, Any], pack: str, where: str, stem: str | None 
     if problems:
         raise ValueError("\n".join(problems))
     values = definition.model_dump()
-    values["source"] = definition.source or pack
+    values["source"] = definition.source or source or pack
     return Example(**values, pack=pack)
 
 
@@ -122,7 +130,7 @@ def _toml_files(directory: Traversable, prefix: str = "") -> Iterator[tuple[str,
             yield f"{prefix}{entry.name}", entry
 
 
-def load_examples(root: Traversable, pack: str) -> LoadedExamples:
+def load_examples(root: Traversable, metadata: PackMetadata) -> LoadedExamples:
     """Load ``root/examples/**.toml``; duplicate ids are problems naming both files."""
     loaded = LoadedExamples()
     directory = root / EXAMPLES_DIR
@@ -133,7 +141,9 @@ def load_examples(root: Traversable, pack: str) -> LoadedExamples:
     for relative, file in _toml_files(directory):
         where = _where(root, f"{EXAMPLES_DIR}/{relative}")
         try:
-            example = parse_example(read_toml(file, where), pack, where, stem=file.name.removesuffix(".toml"))
+            example = parse_example(
+                read_toml(file, where), metadata.name, where, stem=file.name.removesuffix(".toml"), source=metadata.source
+            )
         except ValueError as error:
             loaded.problems.extend(str(error).splitlines())
             continue
@@ -186,7 +196,7 @@ class TomlExamplePack(ExamplePack):
 
     def load(self) -> LoadedExamples:
         if self._loaded is None:
-            self._loaded = load_examples(self.root, self.name)
+            self._loaded = load_examples(self.root, self.metadata)
             for problem in self._loaded.problems:
                 log.warning("example skipped", pack=self.name, problem=problem)
         return self._loaded

@@ -128,13 +128,20 @@ class Run:
         asyncio.create_task(self._escalate(self.spec.grace_s(self.attached_probes or 0)))
 
     async def _escalate(self, grace_s: float) -> None:
-        try:
-            await asyncio.wait_for(self._exited.wait(), grace_s)
-        except TimeoutError:
-            assert self._process is not None
-            self._killed = True
-            self.stop_note = f"{self.stop_note}; no exit {grace_s:.1f} s after SIGINT, process group killed"
-            kill_group(self._process.pid)
+        assert self._process is not None
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace_s
+        interval = self.spec.repeat_interrupt_s or grace_s
+        while (remaining := deadline - loop.time()) > 0:
+            try:
+                await asyncio.wait_for(self._exited.wait(), min(interval, remaining))
+                return
+            except TimeoutError:
+                if loop.time() < deadline:
+                    send_signal(self._process, signal.SIGINT)
+        self._killed = True
+        self.stop_note = f"{self.stop_note}; no exit {grace_s:.1f} s after SIGINT, process group killed"
+        kill_group(self._process.pid)
 
     def _settle(self) -> None:
         self.spec.decoder.finish(self)
