@@ -1,64 +1,48 @@
-"""The core pack: well-formed, honest about its probes and requirements, and working on this host.
+"""The project's packs (core and containers) are well formed and honest about probes and requirements.
 
-Every example whose requirements are met here is compiled with ``bpftrace -d`` and then run for one
-second after it has attached, through the real run manager; it must stop cleanly with no error and no
-warning. Examples whose requirements are not met (kprobes, hardware counters, tracepoints this kernel
-lacks) are still compiled when their probes exist here, so their syntax and semantics are checked too.
-All examples are checked concurrently in one go (module fixture); each then has its own test item.
+That they compile and run on this host is checked by test_examples_on_host.py.
 """
 
 from __future__ import annotations
 
-import asyncio
-import os
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
-from mcptrace_core.config import RunSettings, load_settings
-from mcptrace_core.models import Example
 from mcptrace_core.packs import TomlExamplePack
-from mcptrace_core.packs.probespec import BINARY_TYPES, expand_alias, full_type, probe_specs
-from mcptrace_core.runs.manager import RunManager
-from mcptrace_core.runs.models import RunStatus
-from mcptrace_core.services import Services
-from tests.conftest import HAVE_BPFTRACE, IS_ROOT, requires_bpftrace
+from mcptrace_core.packs.probespec import probe_specs
 
 CORE = TomlExamplePack.from_package("mcptrace_pack_core")
-EXAMPLES = {example.id: example for example in CORE.examples()}
+CONTAINERS = TomlExamplePack(Path(__file__).parents[1] / "example_packs" / "containers" / "mcptrace_pack_containers")
+PACKS = (CORE, CONTAINERS)
+EXAMPLES = {f"{pack.name}/{example.id}": example for pack in PACKS for example in pack.examples()}
+CORE_EXAMPLES = {example.id: example for example in CORE.examples()}
 AREAS = {
     "process", "syscalls", "files", "block", "filesystems", "memory", "scheduler", "cpu", "interrupts", "timers",
     "network", "security", "containers", "userspace", "ipc", "kvm", "io_uring", "bpf",
 }
-CONCURRENCY = 6
-ATTACH_TIMEOUT_S = 60.0
-RUN_S = 1.0
-STOP_GRACE_S = 30.0
-"""Generous: attaching and detaching wait for kernel locks that other tracers on a busy CI host hold."""
-_DIAGNOSTIC = re.compile(r"\b(?:ERROR|WARNING)\b")
 
 
-def test_the_core_pack_loads_without_problems() -> None:
-    assert CORE.problems == []
+def test_the_project_packs_load_without_problems() -> None:
+    assert CORE.problems == [] and CONTAINERS.problems == []
     assert CORE.name == "core" and CORE.metadata.license == "Apache-2.0"
-    assert len(EXAMPLES) >= 120
+    assert len(CORE_EXAMPLES) >= 120 and len(CONTAINERS.examples()) >= 5
 
 
 def test_every_area_of_the_issue_has_several_examples() -> None:
     per_area: dict[str, int] = {}
-    for example in EXAMPLES.values():
+    for example in CORE_EXAMPLES.values():
         per_area[example.category] = per_area.get(example.category, 0) + 1
     assert set(per_area) == AREAS
     assert min(per_area.values()) >= 5, per_area
 
 
-@pytest.mark.parametrize("example_id", sorted(EXAMPLES))
-def test_example_is_honest_about_its_probes(example_id: str) -> None:
-    example = EXAMPLES[example_id]
+@pytest.mark.parametrize("key", sorted(EXAMPLES))
+def test_example_is_honest_about_its_probes(key: str) -> None:
+    example = EXAMPLES[key]
     assert probe_specs(example.program) == example.probes, "probes must list every probe the program attaches"
-    assert example.source == "mcptrace" and example.pack == "core"
+    assert example.source == "mcptrace"
     assert example.description.endswith((".", ")")) and len(example.description) >= 120
     if "kprobe" in example.requires or "kretprobe" in example.requires:
         assert example.id.endswith("-kprobe"), "kprobe variants say so in their id"
@@ -66,156 +50,8 @@ def test_example_is_honest_about_its_probes(example_id: str) -> None:
 
 
 def test_kprobe_only_examples_point_to_a_tracepoint_alternative() -> None:
-    for example in EXAMPLES.values():
+    for example in CORE_EXAMPLES.values():
         if example.id.endswith("-kprobe"):
-            mentioned = set(re.findall(r"\b[a-z_]+\.[a-z0-9-]+\b", example.description)) & set(EXAMPLES)
-            alternatives = [EXAMPLES[other] for other in mentioned if "kprobe" not in EXAMPLES[other].requires]
+            mentioned = set(re.findall(r"\b[a-z_]+\.[a-z0-9-]+\b", example.description)) & set(CORE_EXAMPLES)
+            alternatives = [CORE_EXAMPLES[o] for o in mentioned if "kprobe" not in CORE_EXAMPLES[o].requires]
             assert alternatives, f"{example.id} names no example that works without kprobes"
-
-
-# -- on this host ---------------------------------------------------------------------------------
-
-
-@dataclass
-class HostFit:
-    """What this host lacks for an example: probe types or features, and probes that do not exist."""
-
-    missing_requirements: list[str] = field(default_factory=list)
-    missing_probes: list[str] = field(default_factory=list)
-
-    @property
-    def runnable(self) -> bool:
-        return not self.missing_requirements and not self.missing_probes
-
-
-@dataclass
-class Outcome:
-    fit: HostFit
-    compiled: bool | None = None
-    ran: bool | None = None
-    problem: str | None = None
-
-
-def _features() -> dict[str, bool]:
-    headers = Path(f"/lib/modules/{os.uname().release}/build").exists()
-    return {"btf": Path("/sys/kernel/btf/vmlinux").exists(), "kernel_headers": headers}
-
-
-async def _host_fit(example: Example, backend, usable: dict[str, bool], listed: set[str]) -> HostFit:  # type: ignore[no-untyped-def]
-    fit = HostFit(missing_requirements=[r for r in example.requires if not usable.get(r, False)])
-    for spec in example.probes:
-        kind = full_type(spec)
-        if kind == "tracepoint":
-            pattern = re.compile("^" + ".*".join(map(re.escape, expand_alias(spec).split("*"))) + "$")
-            if not any(pattern.match(name) for name in listed):
-                fit.missing_probes.append(spec)
-        elif kind in BINARY_TYPES:
-            try:
-                found = await backend.list_probes_raw(["-l", expand_alias(spec)])
-            except ValueError:
-                found = ""
-            if not found.strip():
-                fit.missing_probes.append(spec)
-    return fit
-
-
-async def _compile(command: list[str], example: Example, kprobes_usable: bool) -> str | None:
-    """None when ``bpftrace -d`` accepts the program without error or warning, else the diagnostics."""
-    from mcptrace_bpftrace.stderr import is_noise
-
-    process = await asyncio.create_subprocess_exec(
-        *command, "-d", "-e", example.program,
-        stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
-    )
-    _, stderr = await process.communicate()
-    diagnostics = [
-        line for line in stderr.decode("utf-8", "replace").splitlines()
-        if _DIAGNOSTIC.search(line) and not is_noise(line)
-        and not (not kprobes_usable and "is not traceable" in line)  # -d looks kprobes up in tracefs
-    ]
-    if process.returncode != 0 or diagnostics:
-        return f"bpftrace -d exited {process.returncode}: " + " | ".join(diagnostics)
-    return None
-
-
-async def _run_one_second(services: Services, runs: RunManager, example: Example) -> str | None:
-    """None when the program attaches, runs one second and stops cleanly; else what went wrong."""
-    spec = services.backend("bpftrace").run_spec(example.program, timeout_s=ATTACH_TIMEOUT_S + RUN_S)
-    spec.grace_s = lambda attached_probes: STOP_GRACE_S
-    run = await runs.start(spec)
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + ATTACH_TIMEOUT_S
-    while run.attached_probes is None and not run.status.finished and loop.time() < deadline:
-        await run.wait_changed(0.5)
-    if not run.status.finished:
-        await asyncio.sleep(RUN_S)
-        if not run.status.finished:
-            await runs.stop(run.id)
-    await run.wait_done()
-    stderr = [line for line in run.stderr.last(50) if _DIAGNOSTIC.search(line)]
-    if run.status not in (RunStatus.stopped, RunStatus.completed) or run.errors or stderr or run.exit_code != 0:
-        errors = "; ".join(error.message for error in run.errors) or " | ".join(stderr)
-        return f"status {run.status.value}, exit {run.exit_code}, attached {run.attached_probes}: {errors}"
-    return None
-
-
-async def _check_all() -> dict[str, Outcome]:
-    settings = load_settings(Path("/nonexistent/mcptrace-test-config.toml"))
-    services = Services.create(settings)
-    runs = RunManager(RunSettings(max_concurrent=CONCURRENCY, max_output_lines=1000))
-    backend = services.backend("bpftrace")
-    usable = {name: status.usable for name, status in (await backend.probe_types()).items()} | _features()
-    listed = set(await backend.catalog.names())
-    command = backend.command()
-    limit = asyncio.Semaphore(CONCURRENCY)
-
-    async def check(example: Example) -> Outcome:
-        async with limit:
-            outcome = Outcome(await _host_fit(example, backend, usable, listed))
-            if outcome.fit.missing_probes:
-                return outcome  # bpftrace -d cannot even resolve them here
-            outcome.problem = await _compile(command, example, usable["kprobe"])
-            outcome.compiled = outcome.problem is None
-            if outcome.compiled and outcome.fit.runnable and not example.run_exception:
-                outcome.problem = await _run_one_second(services, runs, example)
-                outcome.ran = outcome.problem is None
-            return outcome
-
-    try:
-        results = await asyncio.gather(*(check(example) for example in EXAMPLES.values()))
-    finally:
-        await runs.shutdown()
-        await services.aclose()
-    return dict(zip(EXAMPLES, results, strict=True))
-
-
-@pytest.fixture(scope="module")
-def outcomes() -> dict[str, Outcome]:
-    if not (HAVE_BPFTRACE and IS_ROOT):
-        pytest.skip("needs root and bpftrace (.ci/run installs bpftrace and runs as root)")
-    return asyncio.run(_check_all())
-
-
-@requires_bpftrace
-@pytest.mark.bpftrace
-@pytest.mark.parametrize("example_id", sorted(EXAMPLES))
-def test_example_compiles_and_runs_here_when_its_requirements_are_met(
-    example_id: str, outcomes: dict[str, Outcome]
-) -> None:
-    outcome = outcomes[example_id]
-    assert outcome.problem is None, outcome.problem
-    if outcome.fit.missing_probes:
-        assert not outcome.fit.runnable  # nothing to check here: the kernel lacks these probes
-    else:
-        assert outcome.compiled
-    if outcome.fit.runnable and not EXAMPLES[example_id].run_exception:
-        assert outcome.ran
-
-
-@requires_bpftrace
-@pytest.mark.bpftrace
-def test_most_examples_run_on_a_host_with_tracepoints_and_uprobes(outcomes: dict[str, Outcome]) -> None:
-    ran = [example_id for example_id, outcome in outcomes.items() if outcome.ran]
-    compiled_only = [example_id for example_id, outcome in outcomes.items() if outcome.compiled and not outcome.ran]
-    print(f"\n{len(ran)} of {len(outcomes)} core examples ran here; {len(compiled_only)} more compiled")
-    assert len(ran) >= 0.8 * len(outcomes)

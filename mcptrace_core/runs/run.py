@@ -28,6 +28,7 @@ READ_CHUNK = 256 * 1024
 STDERR_MAX_LINES = 400
 STDERR_MAX_BYTES = 128 * 1024
 DRAIN_TIMEOUT_S = 2.0
+INTERRUPT_RECHECK_S = 0.5
 
 
 class Run:
@@ -131,13 +132,12 @@ class Run:
         assert self._process is not None
         loop = asyncio.get_running_loop()
         deadline = loop.time() + grace_s
-        interval = self.spec.repeat_interrupt_s or grace_s
         while (remaining := deadline - loop.time()) > 0:
             try:
-                await asyncio.wait_for(self._exited.wait(), min(interval, remaining))
+                await asyncio.wait_for(self._exited.wait(), min(INTERRUPT_RECHECK_S, remaining))
                 return
             except TimeoutError:
-                if loop.time() < deadline:
+                if self.spec.interrupt_lost(self._process.pid):
                     send_signal(self._process, signal.SIGINT)
         self._killed = True
         self.stop_note = f"{self.stop_note}; no exit {grace_s:.1f} s after SIGINT, process group killed"

@@ -24,8 +24,6 @@ DETACH_S_PER_PROBE = 0.1
 """Measured ~75 ms to detach one tracepoint (71 probes: 5 s); rounded up for slower hosts."""
 BASE_GRACE_S = 3.0
 MAX_GRACE_S = 120.0
-REPEAT_INTERRUPT_S = 0.5
-"""bpftrace 0.17 drops a SIGINT that arrives while it attaches; repeating it is harmless (it only sets a flag)."""
 
 _FIXES = {
     "kprobe": "this kernel has no kprobes (CONFIG_KPROBES=n): use tracepoints, or boot a kernel with "
@@ -162,7 +160,7 @@ class BpftraceBackend(Backend):
             env=env or {},
             stderr_filter=keep_line,
             grace_s=grace_period,
-            repeat_interrupt_s=REPEAT_INTERRUPT_S,
+            interrupt_lost=host.interrupt_lost,
             program=program,
             explain=lambda stderr, exit_code: parse_errors(stderr, exit_code, facts),
         )
