@@ -120,10 +120,11 @@ def check(state: CliState, directory: Path, as_json: bool) -> None:
     """
     from mcptrace_core.packs.loader import check_pack
 
-    pack, problems = check_pack(directory)
-    count = len(pack.examples()) if pack else 0
+    metadata, loaded = check_pack(directory)
+    count, problems = len(loaded.examples), loaded.problems
     lines = problems + [f"{count} examples valid, {len(problems)} problems"]
-    emit({"pack": pack.name if pack else None, "valid_examples": count, "problems": problems}, "\n".join(lines), as_json)
+    emit({"pack": metadata.name if metadata else None, "valid_examples": count, "problems": problems},
+         "\n".join(lines), as_json)
     if problems:
         raise SystemExit(1)
 

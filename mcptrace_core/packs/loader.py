@@ -209,10 +209,11 @@ class TomlExamplePack(ExamplePack):
         return self.load().problems
 
 
-def check_pack(root: Traversable) -> tuple[TomlExamplePack | None, list[str]]:
-    """Read a whole pack the way an author wants it checked: the pack (if readable) and every problem."""
+def check_pack(root: Traversable) -> tuple[PackMetadata | None, LoadedExamples]:
+    """Read a whole pack the way its author wants it checked: its metadata (None if unreadable) and
+    the examples that load, with every problem reported rather than logged."""
     try:
-        pack = TomlExamplePack(root)
+        metadata = read_metadata(root)
     except PackLoadError as error:
-        return None, [str(error)]
-    return pack, list(pack.problems)
+        return None, LoadedExamples(problems=[str(error)])
+    return metadata, load_examples(root, metadata)
