@@ -14,13 +14,31 @@ from mcptrace_core.packs import TomlExamplePack
 from mcptrace_core.packs.probespec import probe_specs
 
 CORE = TomlExamplePack.from_package("mcptrace_pack_core")
-CONTAINERS = TomlExamplePack(Path(__file__).parents[1] / "example_packs" / "containers" / "mcptrace_pack_containers")
+CONTAINERS = TomlExamplePack(
+    Path(__file__).parents[1] / "example_packs" / "containers" / "mcptrace_pack_containers"
+)
 PACKS = (CORE, CONTAINERS)
 EXAMPLES = {f"{pack.name}/{example.id}": example for pack in PACKS for example in pack.examples()}
 CORE_EXAMPLES = {example.id: example for example in CORE.examples()}
 AREAS = {
-    "process", "syscalls", "files", "block", "filesystems", "memory", "scheduler", "cpu", "interrupts", "timers",
-    "network", "security", "containers", "userspace", "ipc", "kvm", "io_uring", "bpf",
+    "process",
+    "syscalls",
+    "files",
+    "block",
+    "filesystems",
+    "memory",
+    "scheduler",
+    "cpu",
+    "interrupts",
+    "timers",
+    "network",
+    "security",
+    "containers",
+    "userspace",
+    "ipc",
+    "kvm",
+    "io_uring",
+    "bpf",
 }
 
 

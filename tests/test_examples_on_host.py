@@ -33,6 +33,7 @@ STOP_GRACE_S = 30.0
 """Generous: attaching and detaching wait for kernel locks that other tracers on a busy CI host hold."""
 _DIAGNOSTIC = re.compile(r"\b(?:ERROR|WARNING)\b")
 
+
 @dataclass
 class HostFit:
     """What this host lacks for an example: probe types or features, and probes that do not exist."""
@@ -81,13 +82,20 @@ async def _compile(command: list[str], example: Example, kprobes_usable: bool) -
     from mcptrace_bpftrace.stderr import is_noise
 
     process = await asyncio.create_subprocess_exec(
-        *command, "-d", "-e", example.program,
-        stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+        *command,
+        "-d",
+        "-e",
+        example.program,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
     )
     _, stderr = await process.communicate()
     diagnostics = [
-        line for line in stderr.decode("utf-8", "replace").splitlines()
-        if _DIAGNOSTIC.search(line) and not is_noise(line)
+        line
+        for line in stderr.decode("utf-8", "replace").splitlines()
+        if _DIAGNOSTIC.search(line)
+        and not is_noise(line)
         and not (not kprobes_usable and "is not traceable" in line)  # -d looks kprobes up in tracefs
     ]
     if process.returncode != 0 or diagnostics:
@@ -110,7 +118,12 @@ async def _run_one_second(services: Services, runs: RunManager, example: Example
             await runs.stop(run.id)
     await run.wait_done()
     stderr = [line for line in run.stderr.last(50) if _DIAGNOSTIC.search(line)]
-    if run.status not in (RunStatus.stopped, RunStatus.completed) or run.errors or stderr or run.exit_code != 0:
+    if (
+        run.status not in (RunStatus.stopped, RunStatus.completed)
+        or run.errors
+        or stderr
+        or run.exit_code != 0
+    ):
         errors = "; ".join(error.message for error in run.errors) or " | ".join(stderr)
         return f"status {run.status.value}, exit {run.exit_code}, attached {run.attached_probes}: {errors}"
     return None
@@ -158,7 +171,9 @@ def outcomes() -> dict[str, Outcome]:
 @requires_bpftrace
 @pytest.mark.bpftrace
 @pytest.mark.parametrize("key", sorted(EXAMPLES))
-def test_example_compiles_and_runs_here_when_its_requirements_are_met(key: str, outcomes: dict[str, Outcome]) -> None:
+def test_example_compiles_and_runs_here_when_its_requirements_are_met(
+    key: str, outcomes: dict[str, Outcome]
+) -> None:
     outcome = outcomes[key]
     assert outcome.problem is None, outcome.problem
     if outcome.fit.missing_probes:

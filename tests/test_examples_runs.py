@@ -16,7 +16,10 @@ from tests.conftest import requires_bpftrace
 
 pytestmark = [pytest.mark.anyio, requires_bpftrace, pytest.mark.bpftrace]
 
-QUIET_PROGRAM = "tracepoint:sched:sched_process_hang { @hangs = count(); } tracepoint:block:block_rq_error { @e = count(); }"
+QUIET_PROGRAM = """
+tracepoint:sched:sched_process_hang { @hangs = count(); }
+tracepoint:block:block_rq_error { @errors = count(); }
+"""
 
 
 async def test_a_quiet_program_stopped_while_attaching_stops_cleanly(services: Services) -> None:

@@ -43,20 +43,38 @@ def run(*args: str | Path, cwd: Path | None = None) -> str:
     return done.stdout
 
 
-def test_the_containers_pack_installs_from_its_wheel_and_loads_through_its_entry_point(tmp_path: Path) -> None:
-    source = shutil.copytree(PACK_SOURCE, tmp_path / "source", ignore=shutil.ignore_patterns("build", "*.egg-info"))
+def test_the_containers_pack_installs_from_its_wheel_and_loads_through_its_entry_point(
+    tmp_path: Path,
+) -> None:
+    source = shutil.copytree(
+        PACK_SOURCE, tmp_path / "source", ignore=shutil.ignore_patterns("build", "*.egg-info")
+    )
     wheels = tmp_path / "wheels"
-    run(sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-index",
-        "--wheel-dir", wheels, source)
+    run(
+        sys.executable,
+        "-m",
+        "pip",
+        "wheel",
+        "--no-deps",
+        "--no-build-isolation",
+        "--no-index",
+        "--wheel-dir",
+        wheels,
+        source,
+    )
     [wheel] = wheels.glob("mcptrace_pack_containers-*.whl")
 
     venv = tmp_path / "venv"
     run(sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", venv)
     python = venv / "bin" / "python"
-    site_packages = Path(run(python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])").strip())
+    site_packages = Path(
+        run(python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])").strip()
+    )
     project_site = Path(sysconfig.get_paths()["purelib"])  # where this environment installed mcptrace
     assert list(project_site.glob("mcptrace-*.dist-info")), f"mcptrace is not installed in {project_site}"
-    (site_packages / "mcptrace-under-test.pth").write_text(f"import site; site.addsitedir({str(project_site)!r})\n")
+    (site_packages / "mcptrace-under-test.pth").write_text(
+        f"import site; site.addsitedir({str(project_site)!r})\n"
+    )
     run(sys.executable, "-m", "pip", "--python", python, "install", "--no-deps", "--no-index", wheel)
 
     found = json.loads(run(python, "-c", PROBE, cwd=tmp_path).splitlines()[-1])

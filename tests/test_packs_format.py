@@ -56,26 +56,49 @@ def test_metadata_is_read_at_once_and_examples_only_when_asked(tmp_path: Path) -
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        (GOOD.replace('title = "Files opened per process"\n', ""), "demo.opens.toml: field 'title': Field required"),
-        (GOOD.replace('output = "map"', 'output = "table"'), "field 'output': Input should be 'events', 'map'"),
+        (
+            GOOD.replace('title = "Files opened per process"\n', ""),
+            "demo.opens.toml: field 'title': Field required",
+        ),
+        (
+            GOOD.replace('output = "map"', 'output = "table"'),
+            "field 'output': Input should be 'events', 'map'",
+        ),
         (GOOD + 'colour = "red"\n', "field 'colour': unknown field (allowed: id, title, description"),
-        (GOOD.replace('probes = ["tracepoint:syscalls:sys_enter_openat"]', "probes = [3]"),
-         "field 'probes[0]': Input should be a valid string"),
-        (GOOD.replace('requires = ["tracepoint"]', 'requires = ["kprobe"]'),
-         "field 'requires': probe 'tracepoint:syscalls:sys_enter_openat' needs 'tracepoint' in requires"),
-        (GOOD.replace('probes = ["tracepoint:syscalls:sys_enter_openat"]', 'probes = ["tracepoint:sched:sched_switch"]'),
-         "field 'probes': 'tracepoint:sched:sched_switch' does not appear in the program"),
-        (GOOD.replace('id = "demo.opens"', 'id = "demo.other"'),
-         "field 'id': 'demo.other' must equal the file name without .toml ('demo.opens')"),
-        (GOOD.replace('probes = ["tracepoint:syscalls:sys_enter_openat"]', 'probes = ["tracepont:x:y"]'),
-         "field 'probes': unknown probe type 'tracepont'"),
+        (
+            GOOD.replace('probes = ["tracepoint:syscalls:sys_enter_openat"]', "probes = [3]"),
+            "field 'probes[0]': Input should be a valid string",
+        ),
+        (
+            GOOD.replace('requires = ["tracepoint"]', 'requires = ["kprobe"]'),
+            "field 'requires': probe 'tracepoint:syscalls:sys_enter_openat' needs 'tracepoint' in requires",
+        ),
+        (
+            GOOD.replace(
+                'probes = ["tracepoint:syscalls:sys_enter_openat"]',
+                'probes = ["tracepoint:sched:sched_switch"]',
+            ),
+            "field 'probes': 'tracepoint:sched:sched_switch' does not appear in the program",
+        ),
+        (
+            GOOD.replace('id = "demo.opens"', 'id = "demo.other"'),
+            "field 'id': 'demo.other' must equal the file name without .toml ('demo.opens')",
+        ),
+        (
+            GOOD.replace('probes = ["tracepoint:syscalls:sys_enter_openat"]', 'probes = ["tracepont:x:y"]'),
+            "field 'probes': unknown probe type 'tracepont'",
+        ),
         ('id = "demo.opens"\ntitle = "unterminated', "demo.opens.toml: not valid TOML:"),
     ],
 )
-def test_a_broken_example_is_reported_with_its_file_and_field(tmp_path: Path, text: str, expected: str) -> None:
+def test_a_broken_example_is_reported_with_its_file_and_field(
+    tmp_path: Path, text: str, expected: str
+) -> None:
     files = {"demo.opens.toml": text, "ok/demo.ok.toml": GOOD.replace('"demo.opens"', '"demo.ok"')}
     metadata, loaded = check_pack(make_pack(tmp_path / "demo", files))
-    assert metadata is not None and [example.id for example in loaded.examples] == ["demo.ok"]  # the rest loads
+    assert metadata is not None and [example.id for example in loaded.examples] == [
+        "demo.ok"
+    ]  # the rest loads
     assert any(expected in problem for problem in loaded.problems), loaded.problems
     assert all(str(tmp_path) in problem for problem in loaded.problems)
 
@@ -84,21 +107,28 @@ def test_duplicate_ids_name_both_files(tmp_path: Path) -> None:
     root = make_pack(tmp_path / "demo", {"a/demo.opens.toml": GOOD, "b/demo.opens.toml": GOOD})
     _, loaded = check_pack(root)
     assert len(loaded.examples) == 1
-    assert loaded.problems == [
-        f"{root}/examples/b/demo.opens.toml: field 'id': 'demo.opens' is already used by {root}/examples/a/demo.opens.toml"
-    ]
+    first, second = root / "examples" / "a" / "demo.opens.toml", root / "examples" / "b" / "demo.opens.toml"
+    assert loaded.problems == [f"{second}: field 'id': 'demo.opens' is already used by {first}"]
 
 
 @pytest.mark.parametrize(
     ("pack_toml", "expected"),
     [
         (None, "pack.toml: missing"),
-        ('name = "Demo Pack"\ndescription = "A pack used by the tests."\n', "pack.toml: field 'name': String should match"),
+        (
+            'name = "Demo Pack"\ndescription = "A pack used by the tests."\n',
+            "pack.toml: field 'name': String should match",
+        ),
         ('name = "demo"\n', "pack.toml: field 'description': Field required"),
-        ('name = "demo"\ndescription = "A pack used by the tests."\nlicence = "MIT"\n', "field 'licence': unknown field"),
+        (
+            'name = "demo"\ndescription = "A pack used by the tests."\nlicence = "MIT"\n',
+            "field 'licence': unknown field",
+        ),
     ],
 )
-def test_a_bad_pack_toml_fails_the_whole_pack_with_a_clear_error(tmp_path: Path, pack_toml: str | None, expected: str) -> None:
+def test_a_bad_pack_toml_fails_the_whole_pack_with_a_clear_error(
+    tmp_path: Path, pack_toml: str | None, expected: str
+) -> None:
     root = tmp_path / "demo"
     make_pack(root, {"demo.opens.toml": GOOD}, pack_toml or "placeholder")
     if pack_toml is None:
@@ -111,21 +141,36 @@ def test_a_bad_pack_toml_fails_the_whole_pack_with_a_clear_error(tmp_path: Path,
 def test_the_published_schemas_are_generated_from_the_models() -> None:
     for file_name, text in schema_documents().items():
         published = REPO / "docs" / "schemas" / file_name
-        assert published.read_text() == text, f"run `python -m mcptrace_core.packs.schema docs/schemas` ({file_name})"
+        assert published.read_text() == text, (
+            f"run `python -m mcptrace_core.packs.schema docs/schemas` ({file_name})"
+        )
     example_schema = json.loads(schema_documents()["example.schema.json"])
     assert example_schema["additionalProperties"] is False
-    assert set(example_schema["required"]) == {"id", "title", "description", "program", "probes", "category", "output"}
+    assert set(example_schema["required"]) == {
+        "id",
+        "title",
+        "description",
+        "program",
+        "probes",
+        "category",
+        "output",
+    }
 
 
 def test_written_packs_read_back_identically_and_are_not_overwritten_by_accident(tmp_path: Path) -> None:
     core = TomlExamplePack.from_package("mcptrace_pack_core")
     originals = list(core.examples())[:25]
     target = tmp_path / "copy"
-    assert write_pack(target, PackMetadata(name="copy", description="A copy of some core examples."), originals) == 25
+    assert (
+        write_pack(target, PackMetadata(name="copy", description="A copy of some core examples."), originals)
+        == 25
+    )
     copy = TomlExamplePack(target)
     assert copy.problems == []
     keep = set(ExampleDefinition.model_fields)
-    assert [e.model_dump(include=keep) for e in copy.examples()] == [e.model_dump(include=keep) for e in originals]
+    assert [e.model_dump(include=keep) for e in copy.examples()] == [
+        e.model_dump(include=keep) for e in originals
+    ]
     with pytest.raises(PackExistsError):
         write_pack(target, copy.metadata, originals[:1])
     write_pack(target, copy.metadata, originals[:1], replace=True)
@@ -136,5 +181,7 @@ def test_written_packs_read_back_identically_and_are_not_overwritten_by_accident
 def test_duplicate_ids_are_refused_when_writing(tmp_path: Path) -> None:
     example = TomlExamplePack.from_package("mcptrace_pack_core").examples()[0]
     with pytest.raises(ValueError, match="two examples have the id"):
-        write_pack(tmp_path / "dup", PackMetadata(name="dup", description="Two of the same."), [example, example])
+        write_pack(
+            tmp_path / "dup", PackMetadata(name="dup", description="Two of the same."), [example, example]
+        )
     assert list(tmp_path.iterdir()) == []

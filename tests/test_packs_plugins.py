@@ -5,13 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from mcptrace_pack_host.tools import HostToolsPack, header_text
 
 from mcptrace_core.config import Settings
 from mcptrace_core.packs.user import load_user_packs
 from mcptrace_core.plugins import build_plugin_manager
 from mcptrace_core.registry import build_registry
 from mcptrace_core.services import Services
-from mcptrace_pack_host.tools import HostToolsPack, header_text
 
 pytestmark = pytest.mark.anyio
 
@@ -70,7 +70,11 @@ def test_a_host_tool_is_described_from_its_header_and_program(tmp_path: Path) ->
     assert example.description.startswith("Count wakeups per waker. Shows which tasks wake which.")
     assert f"Installed with bpftrace as {tmp_path / 'waker.bt'}" in example.description
     assert "Copyright" not in example.description and "USAGE" not in example.description
-    assert (example.probes, example.requires, example.output) == (["tracepoint:sched:sched_waking"], ["tracepoint"], "map")
+    assert (example.probes, example.requires, example.output) == (
+        ["tracepoint:sched:sched_waking"],
+        ["tracepoint"],
+        "map",
+    )
     assert example.category == "scheduler" and example.source == f"host:{tmp_path / 'waker.bt'}"
     assert pack.problems == [f"{tmp_path / 'huge.bt'}: larger than 65536 bytes, not a bpftrace tool"]
 
@@ -79,7 +83,9 @@ def test_a_tool_without_a_header_still_gets_a_title() -> None:
     assert header_text("BEGIN { exit(); }") == ("", "")
 
 
-@pytest.mark.skipif(not INSTALLED_TOOLS, reason="no bpftrace tools in /usr/sbin (the bpftrace package installs them)")
+@pytest.mark.skipif(
+    not INSTALLED_TOOLS, reason="no bpftrace tools in /usr/sbin (the bpftrace package installs them)"
+)
 def test_the_host_pack_indexes_the_installed_tools_at_run_time() -> None:
     pack = HostToolsPack()
     examples = {example.id: example for example in pack.examples()}

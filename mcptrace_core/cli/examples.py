@@ -23,7 +23,10 @@ def installed_packs(state: CliState, pack: str | None, as_json: bool) -> list[Ex
         return packs
     chosen = [candidate for candidate in packs if candidate.name == pack]
     if not chosen:
-        fail(f"no example pack named {pack!r}; installed packs: {', '.join(p.name for p in packs) or 'none'}", as_json)
+        fail(
+            f"no example pack named {pack!r}; installed packs: {', '.join(p.name for p in packs) or 'none'}",
+            as_json,
+        )
         return
     return chosen
 
@@ -61,8 +64,14 @@ def list_examples(state: CliState, pack: str | None, category: str | None, as_js
     ]
     lines = [f"{example.pack}:{example.id:<40} {example.title}" for example in chosen]
     lines.append(f"{len(chosen)} examples")
-    emit({"examples": [example.model_dump(include=set(SUMMARY_FIELDS)) for example in chosen], "total": len(chosen)},
-         "\n".join(lines), as_json)
+    emit(
+        {
+            "examples": [example.model_dump(include=set(SUMMARY_FIELDS)) for example in chosen],
+            "total": len(chosen),
+        },
+        "\n".join(lines),
+        as_json,
+    )
 
 
 @examples.command()
@@ -78,31 +87,37 @@ def show(state: CliState, example_id: str, pack: str | None, as_json: bool) -> N
       mcptrace examples show sched.runqueue-latency
     """
     found = [
-        example for candidate in installed_packs(state, pack, as_json)
-        for example in candidate.examples() if example.id == example_id
+        example
+        for candidate in installed_packs(state, pack, as_json)
+        for example in candidate.examples()
+        if example.id == example_id
     ]
     if not found:
-        fail(f"no example {example_id!r}{f' in pack {pack!r}' if pack else ''}; `mcptrace examples list` shows them",
-             as_json)
+        where = f" in pack {pack!r}" if pack else ""
+        fail(f"no example {example_id!r}{where}; `mcptrace examples list` shows them", as_json)
         return
     if len(found) > 1:
-        fail(f"{example_id!r} is in packs {', '.join(e.pack for e in found)}: choose one with --pack", as_json)
+        fail(
+            f"{example_id!r} is in packs {', '.join(e.pack for e in found)}: choose one with --pack", as_json
+        )
         return
     emit(found[0].model_dump(), _example_text(found[0]), as_json)
 
 
 def _example_text(example: Example) -> str:
-    return "\n".join([
-        f"{example.title}",
-        f"id {example.id} | pack {example.pack} | category {example.category} | output {example.output}",
-        f"requires: {', '.join(example.requires) or 'nothing special'} | source: {example.source}",
-        "",
-        example.description,
-        "",
-        "probes: " + ", ".join(example.probes),
-        "",
-        example.program.rstrip(),
-    ])
+    return "\n".join(
+        [
+            f"{example.title}",
+            f"id {example.id} | pack {example.pack} | category {example.category} | output {example.output}",
+            f"requires: {', '.join(example.requires) or 'nothing special'} | source: {example.source}",
+            "",
+            example.description,
+            "",
+            "probes: " + ", ".join(example.probes),
+            "",
+            example.program.rstrip(),
+        ]
+    )
 
 
 @examples.command()
@@ -123,15 +138,20 @@ def check(state: CliState, directory: Path, as_json: bool) -> None:
     metadata, loaded = check_pack(directory)
     count, problems = len(loaded.examples), loaded.problems
     lines = problems + [f"{count} examples valid, {len(problems)} problems"]
-    emit({"pack": metadata.name if metadata else None, "valid_examples": count, "problems": problems},
-         "\n".join(lines), as_json)
+    emit(
+        {"pack": metadata.name if metadata else None, "valid_examples": count, "problems": problems},
+        "\n".join(lines),
+        as_json,
+    )
     if problems:
         raise SystemExit(1)
 
 
 @examples.command("import")
 @click.argument("source", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--pack", "pack_name", default="gpttrace", show_default=True, help="Name of the user pack to write.")
+@click.option(
+    "--pack", "pack_name", default="gpttrace", show_default=True, help="Name of the user pack to write."
+)
 @click.option("--replace", is_flag=True, help="Overwrite the user pack if it exists.")
 @json_option
 @click.pass_obj
@@ -152,9 +172,14 @@ def import_examples(state: CliState, source: Path, pack_name: str, replace: bool
 
     target = user_packs_dir() / pack_name
     try:
-        metadata = PackMetadata(name=pack_name, description=f"Examples imported from {source.name} (GPTtrace format).")
+        metadata = PackMetadata(
+            name=pack_name, description=f"Examples imported from {source.name} (GPTtrace format)."
+        )
     except ValueError:
-        fail(f"--pack {pack_name!r}: use lower-case letters, digits, '-' and '_' (at most 41 characters)", as_json)
+        fail(
+            f"--pack {pack_name!r}: use lower-case letters, digits, '-' and '_' (at most 41 characters)",
+            as_json,
+        )
         return
     taken = {pack.name for pack in installed_packs(state, None, as_json)}
     if pack_name in taken and not (target / "pack.toml").is_file():
@@ -173,16 +198,29 @@ def import_examples(state: CliState, source: Path, pack_name: str, replace: bool
         fail(str(error), as_json)
         return
     lines = [f"imported {written} examples into {target}"] + [f"skipped {problem}" for problem in problems]
-    emit({"pack": pack_name, "directory": str(target), "imported": written, "skipped": problems}, "\n".join(lines),
-         as_json)
+    emit(
+        {"pack": pack_name, "directory": str(target), "imported": written, "skipped": problems},
+        "\n".join(lines),
+        as_json,
+    )
 
 
 @examples.command("export")
 @pack_option
-@click.option("--format", "output_format", type=click.Choice(["gpttrace", "toml"]), default="gpttrace",
-              show_default=True, help="gpttrace: one examples.json document; toml: a pack directory.")
-@click.option("--output", type=click.Path(path_type=Path), default=None,
-              help="File (gpttrace; default stdout) or directory (toml, required) to write.")
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["gpttrace", "toml"]),
+    default="gpttrace",
+    show_default=True,
+    help="gpttrace: one examples.json document; toml: a pack directory.",
+)
+@click.option(
+    "--output",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="File (gpttrace; default stdout) or directory (toml, required) to write.",
+)
 @click.pass_obj
 def export_examples(state: CliState, pack: str | None, output_format: str, output: Path | None) -> None:
     """Export examples as GPTtrace's examples.json, or as a pack directory to start a new pack from.
@@ -210,7 +248,9 @@ def export_examples(state: CliState, pack: str | None, output_format: str, outpu
         fail("--format toml writes a pack directory: give it with --output DIR", False)
         return
     name = packs[0].name if len(packs) == 1 else "exported"
-    metadata = PackMetadata(name=name, description=f"Examples exported from the {', '.join(p.name for p in packs)} pack(s).")
+    metadata = PackMetadata(
+        name=name, description=f"Examples exported from the {', '.join(p.name for p in packs)} pack(s)."
+    )
     try:
         written = write_pack(output, metadata, chosen)
     except (PackExistsError, OSError, ValueError) as error:

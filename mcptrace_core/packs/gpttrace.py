@@ -11,6 +11,7 @@ import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+
 from mcptrace_core.models import Example, ExampleDefinition
 from mcptrace_core.packs.describe import describe_program
 from mcptrace_core.packs.loader import parse_example
@@ -90,7 +91,10 @@ def to_examples(entries: Iterable[Entry], pack: str, source: str) -> tuple[list[
 
 def to_gpttrace(examples: Iterable[ExampleDefinition]) -> str:
     """The examples as a GPTtrace examples.json document (request = title, then the fenced program)."""
-    data = [{"content": f"example: {example.title}\n\n```\n{example.program.rstrip()}\n```"} for example in examples]
+    data = [
+        {"content": f"example: {example.title}\n\n```\n{example.program.rstrip()}\n```"}
+        for example in examples
+    ]
     return json.dumps({"data": data}, indent=2, ensure_ascii=False) + "\n"
 
 
@@ -115,4 +119,3 @@ def _title(request: str) -> str:
     first = re.split(r"(?<=[.!?])\s", request, maxsplit=1)[0].rstrip(".")
     title = first[0].upper() + first[1:] if first else request
     return title if len(title) <= 120 else title[:117].rstrip() + "..."
-

@@ -15,7 +15,7 @@ from __future__ import annotations
 import tomllib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from importlib.abc import Traversable
+from importlib.resources.abc import Traversable
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
@@ -36,13 +36,18 @@ EXAMPLES_DIR = "examples"
 class PackMetadata(Model):
     """What pack.toml says about a pack; ``docs/schemas/pack.schema.json`` is generated from it."""
 
-    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,40}$", description="Unique among installed packs, e.g. 'core'.")
+    name: str = Field(
+        pattern=r"^[a-z0-9][a-z0-9_-]{0,40}$", description="Unique among installed packs, e.g. 'core'."
+    )
     description: str = Field(min_length=10, description="What the pack covers, in one or two sentences.")
     version: str = Field("0", description="The pack's version, e.g. '1.2.0'.")
-    license: str | None = Field(None, description="SPDX identifier of the examples' license, e.g. 'Apache-2.0'.")
+    license: str | None = Field(
+        None, description="SPDX identifier of the examples' license, e.g. 'Apache-2.0'."
+    )
     homepage: str | None = Field(None, description="Where the pack is developed.")
     source: str | None = Field(
-        None, description="Where the examples come from unless an example says otherwise; default: the pack name."
+        None,
+        description="Where the examples come from unless an example says otherwise; default: the pack name.",
     )
 
 
@@ -62,7 +67,9 @@ def describe_validation_error(error: ValidationError, where: str, model: type[Mo
     """One message per pydantic error: ``where: field 'probes[1]': Input should be a valid string``."""
     messages = []
     for item in error.errors():
-        location = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in item["loc"]).lstrip(".")
+        location = "".join(
+            f"[{part}]" if isinstance(part, int) else f".{part}" for part in item["loc"]
+        ).lstrip(".")
         message = item["msg"]
         if item["type"] == "extra_forbidden":
             message = f"unknown field (allowed: {', '.join(model.model_fields)})"
@@ -88,7 +95,9 @@ def consistency_problems(definition: ExampleDefinition, where: str, stem: str | 
     """What pydantic cannot see: the file name, and whether ``probes`` and ``requires`` tell the truth."""
     problems = []
     if stem is not None and definition.id != stem:
-        problems.append(f"{where}: field 'id': {definition.id!r} must equal the file name without .toml ({stem!r})")
+        problems.append(
+            f"{where}: field 'id': {definition.id!r} must equal the file name without .toml ({stem!r})"
+        )
     for spec in definition.probes:
         if spec not in definition.program:
             problems.append(f"{where}: field 'probes': {spec!r} does not appear in the program")
@@ -142,13 +151,19 @@ def load_examples(root: Traversable, metadata: PackMetadata) -> LoadedExamples:
         where = _where(root, f"{EXAMPLES_DIR}/{relative}")
         try:
             example = parse_example(
-                read_toml(file, where), metadata.name, where, stem=file.name.removesuffix(".toml"), source=metadata.source
+                read_toml(file, where),
+                metadata.name,
+                where,
+                stem=file.name.removesuffix(".toml"),
+                source=metadata.source,
             )
         except ValueError as error:
             loaded.problems.extend(str(error).splitlines())
             continue
         if example.id in first_file:
-            loaded.problems.append(f"{where}: field 'id': {example.id!r} is already used by {first_file[example.id]}")
+            loaded.problems.append(
+                f"{where}: field 'id': {example.id!r} is already used by {first_file[example.id]}"
+            )
             continue
         first_file[example.id] = where
         loaded.examples.append(example)

@@ -11,17 +11,41 @@ from __future__ import annotations
 import re
 
 ALIASES = {
-    "t": "tracepoint", "k": "kprobe", "kr": "kretprobe", "u": "uprobe", "ur": "uretprobe", "U": "usdt",
-    "p": "profile", "i": "interval", "s": "software", "h": "hardware", "f": "kfunc", "fr": "kretfunc",
-    "it": "iter", "w": "watchpoint", "aw": "asyncwatchpoint", "rt": "rawtracepoint",
+    "t": "tracepoint",
+    "k": "kprobe",
+    "kr": "kretprobe",
+    "u": "uprobe",
+    "ur": "uretprobe",
+    "U": "usdt",
+    "p": "profile",
+    "i": "interval",
+    "s": "software",
+    "h": "hardware",
+    "f": "kfunc",
+    "fr": "kretfunc",
+    "it": "iter",
+    "w": "watchpoint",
+    "aw": "asyncwatchpoint",
+    "rt": "rawtracepoint",
 }
 """bpftrace's short probe-type names."""
 
 REQUIREMENT_OF_TYPE = {
-    "tracepoint": "tracepoint", "kprobe": "kprobe", "kretprobe": "kretprobe", "uprobe": "uprobe",
-    "uretprobe": "uretprobe", "usdt": "usdt", "profile": "profile", "interval": "interval",
-    "software": "software", "hardware": "hardware", "kfunc": "kfunc", "kretfunc": "kfunc", "iter": "iter",
-    "watchpoint": "watchpoint", "asyncwatchpoint": "watchpoint",
+    "tracepoint": "tracepoint",
+    "kprobe": "kprobe",
+    "kretprobe": "kretprobe",
+    "uprobe": "uprobe",
+    "uretprobe": "uretprobe",
+    "usdt": "usdt",
+    "profile": "profile",
+    "interval": "interval",
+    "software": "software",
+    "hardware": "hardware",
+    "kfunc": "kfunc",
+    "kretfunc": "kfunc",
+    "iter": "iter",
+    "watchpoint": "watchpoint",
+    "asyncwatchpoint": "watchpoint",
 }
 """The ``requires`` entry each probe type needs; BEGIN and END need nothing."""
 
@@ -61,7 +85,9 @@ def requirement(spec: str) -> str | None:
         return REQUIREMENT_OF_TYPE[kind]
     except KeyError:
         known = ", ".join(sorted(set(REQUIREMENT_OF_TYPE) | set(ALIASES)))
-        raise UnknownProbeType(f"unknown probe type {kind!r} in {spec!r} (known: {known}, BEGIN, END)") from None
+        raise UnknownProbeType(
+            f"unknown probe type {kind!r} in {spec!r} (known: {known}, BEGIN, END)"
+        ) from None
 
 
 def _blank(match: re.Match[str]) -> str:

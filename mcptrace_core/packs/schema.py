@@ -17,7 +17,10 @@ from mcptrace_core.packs.loader import PackMetadata
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
 SCHEMAS: dict[str, tuple[type[Model], str]] = {
-    "example.schema.json": (ExampleDefinition, "One mcptrace example: a TOML file under a pack's examples/ directory."),
+    "example.schema.json": (
+        ExampleDefinition,
+        "One mcptrace example: a TOML file under a pack's examples/ directory.",
+    ),
     "pack.schema.json": (PackMetadata, "The pack.toml at the root of an mcptrace example pack."),
 }
 

@@ -34,7 +34,9 @@ class PackExistsError(Exception):
     """The target directory already holds something and replacing it was not asked for."""
 
 
-def write_pack(directory: Path, metadata: PackMetadata, examples: Iterable[ExampleDefinition], replace: bool = False) -> int:
+def write_pack(
+    directory: Path, metadata: PackMetadata, examples: Iterable[ExampleDefinition], replace: bool = False
+) -> int:
     """Write the pack into ``directory``; return the number of examples written.
 
     With ``replace`` an existing directory is swapped for the new one after it is fully written;
@@ -45,7 +47,9 @@ def write_pack(directory: Path, metadata: PackMetadata, examples: Iterable[Examp
     directory.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}-", dir=directory.parent))
     try:
-        (staging / PACK_FILE).write_text(tomli_w.dumps(metadata.model_dump(exclude_none=True)), encoding="utf-8")
+        (staging / PACK_FILE).write_text(
+            tomli_w.dumps(metadata.model_dump(exclude_none=True)), encoding="utf-8"
+        )
         written: set[str] = set()
         for example in examples:
             if example.id in written:

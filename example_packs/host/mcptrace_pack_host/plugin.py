@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from mcptrace_core import hookimpl
 from mcptrace_core.interfaces import ExamplePack
-
 from mcptrace_pack_host.tools import HostToolsPack
 
 

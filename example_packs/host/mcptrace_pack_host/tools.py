@@ -53,11 +53,15 @@ def tool_example(path: Path, program: str) -> Example:
     summary, explanation = header_text(program)
     summary = summary or f"bpftrace tool {path.stem}"
     fields = describe_program(program, default_category="host")
-    description = " ".join(part for part in (
-        summary.rstrip(".") + ".",
-        explanation,
-        f"Installed with bpftrace as {path}; run it directly or through exec_program.",
-    ) if part)
+    description = " ".join(
+        part
+        for part in (
+            summary.rstrip(".") + ".",
+            explanation,
+            f"Installed with bpftrace as {path}; run it directly or through exec_program.",
+        )
+        if part
+    )
     data = {
         "id": f"host.{_slug(path.stem)}",
         "title": f"{summary.rstrip('.')} ({path.name})"[:120],
