@@ -9,6 +9,10 @@ import click
 from mcptrace_core.cli.common import CliState, emit, fail, json_option
 from mcptrace_core.interfaces import ExamplePack
 from mcptrace_core.models import Example
+from mcptrace_core.packs.gpttrace import read_entries, to_examples, to_gpttrace
+from mcptrace_core.packs.loader import PackMetadata, check_pack
+from mcptrace_core.packs.user import user_packs_dir
+from mcptrace_core.packs.writer import PackExistsError, write_pack
 from mcptrace_core.plugins import build_plugin_manager
 from mcptrace_core.registry import build_registry
 
@@ -27,7 +31,7 @@ def installed_packs(state: CliState, pack: str | None, as_json: bool) -> list[Ex
             f"no example pack named {pack!r}; installed packs: {', '.join(p.name for p in packs) or 'none'}",
             as_json,
         )
-        return
+        return []
     return chosen
 
 
@@ -40,6 +44,10 @@ def examples() -> None:
 
     Examples come from packs: the core pack, the bpftrace tools installed on this host, packs
     installed with pip, and user packs in the user data directory (written by `examples import`).
+
+    \b
+    Example:
+      mcptrace examples list --pack core --category network
     """
 
 
@@ -133,8 +141,6 @@ def check(state: CliState, directory: Path, as_json: bool) -> None:
     Example:
       mcptrace examples check ./my_pack/my_pack
     """
-    from mcptrace_core.packs.loader import check_pack
-
     metadata, loaded = check_pack(directory)
     count, problems = len(loaded.examples), loaded.problems
     lines = problems + [f"{count} examples valid, {len(problems)} problems"]
@@ -165,10 +171,6 @@ def import_examples(state: CliState, source: Path, pack_name: str, replace: bool
     Example:
       mcptrace examples import GPTtrace/tools/examples.json --pack gpttrace
     """
-    from mcptrace_core.packs.gpttrace import read_entries, to_examples
-    from mcptrace_core.packs.loader import PackMetadata
-    from mcptrace_core.packs.user import user_packs_dir
-    from mcptrace_core.packs.writer import PackExistsError, write_pack
 
     target = user_packs_dir() / pack_name
     try:
@@ -230,9 +232,6 @@ def export_examples(state: CliState, pack: str | None, output_format: str, outpu
       mcptrace examples export --pack core > examples.json
       mcptrace examples export --pack core --format toml --output ./my_pack
     """
-    from mcptrace_core.packs.gpttrace import to_gpttrace
-    from mcptrace_core.packs.loader import PackMetadata
-    from mcptrace_core.packs.writer import PackExistsError, write_pack
 
     packs = installed_packs(state, pack, False)
     chosen = [example for candidate in packs for example in candidate.examples()]
