@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
-    from mcptrace_core.models import HostCheck, Severity
+    from mcptrace_core.models import Example, HostCheck, Severity
     from mcptrace_core.program.ir import Program
     from mcptrace_core.safety.engine import RuleContext
     from mcptrace_core.safety.models import Finding
@@ -102,14 +102,23 @@ class TemplatePack(ABC):
 
 
 class ExamplePack(ABC):
-    """A named collection of example programs."""
+    """A named collection of example programs.
 
-    name: ClassVar[str]
-    description: ClassVar[str]
+    ``name`` and ``description`` may be class or instance attributes (a pack read from files knows
+    them only once it has read its pack.toml). ``mcptrace_core.packs.TomlExamplePack`` implements
+    this for a directory of TOML files; most packs need nothing else.
+    """
+
+    name: str
+    description: str
 
     @abstractmethod
-    def examples(self) -> Sequence[Any]:
-        """The examples of this pack."""
+    def examples(self) -> Sequence[Example]:
+        """The examples of this pack, each with ``pack`` set to this pack's name.
+
+        Called lazily (by search and the examples commands), never at plugin load; a pack may cache
+        the result. Examples that fail to load are left out and reported, not raised.
+        """
 
 
 class Embedder(ABC):

@@ -110,21 +110,48 @@ ProbeRequirement = Literal[
 ]
 
 
-class Example(Model):
-    """A tested bpftrace program that answers one question; packs ship them as one TOML file each."""
+class ExampleDefinition(Model):
+    """One example as a pack file holds it: a tested bpftrace program that answers one question.
 
-    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]{1,80}$", description="Unique within its pack, e.g. 'sched.runqlat'.")
+    Packs ship one TOML file per example; ``docs/schemas/example.schema.json`` is generated from this
+    model. The loader adds what only it knows (the pack) and fills ``source`` in, giving an Example.
+    """
+
+    id: str = Field(
+        pattern=r"^[a-z0-9][a-z0-9_.-]{1,80}$",
+        description="Unique within its pack and equal to the file name without .toml, e.g. 'sched.runq-latency'.",
+    )
     title: str = Field(min_length=3, max_length=120, description="One line, what it shows.")
-    description: str = Field(min_length=20, description="What question it answers, in plain words.")
+    description: str = Field(
+        min_length=20, description="What question it answers and how to read its output, in plain words."
+    )
     program: str = Field(min_length=1, description="The bpftrace program.")
     probes: list[str] = Field(min_length=1, description="The probe specs it attaches, as written in the program.")
-    tags: list[str] = Field(default_factory=list)
-    category: str = Field(description="Subsystem, e.g. 'scheduler', 'network', 'block', 'memory'.")
-    requires: list[ProbeRequirement] = Field(default_factory=list, description="Probe types and kernel features it needs.")
-    output: Literal["events", "map", "hist", "stats", "mixed"] = Field(description="What kind of output it prints.")
+    tags: list[str] = Field(default_factory=list, description="Extra words people search with.")
+    category: str = Field(
+        pattern=r"^[a-z0-9][a-z0-9_-]*$",
+        description="Subsystem, e.g. 'scheduler', 'network', 'block', 'memory'.",
+    )
+    requires: list[ProbeRequirement] = Field(
+        default_factory=list,
+        description="Probe types and kernel features it needs; every probe type it attaches must be listed.",
+    )
+    output: Literal["events", "map", "hist", "stats", "mixed"] = Field(
+        description="What it prints: events (a line per event), map (counts or sums), hist, stats, or mixed."
+    )
     complexity: Literal["basic", "intermediate", "advanced"] = "basic"
-    source: str = Field("mcptrace", description="Where it came from: 'mcptrace', 'host:/usr/sbin/x.bt', an import file.")
+    source: str | None = Field(
+        None, description="Where it came from: 'mcptrace', 'host:/usr/sbin/x.bt', an import file; the pack name if unset."
+    )
     run_exception: str | None = Field(
         None, description="Why CI does not run it for one second even where its requirements are met."
+    )
+
+
+class Example(ExampleDefinition):
+    """An example as search and the tools see it: its definition plus the pack it came from."""
+
+    source: str = Field(  # type: ignore[assignment]
+        "mcptrace", description="Where it came from: 'mcptrace', 'host:/usr/sbin/x.bt', an import file."
     )
     pack: str = Field("", description="The pack it was loaded from; set by the loader.")

@@ -68,6 +68,9 @@ class RunSpec:
     """False for a stderr line that is known to be harmless noise."""
     grace_s: Callable[[int], float] = lambda attached_probes: 5.0
     """Seconds to wait after SIGINT before SIGKILL, given the number of attached probes."""
+    interrupt_lost: Callable[[int], bool] = lambda pid: False
+    """Asked during the grace period with the process id: True when the tool dropped the SIGINT and can take
+    another one (bpftrace 0.17 drops one that arrives while it attaches, then sleeps until its next event)."""
     program: str | None = None
     """The program text, when the backend runs one; kept for results and history."""
     explain: Callable[[Sequence[str], int | None], list[TraceError]] = lambda stderr, exit_code: []

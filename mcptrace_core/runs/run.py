@@ -28,6 +28,7 @@ READ_CHUNK = 256 * 1024
 STDERR_MAX_LINES = 400
 STDERR_MAX_BYTES = 128 * 1024
 DRAIN_TIMEOUT_S = 2.0
+INTERRUPT_RECHECK_S = 0.5
 
 
 class Run:
@@ -149,15 +150,21 @@ class Run:
         asyncio.create_task(self._escalate(self.spec.grace_s(self.attached_probes or 0)))
 
     async def _escalate(self, grace_s: float) -> None:
-        try:
-            await asyncio.wait_for(self._exited.wait(), grace_s)
-        except TimeoutError:
-            assert self._process is not None
-            if self._process.returncode is not None:  # it did exit; supervise() just has not seen it yet
+        assert self._process is not None
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace_s
+        while (remaining := deadline - loop.time()) > 0:
+            try:
+                await asyncio.wait_for(self._exited.wait(), min(INTERRUPT_RECHECK_S, remaining))
                 return
-            self._killed = True
-            self.stop_note = f"{self.stop_note}; no exit {grace_s:.1f} s after SIGINT, process group killed"
-            kill_group(self._process.pid)
+            except TimeoutError:
+                if self._process.returncode is not None:  # it did exit; supervise() just has not seen it yet
+                    return
+                if self.spec.interrupt_lost(self._process.pid):
+                    send_signal(self._process, signal.SIGINT)
+        self._killed = True
+        self.stop_note = f"{self.stop_note}; no exit {grace_s:.1f} s after SIGINT, process group killed"
+        kill_group(self._process.pid)
 
     def _settle(self) -> None:
         self.spec.decoder.finish(self)

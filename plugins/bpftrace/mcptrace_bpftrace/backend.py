@@ -173,6 +173,7 @@ class BpftraceBackend(Backend):
             env=env or {},
             stderr_filter=keep_line,
             grace_s=grace_period,
+            interrupt_lost=host.interrupt_lost,
             program=program,
             explain=lambda stderr, exit_code: parse_errors(stderr, exit_code, facts),
             chain_id=chain_id,

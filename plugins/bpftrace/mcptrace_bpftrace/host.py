@@ -57,6 +57,20 @@ def kprobe_events_present() -> bool:
     return any((root / "kprobe_events").exists() for root in TRACEFS_MOUNTS)
 
 
+def interrupt_lost(pid: int) -> bool:
+    """Whether bpftrace sits in its event loop after a SIGINT, i.e. it dropped the signal.
+
+    bpftrace 0.17 prints "Attaching N probes" before it attaches and ignores a SIGINT that arrives
+    while it does; it then sleeps in epoll_wait until a probe fires, which for a quiet probe may be
+    never. A SIGINT it handled would have woken it, so sleeping there means another one is needed (and
+    safe: its handler is still installed; during the exit that follows, a second SIGINT would kill it).
+    """
+    try:
+        return Path(f"/proc/{pid}/wchan").read_text(encoding="ascii").strip() == "do_epoll_wait"
+    except OSError:
+        return False
+
+
 def boot_id() -> str:
     try:
         return Path("/proc/sys/kernel/random/boot_id").read_text(encoding="ascii").strip()

@@ -1,0 +1,1 @@
+"""Example pack: tracing containers from the host. Data: pack.toml and examples/*.toml."""
