@@ -8,7 +8,7 @@ from enum import Enum
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from mcptrace_core.models import TraceError
+    from mcptrace_core.models import TraceError, TraceTable
     from mcptrace_core.runs.run import Run
 
 
@@ -72,6 +72,8 @@ class RunSpec:
     """The program text, when the backend runs one; kept for results and history."""
     explain: Callable[[Sequence[str], int | None], list[TraceError]] = lambda stderr, exit_code: []
     """Turns the kept stderr lines and the exit code of an unsuccessful run into structured errors."""
+    page_tables: Callable[[int, Sequence[str]], list[TraceTable]] = lambda offset, lines: []
+    """The column tables among the output lines ``offset..``, for tools that print tables (BCC)."""
 
 
 class RunLimitError(Exception):

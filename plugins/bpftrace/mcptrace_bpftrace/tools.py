@@ -9,17 +9,15 @@ from pydantic import Field
 from mcptrace_core.inputs import PatternText, ProgramText
 from mcptrace_core.models import HostCheck, Model
 from mcptrace_core.privilege import PrivilegeError, is_root
-from mcptrace_core.runs.follow import follow
+from mcptrace_core.runs.follow import respond
 from mcptrace_core.runs.models import RunLimitError, RunStartError
-from mcptrace_core.runs.results import ExecutionResult, execution_result
+from mcptrace_core.runs.results import ExecutionResult
 from mcptrace_core.tools import ToolCall, ToolError, ToolInput, ToolOutput, ToolSpec
 
 from mcptrace_bpftrace import host
 from mcptrace_bpftrace.backend import BpftraceBackend
 from mcptrace_bpftrace.executable import BpftraceMissing
 from mcptrace_bpftrace.probes import normalize_filter
-
-WAIT_RESULT_LINES = 500
 
 
 def backend_of(call: ToolCall) -> BpftraceBackend:
@@ -178,21 +176,14 @@ async def exec_program(call: ToolCall, args: ExecProgramInput) -> ExecutionResul
         raise ToolError(
             f"program: {size} bytes is over the limit of {settings.runs.max_program_bytes} bytes (runs.max_program_bytes)"
         )
-    timeout_s = args.timeout_s if args.timeout_s is not None else settings.runs.default_timeout_s
-    if timeout_s > settings.runs.max_timeout_s:
-        raise ToolError(
-            f"timeout_s: {timeout_s:g} is over the maximum of {settings.runs.max_timeout_s:g} s (runs.max_timeout_s)"
-        )
     backend = backend_of(call)
     try:
+        timeout_s = call.services.runs.timeout_for(args.timeout_s)
         spec = backend.run_spec(args.program, timeout_s)
         run = await call.services.runs.start(spec)
     except (BpftraceMissing, PrivilegeError, RunLimitError, RunStartError) as error:
         raise ToolError(str(error)) from None
-    if args.wait:
-        await follow(call, run)
-        return execution_result(run, max(0, run.output.total - WAIT_RESULT_LINES), WAIT_RESULT_LINES)
-    return execution_result(run, 0, 0)
+    return await respond(call, run, args.wait)
 
 
 def tool_specs() -> list[ToolSpec]:
