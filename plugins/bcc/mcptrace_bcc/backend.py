@@ -18,6 +18,7 @@ from mcptrace_core.textsafety import clean_line
 from mcptrace_bcc import probe
 from mcptrace_bcc.arguments import Invocation
 from mcptrace_bcc.catalog import BccCatalog, BccTool
+from mcptrace_bcc.discovery import kernel_headers_present
 from mcptrace_bcc.output import BccOutputDecoder
 from mcptrace_bcc.policy import Decision, decide
 from mcptrace_bcc.reasons import diagnose
@@ -97,11 +98,10 @@ class BccBackend(Backend):
 
 def _headers_check() -> HostCheck:
     release = platform.release()
-    build = Path("/lib/modules") / release / "build"
-    found = build.exists() or Path("/sys/kernel/kheaders.tar.xz").exists()
+    found = kernel_headers_present()
     return HostCheck(
         name="kernel headers", ok=found,
-        detail=f"{build} or /sys/kernel/kheaders.tar.xz: the Python BCC tools compile against them",
+        detail=f"/lib/modules/{release}/build or /sys/kernel/kheaders.tar.xz: the Python BCC tools compile against them",
         fix=None if found else f"apt-get install -y linux-headers-{release} (or modprobe kheaders)",
     )
 

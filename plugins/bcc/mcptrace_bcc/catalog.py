@@ -22,14 +22,14 @@ from mcptrace_core.hostcache import KeyedJsonCache, boot_id, cache_dir
 from mcptrace_core.logging import get_logger
 
 from mcptrace_bcc import probe
-from mcptrace_bcc.discovery import ToolFile, discover
+from mcptrace_bcc.discovery import ToolFile, compiles_bpf, discover, kernel_headers_present
 from mcptrace_bcc.policy import decide
-from mcptrace_bcc.reasons import classify, inherit_headers_verdict
+from mcptrace_bcc.reasons import classify
 from mcptrace_bcc.schema import ToolSchema, Usability
 
 log = get_logger(__name__)
 
-CACHE_VERSION = 2
+CACHE_VERSION = 3
 """Raise when what is learned (the help parser, the trial) changes: cached facts are then learned again."""
 TRIAL_ARGUMENTS: dict[str, list[str]] = {
     # Tools that refuse to start without arguments, with the smallest arguments that make them attach.
@@ -37,6 +37,8 @@ TRIAL_ARGUMENTS: dict[str, list[str]] = {
     "fsslower": ["-t", "ext4"],
     "funclatency": ["do_nanosleep"],
 }
+HEADERS_SAMPLES = ("runqlat-bpfcc", "execsnoop-bpfcc", "opensnoop-bpfcc", "biolatency-bpfcc")
+"""Python tools whose trial tells whether Python tools can compile here (they need no arguments)."""
 NOT_TRIED = Usability(usable=None, reason="not tried yet on this boot")
 
 Progress = Callable[[int, int], Awaitable[None]]
@@ -97,8 +99,6 @@ class BccCatalog:
         file = self.resolve(name)
         schema, usability = await self._learn(file)
         self._save()
-        if usability.needs == "arguments" and file.kind == "bcc-python":
-            usability = inherit_headers_verdict({**self._known_python(), file.name: usability})[file.name]
         return BccTool(file, schema, usability)
 
     async def all(self, progress: Progress | None = None) -> list[BccTool]:
@@ -116,11 +116,7 @@ class BccCatalog:
 
         learned = await asyncio.gather(*(learn(file) for file in files))
         self._save()
-        python = inherit_headers_verdict(
-            {file.name: usability for file, (_, usability) in zip(files, learned) if file.kind == "bcc-python"}
-        )
-        return [BccTool(file, schema, python.get(file.name, usability))
-                for file, (schema, usability) in zip(files, learned)]
+        return [BccTool(file, schema, usability) for file, (schema, usability) in zip(files, learned, strict=True)]
 
     async def _learn(self, file: ToolFile) -> tuple[ToolSchema, Usability]:
         return await asyncio.gather(self.schema(file), self.usability(file))
@@ -130,7 +126,7 @@ class BccCatalog:
         self._usability.flush()
 
     def cached(self) -> list[BccTool]:
-        """What the disk caches know, without running anything: for building the tool list at start-up.
+        """The usable tools the disk caches know, running nothing: for building the tool list at start-up.
 
         Usability measured on an earlier boot is used when this boot has not measured yet; a stale
         answer only decides what is listed, since a run checks again.
@@ -142,9 +138,10 @@ class BccCatalog:
             return []
         known = []
         for file in self.files().values():
-            schema = schemas.get(file)
+            status = usability.get(file) or NOT_TRIED
+            schema = schemas.get(file) if status.usable else None
             if schema is not None:
-                known.append(BccTool(file, schema, usability.get(file) or NOT_TRIED))
+                known.append(BccTool(file, schema, status))
         return known
 
     # -- learning one fact -----------------------------------------------------------------------
@@ -160,10 +157,36 @@ class BccCatalog:
             key = self._usability_key()
         except Exception as error:  # PrivilegeError: nothing can be tried, and nothing is cached
             return Usability(usable=False, reason=str(error), needs="permission")
+        decision = decide(file.name, file.base_name, {}, self.settings.deny)
+        if decision.verdict == "block":  # a trial is a run: what may not run is not tried either
+            return Usability(usable=None, reason=f"never tried: {decision.reason}", needs="policy")
         cached = self._usability.get(file, key)
         if cached is not None:
             return cached
+        shared = await self._shared_headers_verdict(file)
+        if shared is not None:
+            self._usability.put(file, shared, key)
+            return shared
         return await self._once("usability", file, self._try)
+
+    async def _shared_headers_verdict(self, file: ToolFile) -> Usability | None:
+        """Without kernel headers, one Python tool's trial stands for all that compile a BPF program.
+
+        BCC's Python tools compile their C at run time against the running kernel's headers; when
+        those are missing, trying each of the ~110 tools (a Python start and a failed compile each)
+        would only repeat the same failure for half a minute of CPU.
+        """
+        if file.kind != "bcc-python" or kernel_headers_present() or not compiles_bpf(file):
+            return None
+        sample = next((self.files()[name] for name in HEADERS_SAMPLES if name in self.files()), None)
+        if sample is None or sample == file:
+            return None
+        verdict = await self.usability(sample)
+        if verdict.needs != "kernel_headers":
+            return None
+        return verdict.model_copy(update={
+            "reason": f"{verdict.reason}; measured with {sample.name}, which stands for every Python BCC tool "
+            "since they all compile against the headers"})
 
     async def _read_schema(self, file: ToolFile) -> ToolSchema:
         async with self._limit:
@@ -172,9 +195,6 @@ class BccCatalog:
         return schema
 
     async def _try(self, file: ToolFile) -> Usability:
-        decision = decide(file.name, file.base_name, {}, self.settings.deny)
-        if decision.verdict == "block":  # a trial is a run: what may not run is not tried either
-            return Usability(usable=None, reason=f"never tried: {decision.reason}", needs="policy")
         argv = probe.command_line(file, TRIAL_ARGUMENTS.get(file.name, []), self._prefix())
         async with self._limit:
             settle = probe.SCRIPT_SETTLE_S if file.script else probe.SETTLE_S
@@ -194,11 +214,6 @@ class BccCatalog:
             task.add_done_callback(lambda _: self._pending.pop(key, None))
         return await asyncio.shield(task)  # type: ignore[return-value]
 
-    def _known_python(self) -> dict[str, Usability]:
-        key = self._usability_key()
-        return {f.name: u for f in self.files().values() if f.kind == "bcc-python"
-                and (u := self._usability.get(f, key)) is not None}
-
     # -- cache keys ------------------------------------------------------------------------------
 
     def _safe_prefix(self) -> list[str]:
@@ -217,19 +232,23 @@ class BccCatalog:
 
 
 class _Store:
-    """Facts per tool file in one JSON document, read once and written back by ``flush``."""
+    """Facts per tool file in one JSON document, read once and written back by ``flush``.
+
+    Entries are validated when first asked for, so a start-up that needs a few tools pays for those.
+    """
 
     def __init__(self, disk: KeyedJsonCache) -> None:
         self._disk = disk
         self._key: object = None
         """The key the entries in memory are valid under; None when they are stale or not loaded."""
+        self._raw: dict[str, Any] = {}
         self._entries: dict[str, tuple[object, ToolSchema | Usability]] = {}
         self._dirty = False
 
     def get(self, file: ToolFile, key: list[object] | None = None) -> Any:
         if key is not None and self._key != key:
-            self._entries, self._key = _parse_entries(self._disk.load(key) or {}), key
-        entry = self._entries.get(file.path)
+            self._replace(self._disk.load(key), key)
+        entry = self._entries.get(file.path) or self._parse(file.path)
         return entry[1] if entry is not None and entry[0] == file.fingerprint else None
 
     def put(self, file: ToolFile, model: ToolSchema | Usability, key: list[object]) -> None:
@@ -239,28 +258,33 @@ class _Store:
 
     def flush(self) -> None:
         if self._dirty and self._key is not None:
-            self._disk.save(self._key, {
+            data = dict(self._raw)
+            data.update({
                 path: {"fingerprint": fingerprint, "kind": type(model).__name__, "data": model.model_dump(mode="json")}
                 for path, (fingerprint, model) in self._entries.items()
             })
+            self._disk.save(self._key, data)
             self._dirty = False
 
     def stored(self, key: list[object], stale_ok: bool) -> _Store:
         """Load what is on disk under ``key`` (or, with ``stale_ok``, under any key, marked stale)."""
         data = self._disk.load(key)
-        self._key = key if data is not None else None
         if data is None and stale_ok:
-            data = self._disk.load_stale()
-        self._entries = _parse_entries(data or {})
+            self._replace(self._disk.load_stale(), None)
+        else:
+            self._replace(data, key)
         return self
 
+    def _replace(self, data: Any, key: object) -> None:
+        self._raw = data if isinstance(data, dict) else {}
+        self._entries, self._key = {}, key
 
-def _parse_entries(data: dict[str, Any]) -> dict[str, tuple[object, ToolSchema | Usability]]:
-    models: dict[str, type[ToolSchema] | type[Usability]] = {"ToolSchema": ToolSchema, "Usability": Usability}
-    entries = {}
-    for path, entry in data.items():
+    def _parse(self, path: str) -> tuple[object, ToolSchema | Usability] | None:
+        entry = self._raw.get(path)
+        models: dict[str, type[ToolSchema] | type[Usability]] = {"ToolSchema": ToolSchema, "Usability": Usability}
         try:
-            entries[path] = (entry["fingerprint"], models[entry["kind"]].model_validate(entry["data"]))
+            parsed = (entry["fingerprint"], models[entry["kind"]].model_validate(entry["data"]))
         except (KeyError, TypeError, ValidationError):
-            continue  # written by another version: learned again
-    return entries
+            return None  # absent, or written by another version: learned again
+        self._entries[path] = parsed
+        return parsed

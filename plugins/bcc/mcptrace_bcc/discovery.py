@@ -83,7 +83,7 @@ def _from_paths(paths: Iterable[str], kind: ToolKind | None) -> Iterator[ToolFil
             continue
         if not (os.path.isfile(path) and os.access(path, os.X_OK)):
             continue
-        script = _is_script(path)
+        script = kind == "bcc-python" if kind is not None else _is_script(path)
         yield ToolFile(
             name=os.path.basename(path),
             path=path,
@@ -109,3 +109,26 @@ def is_python(tool: ToolFile) -> bool:
             return b"python" in handle.readline(200)
     except OSError:
         return False
+
+
+def compiles_bpf(tool: ToolFile) -> bool:
+    """Whether the tool compiles a BPF program at run time (needing kernel headers).
+
+    Python tools do when they construct a ``BPF(...)`` object; the few that only list things (tplist,
+    bpflist) do not. Shell wrappers run the language tools (ucalls, uflow, ...), which do.
+    """
+    if not is_python(tool):
+        return tool.kind == "bcc-python"
+    try:
+        with open(tool.path, "rb") as handle:
+            return b"BPF(" in handle.read(512 * 1024)
+    except OSError:
+        return True
+
+
+def kernel_headers_present() -> bool:
+    """The running kernel's headers, where BCC looks for them (or the in-kernel kheaders archive)."""
+    release = os.uname().release
+    return any(Path(path).exists() for path in (
+        f"/lib/modules/{release}/build", f"/lib/modules/{release}/source", "/sys/kernel/kheaders.tar.xz",
+    ))

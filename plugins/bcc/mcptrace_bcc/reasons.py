@@ -138,22 +138,3 @@ class _Defaults(dict[str, str]):
 
     def __missing__(self, key: str) -> str:
         return {"function": "a kernel function", "field": "a kernel structure field"}.get(key, "?")
-
-
-def inherit_headers_verdict(python_tools: dict[str, Usability]) -> dict[str, Usability]:
-    """Python tools that need arguments to be tried share the others' verdict on kernel headers.
-
-    Every Python BCC tool compiles its program against the kernel headers, so when the trials of the
-    others failed for lack of them, a tool that could not be tried without arguments fails too.
-    """
-    missing_headers = [name for name, status in python_tools.items() if status.needs == "kernel_headers"]
-    if not missing_headers:
-        return python_tools
-    verdict = Usability(
-        usable=False,
-        reason="needs the running kernel's headers, which are not installed (like every Python BCC tool; "
-        f"the trials of {len(missing_headers)} of them failed for that)",
-        needs="kernel_headers",
-        fix=_HEADERS_FIX,
-    )
-    return {name: verdict if status.needs == "arguments" else status for name, status in python_tools.items()}
