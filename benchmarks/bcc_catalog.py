@@ -23,8 +23,9 @@ from _common import StdioServer, median_ms
 
 
 def _catalog():  # type: ignore[no-untyped-def]
-    from mcptrace_core.config import BccSettings
     from mcptrace_bcc.catalog import BccCatalog
+
+    from mcptrace_core.config import BccSettings
 
     return BccCatalog(BccSettings(), lambda: [])
 

@@ -12,7 +12,6 @@ from pathlib import Path
 import anyio
 import pytest
 
-from mcptrace_core.config import load_settings
 from mcptrace_core.server import build_server
 from mcptrace_core.services import Services
 

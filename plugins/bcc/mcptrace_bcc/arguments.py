@@ -178,6 +178,7 @@ def _ends_after(schema: ToolSchema, options: list[tuple[ToolOption, Any]], posit
     if isinstance(duration, int) and duration > 0:
         return float(duration)
     interval, count = values.get("interval"), values.get("count")
-    if isinstance(interval, int) and isinstance(count, int) and interval > 0 and count > 0 and schema.positional("count"):
+    counted = schema.positional("count") is not None
+    if counted and isinstance(interval, int) and isinstance(count, int) and interval > 0 and count > 0:
         return float(interval * count)
     return None

@@ -8,13 +8,6 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
-from mcptrace_core.config import Settings
-from mcptrace_core.interfaces import Backend
-from mcptrace_core.models import HostCheck, TraceError
-from mcptrace_core.privilege import command_prefix
-from mcptrace_core.runs.models import RunSpec
-from mcptrace_core.textsafety import clean_line
-
 from mcptrace_bcc import probe
 from mcptrace_bcc.arguments import Invocation
 from mcptrace_bcc.catalog import BccCatalog, BccTool
@@ -22,6 +15,12 @@ from mcptrace_bcc.discovery import kernel_headers_present
 from mcptrace_bcc.output import BccOutputDecoder
 from mcptrace_bcc.policy import Decision, decide
 from mcptrace_bcc.reasons import diagnose
+from mcptrace_core.config import Settings
+from mcptrace_core.interfaces import Backend
+from mcptrace_core.models import HostCheck, TraceError
+from mcptrace_core.privilege import command_prefix
+from mcptrace_core.runs.models import RunSpec
+from mcptrace_core.textsafety import clean_line
 
 BTF_VMLINUX = Path("/sys/kernel/btf/vmlinux")
 SELF_END_MARGIN_S = {"libbpf": 5.0, "bcc-python": 30.0}
@@ -101,7 +100,7 @@ def _headers_check() -> HostCheck:
     found = kernel_headers_present()
     return HostCheck(
         name="kernel headers", ok=found,
-        detail=f"/lib/modules/{release}/build or /sys/kernel/kheaders.tar.xz: the Python BCC tools compile against them",
+        detail=f"/lib/modules/{release}/build or /sys/kernel/kheaders.tar.xz: Python BCC tools compile with them",
         fix=None if found else f"apt-get install -y linux-headers-{release} (or modprobe kheaders)",
     )
 

@@ -17,19 +17,18 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from mcptrace_core.config import BccSettings
-from mcptrace_core.hostcache import KeyedJsonCache, boot_id, cache_dir
-from mcptrace_core.logging import get_logger
-
 from mcptrace_bcc import probe
 from mcptrace_bcc.discovery import ToolFile, compiles_bpf, discover, kernel_headers_present
 from mcptrace_bcc.policy import decide
 from mcptrace_bcc.reasons import classify
 from mcptrace_bcc.schema import ToolSchema, Usability
+from mcptrace_core.config import BccSettings
+from mcptrace_core.hostcache import KeyedJsonCache, boot_id, cache_dir
+from mcptrace_core.logging import get_logger
 
 log = get_logger(__name__)
 
-CACHE_VERSION = 3
+CACHE_VERSION = 4
 """Raise when what is learned (the help parser, the trial) changes: cached facts are then learned again."""
 TRIAL_ARGUMENTS: dict[str, list[str]] = {
     # Tools that refuse to start without arguments, with the smallest arguments that make them attach.

@@ -14,11 +14,10 @@ from typing import Any, Literal
 
 from pydantic import Field, create_model
 
-from mcptrace_core.tools import TOOL_NAME, ToolCall, ToolInput, ToolSpec
-
 from mcptrace_bcc.catalog import BccTool
 from mcptrace_bcc.policy import decide
 from mcptrace_bcc.tools import BccExecution, ExecBccToolInput, run_tool
+from mcptrace_core.tools import TOOL_NAME, ToolCall, ToolInput, ToolSpec
 
 _RUN_FIELDS = ("timeout_s", "wait", "confirm")
 

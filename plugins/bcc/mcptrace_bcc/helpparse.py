@@ -35,11 +35,14 @@ _SECTION = re.compile(r"^(?P<title>\S[^:]*):\s*$")
 _SKIPPED_FLAGS = {"-h", "--help", "-?", "--usage", "-V", "--version"}
 _INT_NAME = re.compile(
     r"^(PID|TID|UID|PPID|TPID|CPU|VCPU|DURATION|INTERVAL|SECONDS|COUNT|TOP(_\w+)?|MAXROWS|ROWS|MIN(IMUM)?|"
-    r"MIN_\w+|(\w+_)?MAX_(?!\w*SYMBOL)\w+|\w+_DEPTH|\w+_SIZE|BUFFER_PAGES|FREQUENCY|THRESHOLD|SAMPLE_\w+|NR_\w+|DATA(SIZE|COUNT)|"
+    r"MIN_\w+|(\w+_)?MAX_(?!\w*SYMBOL)\w+|\w+_DEPTH|\w+_SIZE|BUFFER_PAGES|FREQUENCY|THRESHOLD|SAMPLE_\w+|NR_\w+|"
+    r"DATA(SIZE|COUNT)|"
     r"PCT|MS|US|TIME)$"
 )
 _LISTY = re.compile(r"comma|separated|list of|, or ", re.I)
-_INT_POSITIONALS = {"interval", "count", "outputs", "duration", "duration_ms", "min_us", "min_ms", "min", "pid", "time", "seconds"}
+_INT_POSITIONALS = {
+    "interval", "count", "outputs", "duration", "duration_ms", "min_us", "min_ms", "min", "pid", "time", "seconds",
+}
 MAX_EXAMPLES = 20
 
 
@@ -61,10 +64,8 @@ def parse_header_comment(source: str) -> ToolSchema:
         if not line.startswith("#"):
             break
         comments.append(line.lstrip("#").strip())
-    description = ""
-    if comments and comments[0]:
-        name, _, rest = comments[0].partition(" ")
-        description = rest.strip() or comments[0]
+    titled = (re.match(r"^[\w.-]+\s{2,}(\S.*)$", line) for line in comments)  # 'dcstat   What it does.'
+    description = next((match[1] for match in titled if match), "")
     usage = next((line[len("USAGE:"):].strip() for line in comments if line.startswith("USAGE:")), "")
     return ToolSchema(
         description=_one_line(description), usage=usage, positionals=_usage_positionals(usage), style="comment"

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
+from mcptrace_bcc.backend import BccBackend
+from mcptrace_bcc.tools import tool_specs
 from mcptrace_core import hookimpl
 from mcptrace_core.config import Settings
 from mcptrace_core.interfaces import Backend
 from mcptrace_core.logging import get_logger
 from mcptrace_core.privilege import command_prefix
 from mcptrace_core.tools import ToolSpec
-
-from mcptrace_bcc.backend import BccBackend
-from mcptrace_bcc.tools import tool_specs
 
 log = get_logger(__name__)
 

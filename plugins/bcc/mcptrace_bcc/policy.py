@@ -46,7 +46,8 @@ def decide(tool: str, base_name: str, arguments: Mapping[str, Any], deny: Sequen
         if fnmatchcase(tool, pattern) or fnmatchcase(base_name, pattern):
             return Decision("block", f"the configuration forbids it (bcc.deny matches {pattern!r})")
     if base_name in CHANGES_STATE:
-        return Decision("block", f"{base_name} {CHANGES_STATE[base_name]}: it changes the system, it does not observe it")
+        reason = f"{base_name} {CHANGES_STATE[base_name]}: it changes the system, it does not observe it"
+        return Decision("block", reason)
     if base_name in CAPTURES_CONTENT:
         return Decision("confirm", f"{base_name} {CAPTURES_CONTENT[base_name]}")
     if base_name in COMPILES_ARGUMENTS and arguments:

@@ -14,11 +14,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cache
 
-from mcptrace_core.runs.process import kill_group, spawn
-
 from mcptrace_bcc.discovery import ToolFile, is_python
 from mcptrace_bcc.helpparse import parse_header_comment, parse_help
 from mcptrace_bcc.schema import ToolSchema
+from mcptrace_core.runs.process import kill_group, spawn
 
 HELP_TIMEOUT_S = 5.0
 SETTLE_S = 0.3

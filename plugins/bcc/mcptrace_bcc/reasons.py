@@ -28,7 +28,9 @@ _HEADERS_FIX = (
     "or boot a kernel built with CONFIG_IKHEADERS; the libbpf tool of the same name, where there is one, "
     "needs no headers"
 )
-_KPROBES_FIX = "boot a kernel built with CONFIG_KPROBES=y (and mount tracefs); a tracepoint-based tool may cover the same events"
+_KPROBES_FIX = (
+    "boot a kernel built with CONFIG_KPROBES=y (and mount tracefs); a tracepoint-based tool may cover the same events"
+)
 
 _RULES = [
     _Rule("kernel_headers", re.compile(r"Unable to find kernel headers|chdir\(/lib/modules/[^)]*/build\)|"

@@ -7,17 +7,16 @@ from typing import Any
 
 from pydantic import Field
 
+from mcptrace_bcc.arguments import ArgumentError, build_invocation
+from mcptrace_bcc.backend import BccBackend
+from mcptrace_bcc.catalog import BccTool, UnknownToolError
+from mcptrace_bcc.schema import ToolKind, ToolOption, ToolPositional
 from mcptrace_core.models import Model
 from mcptrace_core.privilege import PrivilegeError
 from mcptrace_core.runs.follow import respond
 from mcptrace_core.runs.models import RunLimitError, RunStartError
 from mcptrace_core.runs.results import ExecutionResult
 from mcptrace_core.tools import ToolCall, ToolError, ToolInput, ToolOutput, ToolSpec
-
-from mcptrace_bcc.arguments import ArgumentError, build_invocation
-from mcptrace_bcc.backend import BccBackend
-from mcptrace_bcc.catalog import BccTool, UnknownToolError
-from mcptrace_bcc.schema import ToolKind, ToolOption, ToolPositional
 
 ArgumentValue = str | int | float | bool | list[str | int]
 
