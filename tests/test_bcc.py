@@ -224,3 +224,29 @@ async def test_full_exposure_gives_each_usable_tool_a_flat_mcp_tool(services, se
             assert bad.is_error and "top" in bad.content[0].text
     finally:
         await full.aclose()
+
+
+@requires_bcc
+async def test_a_tool_that_needs_arguments_fails_with_a_structured_error(client) -> None:  # type: ignore[no-untyped-def]
+    data = await _call(client, "exec_bcc_tool", tool_name="funclatency", arguments={"function": "do_nanosleep"},
+                       timeout_s=2, wait=True) if not NO_KPROBES else None
+    if data is None:  # without kprobes funclatency is known unusable; ksnoop could not be tried without arguments
+        data = await _call(client, "exec_bcc_tool", tool_name="ksnoop", timeout_s=2, wait=True)
+    assert data["status"] == "failed" and data["exit_code"] not in (0, None)
+    (error,) = data["errors"]
+    assert error["category"] in ("input", "unsupported_feature") and error["message"] and error["hint"]
+
+
+@requires_bcc
+async def test_capabilities_and_doctor_cover_every_installed_tool(services) -> None:  # type: ignore[no-untyped-def]
+    from mcptrace_bcc.capabilities import bcc_capabilities
+
+    backend = services.backend("bcc")
+    capabilities = {capability.id: capability for capability in await bcc_capabilities(backend)}
+    execsnoop = capabilities["bcc:execsnoop"]
+    assert execsnoop.metadata["usable_here"] is True and execsnoop.metadata["call"]["tool"] == "exec_bcc_tool"
+    assert "exec" in execsnoop.text.lower() and "Options:" in execsnoop.text
+    assert len(capabilities) == len(backend.catalog.files())
+    checks = {check.name: check for check in await backend.doctor()}
+    assert checks["libbpf-tools installed"].ok and checks["libbpf tools usable here"].ok
+    assert all(check.fix for check in checks.values() if not check.ok)
