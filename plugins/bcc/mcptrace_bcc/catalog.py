@@ -199,7 +199,7 @@ class BccCatalog:
             settle = probe.SCRIPT_SETTLE_S if file.script else probe.SETTLE_S
             outcome = await probe.trial(argv, self.settings.trial_timeout_s, settle)
         usability = classify(outcome)
-        log.info("bcc tool tried", tool=file.name, usable=usability.usable, seconds=outcome.seconds,
+        log.debug("bcc tool tried", tool=file.name, usable=usability.usable, seconds=outcome.seconds,
                  reason=usability.reason)
         self._usability.put(file, usability, self._usability_key())
         return usability
