@@ -128,6 +128,27 @@ class SafetySettings(Section):
 
         return user_state_path("mcptrace") / "audit.jsonl"
 
+class BccSettings(Section):
+    tool_dirs: list[str] = Field(
+        default_factory=list,
+        description=(
+            "More folders of BCC or libbpf tools, beyond the Debian packages (bpfcc-tools, libbpf-tools) "
+            "and /usr/share/bcc/tools; every executable file in them is taken as a tool."
+        ),
+        examples=[["/usr/share/bcc/libbpf-tools"]],
+    )
+    deny: list[str] = Field(
+        default_factory=list,
+        description="BCC tools that may never run: names or shell-style patterns, e.g. ['tcp*', 'opensnoop'].",
+    )
+    trial_timeout_s: float = Field(
+        4.0, gt=0, le=60,
+        description="How long a usability trial waits for a tool to attach (once per boot per tool).",
+    )
+    trial_concurrency: int = Field(
+        6, ge=1, le=64, description="Tools tried or asked for --help at the same time while the catalog is built."
+    )
+
 
 class Settings(Section):
     server: ServerSettings = Field(default_factory=ServerSettings)
@@ -137,6 +158,7 @@ class Settings(Section):
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
     bpftrace: BpftraceSettings = Field(default_factory=BpftraceSettings)
     safety: SafetySettings = Field(default_factory=SafetySettings)
+    bcc: BccSettings = Field(default_factory=BccSettings)
 
 
 def user_config_path() -> Path:

@@ -75,6 +75,21 @@ class TraceMap(Model):
     entries: list[MapEntry] = Field(default_factory=list)
 
 
+class TableRow(Model):
+    """One row of a column table, parsed from one output line."""
+
+    line: int = Field(description="Index of the output line the row was parsed from (as in get_result offsets).")
+    values: dict[str, str | int | float] = Field(description="Column name -> value; numbers are converted.")
+
+
+class TraceTable(Model):
+    """Rows of a column table a tool printed (a BCC tool's header line and the lines under it)."""
+
+    columns: list[str] = Field(description="The column names, from the tool's header line.")
+    header_line: int = Field(description="Index of the output line with the column names.")
+    rows: list[TableRow] = Field(description="The rows within the requested page of output lines.")
+
+
 ErrorCategory = Literal[
     "syntax",
     "semantic",

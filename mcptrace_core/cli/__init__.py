@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import click
 
+from mcptrace_core.cli.bcc import bcc
 from mcptrace_core.cli.common import CliState, global_options
 from mcptrace_core.cli.config_cmd import config
 from mcptrace_core.cli.data import doctor, plugins, probes
@@ -22,7 +23,7 @@ from mcptrace_core.cli.validate import validate
 @global_options
 @click.pass_context
 def cli(ctx: click.Context, config_file: str | None, log_level: str | None) -> None:
-    """mcptrace: safe Linux kernel tracing with bpftrace, for AI assistants and people.
+    """mcptrace: safe Linux kernel tracing with bpftrace and BCC, for AI assistants and people.
 
     `mcptrace serve` is the MCP server an assistant connects to; the other commands give a person the
     same capabilities in a terminal. Settings come from defaults < the config file (`mcptrace config
@@ -31,7 +32,7 @@ def cli(ctx: click.Context, config_file: str | None, log_level: str | None) -> N
     ctx.obj = CliState(config_file=config_file, log_level=log_level)
 
 
-for command in (serve, doctor, probes, validate, run, plugins, config, install, examples):
+for command in (serve, doctor, probes, validate, run, bcc, plugins, config, install, examples):
     cli.add_command(command)
 
 

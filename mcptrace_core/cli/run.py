@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import sys
+from typing import Any
 
 import click
 
@@ -40,9 +41,13 @@ async def run(state: CliState, source: click.utils.LazyFile, timeout_s: float | 
     """
     program = read_program(source, as_json)
     services = Services.create(state.settings())
+    await start_and_stream(services, "exec_program", as_json, program=program, timeout_s=timeout_s)
+
+
+async def start_and_stream(services: Services, tool: str, as_json: bool, **arguments: Any) -> None:
+    """Start a run with ``tool`` and print its output as it comes; Ctrl-C stops it; exit with its status."""
     try:
-        started = await call(services, "exec_program", ask_user=terminal_confirmation(), program=program,
-                             timeout_s=timeout_s)
+        started = await call(services, tool, ask_user=terminal_confirmation(), **arguments)
     except ToolError as error:
         fail(str(error), as_json)
         return

@@ -8,6 +8,7 @@ from __future__ import annotations
 import anyio
 
 from mcptrace_core.runs.models import RunStatus
+from mcptrace_core.runs.results import ExecutionResult, execution_result
 from mcptrace_core.runs.run import Run
 from mcptrace_core.tools import ToolCall
 
@@ -15,6 +16,15 @@ POLL_S = 1.0
 MIN_INTERVAL_S = 0.2
 MAX_MESSAGE_CHARS = 8192
 MAX_LINES_PER_MESSAGE = 200
+WAIT_RESULT_LINES = 500
+
+
+async def respond(call: ToolCall, run: Run, wait: bool) -> ExecutionResult:
+    """What a tool that starts a run returns: the run at once, or (``wait``) its end and last lines."""
+    if wait:
+        await follow(call, run)
+        return execution_result(run, max(0, run.output.total - WAIT_RESULT_LINES), WAIT_RESULT_LINES)
+    return execution_result(run, 0, 0)
 
 
 async def follow(call: ToolCall, run: Run) -> None:

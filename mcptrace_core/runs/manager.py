@@ -53,6 +53,15 @@ class RunManager:
         log.info("run started", execution_id=run.id, backend=spec.backend, pid=process.pid, timeout_s=spec.timeout_s)
         return run
 
+    def timeout_for(self, requested: float | None) -> float:
+        """The timeout of a run that asks for ``requested`` seconds (None: the configured default)."""
+        timeout_s = requested if requested is not None else self.limits.default_timeout_s
+        if timeout_s > self.limits.max_timeout_s:
+            raise RunLimitError(
+                f"timeout_s: {timeout_s:g} is over the maximum of {self.limits.max_timeout_s:g} s (runs.max_timeout_s)"
+            )
+        return timeout_s
+
     def get(self, run_id: str) -> Run:
         run = self._runs.get(run_id)
         if run is None:

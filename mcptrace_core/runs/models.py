@@ -8,7 +8,7 @@ from enum import Enum
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from mcptrace_core.models import TraceError
+    from mcptrace_core.models import TraceError, TraceTable
     from mcptrace_core.runs.run import Run
 
 
@@ -79,6 +79,8 @@ class RunSpec:
     """The exec_with_retry chain this run belongs to: the attempts at one task, fixed one after another."""
     attempt: int | None = None
     """Which attempt of its chain this run is (1 for the first)."""
+    page_tables: Callable[[int, Sequence[str]], list[TraceTable]] = lambda offset, lines: []
+    """The column tables among the output lines ``offset..``, for tools that print tables (BCC)."""
 
 
 class RunLimitError(Exception):

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from mcptrace_core.models import TraceError, TraceMap
+from mcptrace_core.models import TraceError, TraceMap, TraceTable
 from mcptrace_core.runs.run import Run
 from mcptrace_core.tools import ToolOutput
 
@@ -30,7 +30,10 @@ class ExecutionResult(ToolOutput):
     error: str | None = Field(description="The first error, in one line; null when there is none.")
     errors: list[TraceError] = Field(description="Structured errors with hints and suggestions.")
     stderr: list[str] = Field(description="Diagnostics the tool printed (known harmless lines removed).")
-    maps: list[TraceMap] = Field(description="The latest printout of each map, structured.")
+    maps: list[TraceMap] = Field(description="The latest printout of each map (or BCC histogram), structured.")
+    tables: list[TraceTable] = Field(
+        default_factory=list, description="Column tables among this page's lines, parsed into rows (BCC tools)."
+    )
     attached_probes: int | None = Field(description="Probes the tracer reported attaching.")
     lost_events: int = Field(description="Events the kernel dropped because the reader fell behind.")
     duration_s: float
@@ -100,6 +103,7 @@ def execution_result(run: Run, offset: int, limit: int) -> ExecutionResult:
         errors=run.errors,
         stderr=run.stderr.last(50),
         maps=list(run.maps.values()),
+        tables=run.spec.page_tables(page.offset, page.lines),
         attached_probes=run.attached_probes,
         lost_events=run.lost_events,
         duration_s=run.duration_s,

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import os
-from pathlib import Path
 from typing import ClassVar
 
 from mcptrace_core.config import Settings
+from mcptrace_core.hostcache import cache_dir
 from mcptrace_core.interfaces import Backend
 from mcptrace_core.models import HostCheck
 from mcptrace_core.privilege import command_prefix, is_root
@@ -89,7 +89,7 @@ class BpftraceBackend(Backend):
             if self._probe_types is not None and not refresh:
                 return self._probe_types
             command = self.command()
-            cache = host.ProbeTypeCache(_cache_dir() / "bpftrace-probe-types.json")
+            cache = host.ProbeTypeCache(cache_dir() / "bpftrace-probe-types.json")
             key = cache.key(self.executable(), command)
             measured = None if refresh else cache.load(key)
             if measured is None:
@@ -184,9 +184,3 @@ class BpftraceBackend(Backend):
 def grace_period(attached_probes: int) -> float:
     """Seconds between SIGINT and SIGKILL: detaching takes time per probe, so a big run gets longer."""
     return min(MAX_GRACE_S, BASE_GRACE_S + DETACH_S_PER_PROBE * attached_probes)
-
-
-def _cache_dir() -> Path:
-    from platformdirs import user_cache_path
-
-    return user_cache_path("mcptrace")

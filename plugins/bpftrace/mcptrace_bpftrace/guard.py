@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from mcptrace_core.runs.models import RunSpec
+from mcptrace_core.runs.models import RunLimitError, RunSpec
 from mcptrace_core.safety.gate import Decision, authorize
 from mcptrace_core.safety.models import SafetyPolicy, ValidationReport
 from mcptrace_core.safety.policies import PolicyError, run_policies
@@ -40,10 +40,10 @@ def run_timeout(call: ToolCall, program: str, timeout_s: float | None) -> float:
     size = len(program.encode("utf-8"))
     if size > runs.max_program_bytes:
         raise ToolError(f"program: {size} bytes is over the limit of {runs.max_program_bytes} bytes (runs.max_program_bytes)")
-    timeout = timeout_s if timeout_s is not None else runs.default_timeout_s
-    if timeout > runs.max_timeout_s:
-        raise ToolError(f"timeout_s: {timeout:g} is over the maximum of {runs.max_timeout_s:g} s (runs.max_timeout_s)")
-    return timeout
+    try:
+        return call.services.runs.timeout_for(timeout_s)
+    except RunLimitError as error:
+        raise ToolError(str(error)) from None
 
 
 async def check(call: ToolCall, program: str, timeout_s: float | None, safety_level: str | None) -> Checked:

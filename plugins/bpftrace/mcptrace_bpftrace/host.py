@@ -8,18 +8,14 @@ run side by side) and their result is cached per boot, bpftrace build and privil
 from __future__ import annotations
 
 import asyncio
-import json
 import os
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from mcptrace_core.logging import get_logger
+from mcptrace_core.hostcache import KeyedJsonCache, boot_id
 
 from mcptrace_bpftrace.executable import Bpftrace
 from mcptrace_bpftrace.stderr import is_noise
-
-log = get_logger(__name__)
 
 TRACEFS_MOUNTS = (Path("/sys/kernel/tracing"), Path("/sys/kernel/debug/tracing"))
 BTF_VMLINUX = Path("/sys/kernel/btf/vmlinux")
@@ -69,13 +65,6 @@ def interrupt_lost(pid: int) -> bool:
         return Path(f"/proc/{pid}/wchan").read_text(encoding="ascii").strip() == "do_epoll_wait"
     except OSError:
         return False
-
-
-def boot_id() -> str:
-    try:
-        return Path("/proc/sys/kernel/random/boot_id").read_text(encoding="ascii").strip()
-    except OSError:
-        return "unknown"
 
 
 def libc_path() -> str | None:
@@ -169,33 +158,19 @@ class ProbeTypeCache:
     """The measured probe types, on disk per boot + bpftrace build + uid + tracefs state."""
 
     def __init__(self, path: Path) -> None:
-        self.path = path
+        self._store = KeyedJsonCache(path)
 
     @staticmethod
-    def key(bpftrace: Bpftrace, command: list[str]) -> str:
-        parts = [CACHE_VERSION, boot_id(), bpftrace.path, bpftrace.version_text, os.geteuid(), command,
-                 str(tracefs_root()), kprobe_events_present()]
-        return json.dumps(parts)
+    def key(bpftrace: Bpftrace, command: list[str]) -> list[object]:
+        return [CACHE_VERSION, boot_id(), bpftrace.path, bpftrace.version_text, os.geteuid(), command,
+                str(tracefs_root()), kprobe_events_present()]
 
-    def load(self, key: str) -> dict[str, ProbeTypeStatus] | None:
+    def load(self, key: list[object]) -> dict[str, ProbeTypeStatus] | None:
+        data = self._store.load(key)
         try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return None
-        if data.get("key") != key:
-            return None
-        try:
-            return {name: ProbeTypeStatus(**status) for name, status in data["probe_types"].items()}
-        except (TypeError, KeyError):
+            return {name: ProbeTypeStatus(**status) for name, status in data.items()} if data else None
+        except (TypeError, AttributeError):
             return None
 
-    def save(self, key: str, probe_types: dict[str, ProbeTypeStatus]) -> None:
-        payload = {"key": key, "measured_at": time.time(),
-                   "probe_types": {name: asdict(status) for name, status in probe_types.items()}}
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            temporary = self.path.with_suffix(".tmp")
-            temporary.write_text(json.dumps(payload), encoding="utf-8")
-            temporary.replace(self.path)
-        except OSError as error:
-            log.warning("probe type cache not written", path=str(self.path), error=str(error))
+    def save(self, key: list[object], probe_types: dict[str, ProbeTypeStatus]) -> None:
+        self._store.save(key, {name: asdict(status) for name, status in probe_types.items()})

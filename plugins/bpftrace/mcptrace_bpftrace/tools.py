@@ -9,9 +9,9 @@ from pydantic import Field
 from mcptrace_core.inputs import PatternText, ProgramText
 from mcptrace_core.models import HostCheck, Model
 from mcptrace_core.privilege import PrivilegeError, is_root
-from mcptrace_core.runs.follow import follow
+from mcptrace_core.runs.follow import respond
 from mcptrace_core.runs.models import RunLimitError, RunStartError
-from mcptrace_core.runs.results import ExecutionResult, execution_result
+from mcptrace_core.runs.results import ExecutionResult
 from mcptrace_core.safety.models import ValidationReport
 from mcptrace_core.safety.text import finding_lines
 from mcptrace_core.tools import ToolCall, ToolError, ToolInput, ToolOutput, ToolSpec
@@ -22,8 +22,6 @@ from mcptrace_bpftrace.guard import admit, backend_of, check, run_spec_for
 from mcptrace_bpftrace.probes import normalize_filter
 from mcptrace_bpftrace.retry import retry_tool
 from mcptrace_bpftrace.validate.tool import SafetyLevel, validate_tool
-
-WAIT_RESULT_LINES = 500
 
 
 # -- bpf_info -------------------------------------------------------------------------------------
@@ -193,11 +191,7 @@ async def exec_program(call: ToolCall, args: ExecProgramInput) -> ExecProgramRes
         run = await call.services.runs.start(run_spec_for(call, checked, decision))
     except (BpftraceMissing, PrivilegeError, RunLimitError, RunStartError) as error:
         raise ToolError(str(error)) from None
-    if args.wait:
-        await follow(call, run)
-        result = execution_result(run, max(0, run.output.total - WAIT_RESULT_LINES), WAIT_RESULT_LINES)
-    else:
-        result = execution_result(run, 0, 0)
+    result = await respond(call, run, args.wait)
     return ExecProgramResult(**result.model_dump(), validation=checked.report)
 
 

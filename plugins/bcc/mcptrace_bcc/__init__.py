@@ -1,0 +1,1 @@
+"""The BCC backend: the BCC and libbpf tools installed on this host as safe, structured capabilities."""

@@ -1,0 +1,119 @@
+"""The BCC backend: the catalog of installed tools, the checks `mcptrace doctor` shows, and runs."""
+
+from __future__ import annotations
+
+import platform
+import shutil
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+from mcptrace_bcc import probe
+from mcptrace_bcc.arguments import Invocation
+from mcptrace_bcc.catalog import BccCatalog, BccTool
+from mcptrace_bcc.discovery import kernel_headers_present
+from mcptrace_bcc.output import BccOutputDecoder
+from mcptrace_bcc.policy import Decision, decide
+from mcptrace_bcc.reasons import diagnose
+from mcptrace_core.config import Settings
+from mcptrace_core.interfaces import Backend
+from mcptrace_core.models import HostCheck, TraceError
+from mcptrace_core.privilege import command_prefix
+from mcptrace_core.runs.models import RunSpec
+from mcptrace_core.textsafety import clean_line
+
+BTF_VMLINUX = Path("/sys/kernel/btf/vmlinux")
+SELF_END_MARGIN_S = {"libbpf": 5.0, "bcc-python": 30.0}
+"""Past the time a tool was told to end by itself, how long before it is stopped anyway: loading
+takes a libbpf tool well under a second, a Python tool's compile several seconds."""
+GRACE_S = 5.0
+_NOISE = ("couldn't set RLIMIT_MEMLOCK", "sh: 1: modprobe: not found")
+
+
+class BccBackend(Backend):
+    name: ClassVar[str] = "bcc"
+    description: ClassVar[str] = (
+        "Runs the BCC tools installed here (libbpf-tools and the Python bpfcc-tools) with checked arguments."
+    )
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.catalog = BccCatalog(settings.bcc, lambda: command_prefix(settings.privilege))
+
+    def decide(self, tool: BccTool, arguments: Mapping[str, Any]) -> Decision:
+        """The safety verdict for this run; the hook where a policy engine takes over."""
+        return decide(tool.name, tool.file.base_name, arguments, self.settings.bcc.deny)
+
+    def run_spec(self, tool: BccTool, invocation: Invocation, timeout_s: float) -> RunSpec:
+        """How the run manager starts ``tool``; its own end (duration) comes first, the timeout after."""
+        if invocation.ends_after_s is not None:
+            timeout_s = invocation.ends_after_s + SELF_END_MARGIN_S[tool.file.kind]
+        decoder = BccOutputDecoder()
+        return RunSpec(
+            argv=probe.command_line(tool.file, invocation.argv, command_prefix(self.settings.privilege)),
+            backend=self.name,
+            label=" ".join([tool.name, *invocation.argv])[:120],
+            timeout_s=timeout_s,
+            decoder=decoder,
+            stderr_filter=lambda line: not any(noise in line for noise in _NOISE),
+            grace_s=lambda probes: GRACE_S,
+            explain=lambda stderr, exit_code: explain(tool, stderr, exit_code),
+            page_tables=decoder.page_tables,
+        )
+
+    async def doctor(self) -> list[HostCheck]:
+        files = self.catalog.files().values()
+        libbpf = [f for f in files if f.kind == "libbpf"]
+        python = [f for f in files if f.kind == "bcc-python"]
+        checks = [
+            HostCheck(name="libbpf-tools installed", ok=bool(libbpf), detail=f"{len(libbpf)} CO-RE tools",
+                      fix=None if libbpf else "apt-get install -y libbpf-tools"),
+            HostCheck(name="bpfcc-tools installed", ok=bool(python), detail=f"{len(python)} Python BCC tools",
+                      fix=None if python else "apt-get install -y bpfcc-tools (optional: they need kernel headers)"),
+            HostCheck(name="kernel BTF", ok=BTF_VMLINUX.exists(), detail="the libbpf tools need it (CO-RE)",
+                      fix=None if BTF_VMLINUX.exists() else "boot a kernel built with CONFIG_DEBUG_INFO_BTF=y"),
+            _headers_check(),
+            HostCheck(name="stdbuf available", ok=shutil.which("stdbuf") is not None,
+                      detail="makes the libbpf tools' output arrive line by line",
+                      fix=None if shutil.which("stdbuf") else "apt-get install -y coreutils"),
+        ]
+        tools = await self.catalog.all()
+        for kind, found in (("libbpf", libbpf), ("bcc-python", python)):
+            if not found:
+                continue
+            usable = [t for t in tools if t.file.kind == kind and t.usability.usable]
+            blockers: dict[str, int] = {}
+            for tool in tools:
+                if tool.file.kind == kind and tool.usability.usable is False:
+                    blockers[tool.usability.needs or "unknown"] = blockers.get(tool.usability.needs or "unknown", 0) + 1
+            why = ", ".join(f"{count} need {need}" for need, count in sorted(blockers.items(), key=lambda i: -i[1]))
+            checks.append(HostCheck(
+                name=f"{kind} tools usable here", ok=bool(usable),
+                detail=f"{len(usable)} of {len(found)} attach here (tried once per boot)" + (f"; {why}" if why else ""),
+                fix=None if usable else "see list_bcc_tools (or `mcptrace bcc list --all`) for each tool's reason",
+            ))
+        return checks
+
+
+def _headers_check() -> HostCheck:
+    release = platform.release()
+    found = kernel_headers_present()
+    return HostCheck(
+        name="kernel headers", ok=found,
+        detail=f"/lib/modules/{release}/build or /sys/kernel/kheaders.tar.xz: Python BCC tools compile with them",
+        fix=None if found else f"apt-get install -y linux-headers-{release} (or modprobe kheaders)",
+    )
+
+
+def explain(tool: BccTool, stderr: Sequence[str], exit_code: int | None) -> list[TraceError]:
+    """A failed run's error: the tool's last words, and what they mean when they match a known cause."""
+    if exit_code in (None, 0) or exit_code < 0:
+        return []
+    lines = [line.strip() for line in stderr if line.strip()]
+    message = clean_line(lines[-1] if lines else f"{tool.name} exited with status {exit_code}", 500)
+    cause = diagnose(lines)
+    if cause is None:
+        return [TraceError(category="attach", message=message)]
+    category = "input" if cause.needs == "arguments" else "unsupported_feature"
+    hint = cause.reason + (f"; fix: {cause.fix}" if cause.fix else "")
+    return [TraceError(category=category, message=message, hint=hint)]
