@@ -74,9 +74,6 @@ class DiscoveryEngine:
         async with self._host_lock:
             if self._host is None:
                 host = await host_view(services)
-                host.prefetch_binaries(
-                    {doc.name.split(":")[1] for doc in self.knowledge.probes.values() if doc.type in ("uprobe", "uretprobe")}
-                )
                 names = [name for name in host.names if name not in self.knowledge.probes]
                 self._host_names = await anyio.to_thread.run_sync(lexical.NameIndex.build, names)
                 self._host = host
@@ -118,7 +115,9 @@ class DiscoveryEngine:
             if not host.type_usable(candidate.name) and host.known:
                 candidate.score *= UNUSABLE_FACTOR
         candidates.sort(key=lambda c: (-c.score, c.name))
-        probes = [await self._describe(candidate, goal) for candidate in candidates[:limit]]
+        chosen = candidates[:limit]
+        await host.load_binaries(c.name.split(":")[1] for c in chosen if probe_type(c.name) in ("uprobe", "uretprobe"))
+        probes = [await self._describe(candidate, goal) for candidate in chosen]
         return DiscoverResult(
             goal=goal,
             mode="semantic+lexical" if similarities is not None else "lexical-only",
@@ -169,20 +168,24 @@ class DiscoveryEngine:
         return list(scored.values())
 
     def _with_alternatives(self, candidates: list[Candidate], probe_types: Sequence[str]) -> list[Candidate]:
-        """Bring in the tracepoint alternative of every probe that cannot run here, just below it."""
+        """Rank the tracepoint alternative of every probe that cannot run here just below it (it will end up
+        above it once unusable probes are demoted), adding the alternative when it did not match by itself."""
         host = self._host
-        present = {candidate.name for candidate in candidates}
-        extra = []
-        for candidate in candidates:
+        by_name = {candidate.name: candidate for candidate in candidates}
+        for candidate in list(candidates):
             doc = candidate.doc
-            if doc is None or not doc.alternative or doc.alternative in present or host is None or host.type_usable(doc.name):
+            if doc is None or not doc.alternative or host is None or host.type_usable(doc.name):
                 continue
             if probe_types and probe_type(doc.alternative) not in probe_types:
                 continue
-            alternative = self.knowledge.probes.get(doc.alternative)
-            extra.append(Candidate(doc.alternative, candidate.score * 0.99, alternative, candidate.matched))
-            present.add(doc.alternative)
-        return candidates + extra
+            score = candidate.score * 0.99
+            existing = by_name.get(doc.alternative)
+            if existing is None:
+                by_name[doc.alternative] = Candidate(doc.alternative, score, self.knowledge.probes.get(doc.alternative),
+                                                     candidate.matched)
+            elif existing.score < score:
+                existing.score = score
+        return list(by_name.values())
 
     async def _describe(self, candidate: Candidate, goal: str) -> DiscoveredProbe:
         host = self._host

@@ -32,16 +32,11 @@ class HostView:
 
     def __post_init__(self) -> None:
         self._name_set = frozenset(self.names)
-        self._binaries: dict[str, asyncio.Task[frozenset[str]]] = {}
 
-    def prefetch_binaries(self, targets: Iterable[str]) -> None:
-        """Start listing the functions of these binaries in the background (~0.15 s each with bpftrace),
-        so that the first answer naming one of their uprobes does not wait for it."""
-        if not self.known or "uprobe" not in self.usable_types:
-            return
-        for target in targets:
-            if target not in self._binaries:
-                self._binaries[target] = asyncio.ensure_future(self._functions(target))
+    async def load_binaries(self, targets: Iterable[str]) -> None:
+        """List the functions of these binaries side by side (~0.15 s each with bpftrace, once per process)."""
+        if self.known and "uprobe" in self.usable_types:
+            await asyncio.gather(*(self._functions(target) for target in set(targets)))
 
     async def _functions(self, target: str) -> frozenset[str]:
         try:
@@ -67,10 +62,10 @@ class HostView:
         if kind in ("kprobe", "kretprobe"):
             return ("kprobe:" + name.split(":", 1)[1]) in self._name_set if self.type_usable(name) else None
         if kind in BINARY_TYPES:
+            if "uprobe" not in self.usable_types:
+                return None
             _, target, function = name.split(":", 2)
-            self.prefetch_binaries([target])
-            task = self._binaries.get(target)
-            return function in await task if task is not None else None
+            return function in await self._functions(target)
         if kind in ("tracepoint", "software", "hardware"):
             return name in self._name_set
         return None

@@ -152,8 +152,13 @@ def load_knowledge(sources: Iterable[tuple[str, str]] | None = None) -> Knowledg
     for source, text in sources if sources is not None else shipped_files():
         try:
             parsed = KnowledgeFile.model_validate(tomllib.loads(text))
-        except (tomllib.TOMLDecodeError, ValidationError) as error:
-            raise KnowledgeError(f"knowledge file {source}: {error}") from None
+        except tomllib.TOMLDecodeError as error:
+            raise KnowledgeError(f"knowledge file {source}: not valid TOML: {error}") from None
+        except ValidationError as error:
+            problems = "; ".join(
+                f"{'.'.join(str(part) for part in item['loc'])}: {item['msg']}" for item in error.errors(include_url=False)
+            )
+            raise KnowledgeError(f"knowledge file {source}: {problems}") from None
         if parsed.subsystem in subsystems:
             raise KnowledgeError(f"knowledge file {source}: subsystem {parsed.subsystem!r} is already defined")
         subsystems[parsed.subsystem] = Subsystem(parsed.subsystem, parsed.title, parsed.about)
