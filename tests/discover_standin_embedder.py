@@ -46,7 +46,8 @@ class StandInMiniLM(Embedder):
             ids[row, : len(encoding.ids)] = encoding.ids
             mask[row, : len(encoding.ids)] = 1
         (hidden,) = session.run(
-            ["last_hidden_state"], {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+            ["last_hidden_state"],
+            {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)},
         )
         weights = mask[:, :, None].astype(np.float32)
         pooled = (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1.0)
@@ -67,8 +68,12 @@ class StandInMiniLM(Embedder):
                 tokenizer.enable_truncation(MAX_TOKENS)
                 options = onnxruntime.SessionOptions()
                 options.log_severity_level = 3
-                options.intra_op_num_threads = 1  # steady timings on a shared machine; the real plugin decides for itself
-                self._session = onnxruntime.InferenceSession(str(weights.model_path()), options, providers=["CPUExecutionProvider"])
+                options.intra_op_num_threads = (
+                    1  # steady timings on a shared machine; the real plugin decides for itself
+                )
+                self._session = onnxruntime.InferenceSession(
+                    str(weights.model_path()), options, providers=["CPUExecutionProvider"]
+                )
                 self._tokenizer = tokenizer
             return self._session, self._tokenizer
 

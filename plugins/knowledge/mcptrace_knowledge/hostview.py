@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from mcptrace_knowledge.knowledge import probe_type
+from mcptrace_knowledge.docs import probe_type
 
 # The probe-type name of probe_types() that decides whether a probe of this type is usable.
 USABILITY_KEY = {"BEGIN": "BEGIN/END", "END": "BEGIN/END"}
@@ -82,7 +82,9 @@ async def host_view(services: Any) -> HostView:
     """The host as the bpftrace backend sees it; an empty view naming the problem when it cannot see."""
     backend = services.registry.get("backend", "bpftrace")
     if backend is None:
-        return HostView([], frozenset(), None, problem="the bpftrace backend is not loaded (see `mcptrace plugins`)")
+        return HostView(
+            [], frozenset(), None, problem="the bpftrace backend is not loaded (see `mcptrace plugins`)"
+        )
     try:
         names = await backend.catalog.names()
         probe_types = await backend.probe_types()

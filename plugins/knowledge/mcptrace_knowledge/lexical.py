@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
-from mcptrace_knowledge.knowledge import ProbeDoc
+from mcptrace_knowledge.docs import ProbeDoc
 
 WORD = re.compile(r"[a-z0-9_]+")
 STOPWORDS = frozenset(

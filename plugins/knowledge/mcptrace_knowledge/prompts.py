@@ -60,7 +60,9 @@ def prompt_specs() -> list[PromptSpec]:
             description="Walk through an investigation with mcptrace: check the host, search examples, discover "
             "probes, validate, run, read and analyze the result, then answer.",
             arguments=(
-                PromptArgument("goal", "What you want to find out, e.g. 'why is disk I/O slow on this host'."),
+                PromptArgument(
+                    "goal", "What you want to find out, e.g. 'why is disk I/O slow on this host'."
+                ),
                 PromptArgument("target", "A process name or pid to focus on (optional).", required=False),
             ),
             render=render_trace,

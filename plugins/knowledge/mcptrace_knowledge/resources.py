@@ -14,9 +14,8 @@ from urllib.parse import quote
 from mcptrace_core.resources import ResourceContent, ResourceNotFound, ResourceSpec, ResourceTemplateSpec
 from mcptrace_core.tools import ToolError, invoke
 
-from mcptrace_knowledge import features
 from mcptrace_knowledge.discover import DiscoveryEngine
-from mcptrace_knowledge.knowledge import ProbeDoc, probe_type
+from mcptrace_knowledge.docs import ProbeDoc, probe_type
 
 PROBES = "mcptrace://probes"
 TROUBLESHOOTING = "mcptrace://guide/troubleshooting"
@@ -37,42 +36,77 @@ def resource_specs(engine: DiscoveryEngine) -> list[Any]:
         return ResourceContent(await probe_markdown(engine, values["name"]))
 
     async def troubleshooting(services: Any) -> ResourceContent:
-        return ResourceContent(files(__package__).joinpath("guides/troubleshooting.md").read_text(encoding="utf-8"))
+        return ResourceContent(
+            files(__package__).joinpath("guides/troubleshooting.md").read_text(encoding="utf-8")
+        )
 
     async def feature_matrix(services: Any) -> ResourceContent:
+        from mcptrace_knowledge import features
+
         return ResourceContent(features.render(features.load_features(), await features.host_facts(services)))
 
     async def capabilities(services: Any) -> ResourceContent:
         spec = services.registry.get("tool", "bpf_info")
         if spec is None:
-            raise ToolError("the host capability report comes from bpf_info, whose plugin (bpftrace) is not loaded")
+            raise ToolError(
+                "the host capability report comes from bpf_info, whose plugin (bpftrace) is not loaded"
+            )
         report = await invoke(services, spec, {})
-        return ResourceContent(json.dumps(report.model_dump(mode="json"), indent=2), mime_type="application/json")
+        return ResourceContent(
+            json.dumps(report.model_dump(mode="json"), indent=2), mime_type="application/json"
+        )
 
     return [
-        ResourceSpec(PROBES, "probe-index", "Every probe mcptrace documents, by subsystem, one line each.",
-                     probe_index, title="Probe documentation index"),
-        ResourceTemplateSpec(f"{PROBES}/{{name}}", "probe-doc",
-                             "Documentation of one probe (e.g. mcptrace://probes/tracepoint:sched:sched_switch): what fires "
-                             "it, its fields on this host, typical questions, companions, alternatives, whether it works here.",
-                             probe_page, title="Probe documentation"),
-        ResourceSpec(TROUBLESHOOTING, "troubleshooting",
-                     "Every error category of validate_program and exec_program: what it means, causes and fixes.",
-                     troubleshooting, title="Troubleshooting guide"),
-        ResourceSpec(FEATURE_MATRIX, "feature-matrix",
-                     "Probe types and features versus the kernel version, config and bpftrace version they need, "
-                     "with what this host has.", feature_matrix, title="Feature matrix"),
-        ResourceSpec(CAPABILITIES, "host-capabilities",
-                     "This host's tracing capabilities as bpf_info measures them (JSON): bpftrace, kernel, BTF, "
-                     "tracefs, privilege, usable probe types and fixes.", capabilities,
-                     title="Host capability report", mime_type="application/json"),
+        ResourceSpec(
+            PROBES,
+            "probe-index",
+            "Every probe mcptrace documents, by subsystem, one line each.",
+            probe_index,
+            title="Probe documentation index",
+        ),
+        ResourceTemplateSpec(
+            f"{PROBES}/{{name}}",
+            "probe-doc",
+            "Documentation of one probe (e.g. mcptrace://probes/tracepoint:sched:sched_switch): what fires "
+            "it, its fields on this host, typical questions, companions, alternatives, whether it works here.",
+            probe_page,
+            title="Probe documentation",
+        ),
+        ResourceSpec(
+            TROUBLESHOOTING,
+            "troubleshooting",
+            "Every error category of validate_program and exec_program: what it means, causes and fixes.",
+            troubleshooting,
+            title="Troubleshooting guide",
+        ),
+        ResourceSpec(
+            FEATURE_MATRIX,
+            "feature-matrix",
+            "Probe types and features versus the kernel version, config and bpftrace version they need, "
+            "with what this host has.",
+            feature_matrix,
+            title="Feature matrix",
+        ),
+        ResourceSpec(
+            CAPABILITIES,
+            "host-capabilities",
+            "This host's tracing capabilities as bpf_info measures them (JSON): bpftrace, kernel, BTF, "
+            "tracefs, privilege, usable probe types and fixes.",
+            capabilities,
+            title="Host capability report",
+            mime_type="application/json",
+        ),
     ]
 
 
 def index_page(engine: DiscoveryEngine) -> str:
     kb = engine.knowledge
-    lines = [f"# Probes documented by mcptrace ({len(kb.probes)})", "",
-             f"Read one with {PROBES}/{{name}}; find probes for a goal with the discover_probes tool.", ""]
+    lines = [
+        f"# Probes documented by mcptrace ({len(kb.probes)})",
+        "",
+        f"Read one with {PROBES}/{{name}}; find probes for a goal with the discover_probes tool.",
+        "",
+    ]
     by_subsystem: dict[str, list[ProbeDoc]] = {}
     for doc in kb.ordered:
         by_subsystem.setdefault(doc.subsystem, []).append(doc)
@@ -91,7 +125,11 @@ async def probe_markdown(engine: DiscoveryEngine, name: str) -> str:
     if doc is None and not exists:
         known = list(dict.fromkeys([*kb.probes, *(host.names if host else [])]))
         close = difflib.get_close_matches(name, known, n=5, cutoff=0.6)
-        hint = f"; did you mean {', '.join(close)}?" if close else "; list_probes and discover_probes find real names"
+        hint = (
+            f"; did you mean {', '.join(close)}?"
+            if close
+            else "; list_probes and discover_probes find real names"
+        )
         raise ResourceNotFound(f"no probe {name!r} is documented or present on this host{hint}")
     lines = [f"# {name}", ""]
     usable = host.type_usable(name) and exists is not False if host and host.known else None
@@ -109,10 +147,20 @@ async def probe_markdown(engine: DiscoveryEngine, name: str) -> str:
         if doc.companions:
             lines += ["", "## Companions", "", *[f"- `{companion}`" for companion in doc.companions]]
         if doc.alternative:
-            lines += ["", "## Alternative", "", f"Where {probe_type(name)} probes do not work: `{doc.alternative}`."]
+            lines += [
+                "",
+                "## Alternative",
+                "",
+                f"Where {probe_type(name)} probes do not work: `{doc.alternative}`.",
+            ]
         combinations = kb.combinations_with(name)
         if combinations:
-            lines += ["", "## Combinations", "", *[f"- {' + '.join(f'`{p}`' for p in c.probes)}: {c.purpose}" for c in combinations]]
+            lines += [
+                "",
+                "## Combinations",
+                "",
+                *[f"- {' + '.join(f'`{p}`' for p in c.probes)}: {c.purpose}" for c in combinations],
+            ]
         if doc.notes:
             lines += ["", "## Notes", "", doc.notes]
     return "\n".join(lines) + "\n"

@@ -69,9 +69,15 @@ def load_or_build(embedder: Embedder, texts: Sequence[str]) -> SemanticIndex:
     except (OSError, ValueError):
         pass
     parts = [embedder.embed(list(texts[start : start + BATCH])) for start in range(0, len(texts), BATCH)]
-    vectors = numpy.vstack(parts).astype(numpy.float32) if parts else numpy.zeros((0, embedder.dimensions), numpy.float32)
+    vectors = (
+        numpy.vstack(parts).astype(numpy.float32)
+        if parts
+        else numpy.zeros((0, embedder.dimensions), numpy.float32)
+    )
     if vectors.shape != (len(texts), embedder.dimensions):
-        raise ValueError(f"embedder {embedder.name!r} returned shape {vectors.shape}, expected {(len(texts), embedder.dimensions)}")
+        raise ValueError(
+            f"embedder {embedder.name!r} returned shape {vectors.shape}, expected {(len(texts), embedder.dimensions)}"
+        )
     _save(path, vectors)
     return SemanticIndex(embedder, vectors, from_cache=False)
 
