@@ -20,8 +20,8 @@ import anyio.to_thread
 from mcptrace_core.logging import get_logger
 
 from mcptrace_knowledge import lexical, semantic
-from mcptrace_knowledge.hostview import HostView, host_view
 from mcptrace_knowledge.docs import KnowledgeBase, ProbeDoc, probe_type
+from mcptrace_knowledge.hostview import HostView, host_view
 from mcptrace_knowledge.models import Combination, DiscoveredProbe, DiscoverResult, SubsystemGroup
 
 log = get_logger(__name__)
@@ -65,13 +65,18 @@ class DiscoveryEngine:
 
     @property
     def knowledge(self) -> KnowledgeBase:
+        """The knowledge base (loaded on first use; async callers use load_knowledge to keep the loop free)."""
         if self._kb is None:
-            from mcptrace_knowledge.knowledge import (
-                load_knowledge,
-            )  # TOML and its schema: only when first needed
+            from mcptrace_knowledge.knowledge import load_knowledge  # TOML and its schema, only when needed
 
             self._kb = load_knowledge()
         return self._kb
+
+    async def load_knowledge(self) -> KnowledgeBase:
+        """The knowledge base, parsed in a worker thread the first time (~0.2 s of TOML and validation)."""
+        if self._kb is None:
+            await anyio.to_thread.run_sync(lambda: self.knowledge)
+        return self.knowledge
 
     @property
     def host(self) -> HostView | None:
@@ -82,8 +87,9 @@ class DiscoveryEngine:
         """List the host's probes once (what the probe pages need)."""
         async with self._host_lock:
             if self._host is None:
+                knowledge = await self.load_knowledge()
                 host = await host_view(services)
-                names = [name for name in host.names if name not in self.knowledge.probes]
+                names = [name for name in host.names if name not in knowledge.probes]
                 self._host_names = await anyio.to_thread.run_sync(lexical.NameIndex.build, names)
                 self._host = host
             return self._host

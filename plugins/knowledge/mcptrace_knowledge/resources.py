@@ -9,7 +9,6 @@ import difflib
 import json
 from importlib.resources import files
 from typing import Any
-from urllib.parse import quote
 
 from mcptrace_core.resources import ResourceContent, ResourceNotFound, ResourceSpec, ResourceTemplateSpec
 from mcptrace_core.tools import ToolError, invoke
@@ -23,12 +22,9 @@ FEATURE_MATRIX = "mcptrace://guide/feature-matrix"
 CAPABILITIES = "mcptrace://host/capabilities"
 
 
-def probe_uri(name: str) -> str:
-    return f"{PROBES}/{quote(name, safe=':/')}"
-
-
 def resource_specs(engine: DiscoveryEngine) -> list[Any]:
     async def probe_index(services: Any) -> ResourceContent:
+        await engine.load_knowledge()
         return ResourceContent(index_page(engine))
 
     async def probe_page(services: Any, values: dict[str, str]) -> ResourceContent:
