@@ -25,6 +25,7 @@ if TYPE_CHECKING:
         TemplatePack,
     )
     from mcptrace_core.safety.models import SafetyPolicy
+    from mcptrace_core.resources import PromptSpec, ResourceSpec, ResourceTemplateSpec
     from mcptrace_core.tools import ToolSpec
 
 hookspec = pluggy.HookspecMarker(PROJECT_NAME)
@@ -96,9 +97,11 @@ def mcptrace_embedders(settings: Settings) -> list[Embedder]:
 
 
 @hookspec
-def mcptrace_tools(settings: Settings) -> list[ToolSpec]:
-    """Contribute MCP tools: typed input and output models plus an async handler.
+def mcptrace_tools(settings: Settings) -> list[ToolSpec | ResourceSpec | ResourceTemplateSpec | PromptSpec]:
+    """Contribute the plugin's MCP surface: tools (typed input and output models plus an async handler),
+    and the resources, resource templates and prompts that go with them (``mcptrace_core.resources``).
 
     :param settings: the effective settings (tools may depend on the exposure mode).
-    :return: tool specs, each with a ``name`` unique across all plugins.
+    :return: tool specs, each with a ``name`` unique across all plugins; resources unique by ``uri``,
+        templates by ``uri_template``, prompts by ``name``.
     """

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from mcptrace_core.logging import get_logger
+from mcptrace_core.resources import PromptSpec, ResourceSpec, ResourceTemplateSpec
 
 if TYPE_CHECKING:
     from mcptrace_core.config import Settings
@@ -34,6 +35,14 @@ KINDS: dict[str, tuple[str, str]] = {
     "mcptrace_example_packs": ("example_pack", "name"),
     "mcptrace_embedders": ("embedder", "name"),
     "mcptrace_tools": ("tool", "name"),
+}
+
+# mcptrace_tools is a plugin's MCP surface: besides tools it may return resources, resource templates
+# and prompts, each filed under its own kind: type -> (registry kind, attribute that names it).
+MCP_SURFACE_KINDS: dict[type, tuple[str, str]] = {
+    ResourceSpec: ("resource", "uri"),
+    ResourceTemplateSpec: ("resource_template", "uri_template"),
+    PromptSpec: ("prompt", "name"),
 }
 
 
@@ -116,6 +125,18 @@ class Registry:
     def tools(self) -> list[ToolSpec]:
         return list(self._all("tool"))
 
+    @property
+    def resources(self) -> list[ResourceSpec]:
+        return list(self._all("resource"))
+
+    @property
+    def resource_templates(self) -> list[ResourceTemplateSpec]:
+        return list(self._all("resource_template"))
+
+    @property
+    def prompts(self) -> list[PromptSpec]:
+        return list(self._all("prompt"))
+
 
 def build_registry(pm: PluginManager, settings: Settings) -> Registry:
     """Call every hook implementation of every plugin in isolation and collect what they return."""
@@ -131,6 +152,8 @@ def build_registry(pm: PluginManager, settings: Settings) -> Registry:
                 _problem(registry, f"plugin {plugin!r}: {hook_name} raised {type(error).__name__}: {error}")
                 continue
             for item in items:
+                if hook_name == "mcptrace_tools":
+                    kind, name_attribute = MCP_SURFACE_KINDS.get(type(item), KINDS[hook_name])
                 name = getattr(item, name_attribute, None)
                 if not isinstance(name, str) or not name:
                     _problem(registry, f"plugin {plugin!r}: a {kind} from {hook_name} has no {name_attribute}")

@@ -1,4 +1,5 @@
-"""The MCP server, generated from the registry: one MCP tool per contributed ToolSpec.
+"""The MCP server, generated from the registry: one MCP tool per contributed ToolSpec, and the
+resources, resource templates and prompts plugins contribute next to their tools.
 
 Built on the low-level server of the official SDK so that schemas, validation and errors are ours:
 arguments are validated against the tool's pydantic model before its handler runs, and every failure
@@ -13,8 +14,10 @@ from typing import Any
 
 import mcp_types as types
 from mcp.server import Server
+from mcp.shared.exceptions import MCPError
 
 from mcptrace_core.logging import get_logger
+from mcptrace_core.resources import PromptSpec, ResourceNotFound, ResourceSpec, ResourceTemplateSpec, read_resource
 from mcptrace_core.services import Services
 from mcptrace_core.elicitation import InputRequired, McpConfirmer
 from mcptrace_core.tools import ConfirmFn, ToolError, ToolSpec, invoke
@@ -61,7 +64,65 @@ def build_server(services: Services) -> Server[Any]:
         instructions=INSTRUCTIONS,
         on_list_tools=on_list_tools,
         on_call_tool=on_call_tool,
+        **_surface_handlers(services),
     )
+
+
+def _surface_handlers(services: Services) -> dict[str, Any]:
+    """Resource and prompt handlers, only for what plugins contribute (capabilities follow the handlers)."""
+    registry = services.registry
+    resources = [_describe_resource(spec) for spec in registry.resources]
+    templates = [_describe_template(spec) for spec in registry.resource_templates]
+    prompts = {spec.name: spec for spec in registry.prompts}
+
+    async def on_list_resources(ctx: Any, params: types.PaginatedRequestParams | None) -> types.ListResourcesResult:
+        return types.ListResourcesResult(resources=resources)
+
+    async def on_list_resource_templates(
+        ctx: Any, params: types.PaginatedRequestParams | None
+    ) -> types.ListResourceTemplatesResult:
+        return types.ListResourceTemplatesResult(resource_templates=templates)
+
+    async def on_read_resource(ctx: Any, params: types.ReadResourceRequestParams) -> types.ReadResourceResult:
+        uri = str(params.uri)
+        try:
+            content = await read_resource(services, uri)
+        except ResourceNotFound as error:
+            raise MCPError(types.INVALID_PARAMS, str(error)) from None
+        except Exception as error:  # isolation boundary: a plugin's reader must not take the server down
+            log.exception("resource read failed", uri=uri)
+            raise MCPError(types.INTERNAL_ERROR, f"reading {uri} failed: {type(error).__name__}: {error}") from None
+        return types.ReadResourceResult(
+            contents=[types.TextResourceContents(uri=uri, mime_type=content.mime_type, text=content.text)]
+        )
+
+    async def on_list_prompts(ctx: Any, params: types.PaginatedRequestParams | None) -> types.ListPromptsResult:
+        return types.ListPromptsResult(prompts=[_describe_prompt(spec) for spec in prompts.values()])
+
+    async def on_get_prompt(ctx: Any, params: types.GetPromptRequestParams) -> types.GetPromptResult:
+        spec = prompts.get(params.name)
+        if spec is None:
+            raise MCPError(types.INVALID_PARAMS, f"unknown prompt {params.name!r}; prompts: {', '.join(sorted(prompts))}")
+        try:
+            messages = spec.messages(params.arguments)
+        except ValueError as error:
+            raise MCPError(types.INVALID_PARAMS, str(error)) from None
+        return types.GetPromptResult(
+            description=spec.description,
+            messages=[
+                types.PromptMessage(role=message.role, content=types.TextContent(type="text", text=message.text))
+                for message in messages
+            ],
+        )
+
+    handlers: dict[str, Any] = {}
+    if resources or templates:
+        handlers |= {"on_list_resources": on_list_resources, "on_read_resource": on_read_resource}
+    if templates:
+        handlers["on_list_resource_templates"] = on_list_resource_templates
+    if prompts:
+        handlers |= {"on_list_prompts": on_list_prompts, "on_get_prompt": on_get_prompt}
+    return handlers
 
 
 async def call_tool(
@@ -113,4 +174,28 @@ def _describe(spec: ToolSpec) -> types.Tool:
             idempotent_hint=spec.idempotent,
             open_world_hint=spec.open_world,
         ),
+    )
+
+
+def _describe_resource(spec: ResourceSpec) -> types.Resource:
+    return types.Resource(
+        uri=spec.uri, name=spec.name, title=spec.title, description=spec.description, mime_type=spec.mime_type
+    )
+
+
+def _describe_template(spec: ResourceTemplateSpec) -> types.ResourceTemplate:
+    return types.ResourceTemplate(
+        uri_template=spec.uri_template, name=spec.name, title=spec.title, description=spec.description,
+        mime_type=spec.mime_type,
+    )
+
+
+def _describe_prompt(spec: PromptSpec) -> types.Prompt:
+    return types.Prompt(
+        name=spec.name,
+        title=spec.title,
+        description=spec.description,
+        arguments=[
+            types.PromptArgument(name=a.name, description=a.description, required=a.required) for a in spec.arguments
+        ],
     )

@@ -8,7 +8,9 @@ from tests.conftest import requires_bpftrace
 
 pytestmark = pytest.mark.anyio
 
-READ_ONLY = {"bpf_info", "list_probes", "get_result", "list_executions", "validate_program", "list_bcc_tools"}
+READ_ONLY = {
+    "bpf_info", "list_probes", "get_result", "list_executions", "validate_program", "list_bcc_tools", "discover_probes",
+}
 
 
 async def test_tools_are_listed_with_flat_schemas_and_honest_annotations(client) -> None:  # type: ignore[no-untyped-def]

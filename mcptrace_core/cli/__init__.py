@@ -13,6 +13,7 @@ from mcptrace_core.cli.common import CliState, global_options
 from mcptrace_core.cli.config_cmd import config
 from mcptrace_core.cli.data import doctor, plugins, probes
 from mcptrace_core.cli.examples import examples
+from mcptrace_core.cli.discover import discover
 from mcptrace_core.cli.install import install
 from mcptrace_core.cli.run import run
 from mcptrace_core.cli.serve import serve
@@ -32,7 +33,7 @@ def cli(ctx: click.Context, config_file: str | None, log_level: str | None) -> N
     ctx.obj = CliState(config_file=config_file, log_level=log_level)
 
 
-for command in (serve, doctor, probes, validate, run, bcc, plugins, config, install, examples):
+for command in (serve, doctor, probes, discover, validate, run, bcc, plugins, config, install, examples):
     cli.add_command(command)
 
 

@@ -9,6 +9,7 @@ import click
 
 from mcptrace_core.cli.common import CliState, emit, fail, json_option, run_async
 from mcptrace_core.plugins import build_plugin_manager
+from mcptrace_core.resources import ResourceNotFound, read_resource
 from mcptrace_core.services import Services
 from mcptrace_core.tools import ConfirmFn, ToolError, ToolOutput, invoke
 
@@ -64,12 +65,15 @@ async def doctor(state: CliState, as_json: bool) -> None:
 @click.command()
 @click.argument("filter", required=False, default="*")
 @click.option("--args", "with_args", is_flag=True, help="Show tracepoint arguments.")
+@click.option("--doc", "doc", metavar="PROBE", help="Show the documentation of one probe instead of a listing.")
 @click.option("--offset", type=click.IntRange(min=0), default=0, show_default=True, help="First probe to show.")
 @click.option("--limit", type=click.IntRange(1, 1000), default=100, show_default=True, help="Most probes to show.")
 @json_option
 @click.pass_obj
 @run_async
-async def probes(state: CliState, filter: str, with_args: bool, offset: int, limit: int, as_json: bool) -> None:
+async def probes(
+    state: CliState, filter: str, with_args: bool, doc: str | None, offset: int, limit: int, as_json: bool
+) -> None:
     """List the probes bpftrace can attach here, filtered by a bpftrace wildcard pattern.
 
     \b
@@ -77,14 +81,29 @@ async def probes(state: CliState, filter: str, with_args: bool, offset: int, lim
       mcptrace probes 'tracepoint:sched:*'
       mcptrace probes t:syscalls:sys_enter_open* --args
       mcptrace probes 'uprobe:/usr/bin/bash:read*'
+      mcptrace probes --doc tracepoint:block:block_rq_issue
     """
     services = Services.create(state.settings())
+    if doc is not None:
+        await _probe_doc(services, doc, as_json)
+        return
     try:
         result = await call(services, "list_probes", filter=filter, offset=offset, limit=limit, with_args=with_args)
     except ToolError as error:
         fail(str(error), as_json)
         return
     emit(result.model_dump(mode="json"), result.to_text(), as_json)
+
+
+async def _probe_doc(services: Services, name: str, as_json: bool) -> None:
+    """The probe's documentation page, as the MCP resource mcptrace://probes/{name} serves it."""
+    uri = f"mcptrace://probes/{name}"
+    try:
+        content = await read_resource(services, uri)
+    except ResourceNotFound as error:
+        fail(str(error), as_json)
+        return
+    emit({"uri": uri, "mime_type": content.mime_type, "text": content.text}, content.text.rstrip("\n"), as_json)
 
 
 @click.command()

@@ -19,6 +19,7 @@ from mcptrace_bpftrace.executable import Bpftrace, locate
 from mcptrace_bpftrace.jsonout import JsonOutputDecoder
 from mcptrace_bpftrace.probes import ProbeCatalog
 from mcptrace_bpftrace.stderr import HostFacts, keep_line, parse_errors
+from mcptrace_bpftrace.tracefs import TracefsReader
 
 LIST_TIMEOUT_S = 60.0
 DETACH_S_PER_PROBE = 0.1
@@ -42,7 +43,7 @@ class BpftraceBackend(Backend):
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.catalog = ProbeCatalog(self.list_probes_raw)
+        self.catalog = ProbeCatalog(self.list_probes_raw, TracefsReader(host.tracefs_root))
         self.chains = ChainBook()
         """exec_with_retry's attempts, by chain."""
         self._bpftrace: Bpftrace | None = None
