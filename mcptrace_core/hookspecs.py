@@ -25,6 +25,7 @@ if TYPE_CHECKING:
         TemplatePack,
     )
     from mcptrace_core.models import SafetyPolicy
+    from mcptrace_core.registry import Registry
     from mcptrace_core.tools import ToolSpec
 
 hookspec = pluggy.HookspecMarker(PROJECT_NAME)
@@ -96,9 +97,11 @@ def mcptrace_embedders(settings: Settings) -> list[Embedder]:
 
 
 @hookspec
-def mcptrace_tools(settings: Settings) -> list[ToolSpec]:
+def mcptrace_tools(settings: Settings, registry: Registry) -> list[ToolSpec]:
     """Contribute MCP tools: typed input and output models plus an async handler.
 
     :param settings: the effective settings (tools may depend on the exposure mode).
+    :param registry: every other contribution, already collected (this hook is called last), for tools
+        generated from them, e.g. one tool per template in ``full`` exposure mode.
     :return: tool specs, each with a ``name`` unique across all plugins.
     """
