@@ -135,17 +135,22 @@ class GenerateResult(ToolOutput):
     next_step: str
 
     def to_text(self) -> str:
-        lines = [self.program.rstrip(), "", "probes: " + ", ".join(self.probes)]
+        return f"{self.program.rstrip()}\n\n{self.report_text()}"
+
+    def report_text(self) -> str:
+        """What is known about the program besides its text: probes, validation, what to do next."""
+        lines = ["probes: " + ", ".join(self.probes)]
         if self.validation is None:
             lines.append("not checked (check=false)")
-        elif self.validation.valid:
-            lines.append("valid on this host")
-        for error in self.validation.errors if self.validation else []:
-            where = f" at line {error.line}" if error.line else ""
-            lines.append(f"error [{error.category}]{where}: {error.message}")
-            if error.hint:
-                lines.append(f"  hint: {error.hint}")
-        lines += [f"warning: {warning}" for warning in (self.validation.warnings if self.validation else [])]
+        else:
+            if self.validation.valid:
+                lines.append("valid on this host")
+            for error in self.validation.errors:
+                where = f" at line {error.line}" if error.line else ""
+                lines.append(f"error [{error.category}]{where}: {error.message}")
+                if error.hint:
+                    lines.append(f"  hint: {error.hint}")
+            lines += [f"warning: {warning}" for warning in self.validation.warnings]
         lines.append(self.next_step)
         return "\n".join(lines)
 
