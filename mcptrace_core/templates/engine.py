@@ -106,12 +106,11 @@ def render(template: Template, parameters: Mapping[str, Any]) -> RenderedProgram
         output=output, when=composer.when, matches=composer.matches, aggregate=composer.aggregate,
         finish=composer.finish, scaled=scaled,
     )
-    from jinja2 import TemplateError as JinjaError
-    from jinja2.exceptions import SecurityError
+    from jinja2 import TemplateError as JinjaError  # its SecurityError and UndefinedError included
 
     try:
         text = compiled(template).render(context)
-    except (JinjaError, SecurityError, TemplateError) as error:
+    except (JinjaError, TemplateError, TypeError) as error:  # TypeError: a helper called with wrong arguments
         raise TemplateError(f"template {template.name} failed to render: {error}") from None
     if not composer.finished:
         raise TemplateError(f"template {template.name}: its body never calls finish()")

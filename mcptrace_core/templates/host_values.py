@@ -8,6 +8,7 @@ accepted.
 
 from __future__ import annotations
 
+import functools
 import glob
 import os
 import re
@@ -47,6 +48,16 @@ def resolve_binary(value: str) -> str:
 
 
 def _find_library(name: str) -> str | None:
+    """The first ELF library named ``name`` in the usual directories; searches are remembered while the file stays."""
+    found = _search_library(name)
+    if found is not None and not os.path.isfile(found):  # removed or upgraded since: search again
+        _search_library.cache_clear()
+        found = _search_library(name)
+    return found
+
+
+@functools.lru_cache(maxsize=64)
+def _search_library(name: str) -> str | None:
     stem = name.removeprefix("lib")
     multiarch = sorted(glob.glob("/usr/lib/*-linux-*")) + sorted(glob.glob("/lib/*-linux-*"))
     for directory in (*multiarch, *_LIBRARY_DIRS):

@@ -24,7 +24,7 @@ from mcptrace_core.templates.literals import (
     parse_time_ns,
     string_literal,
 )
-from mcptrace_core.templates.probe_grammar import parse_probe
+from mcptrace_core.templates.probe_grammar import SHAPES, parse_probe
 
 if TYPE_CHECKING:
     from mcptrace_core.templates.model import ParameterSpec
@@ -90,7 +90,9 @@ class IntKind(Kind):
         low, high = self.bounds(spec)
         if low is not None and high is not None:
             return f"an integer from {low} to {high}"
-        return f"an integer >= {low}" if low is not None else (f"an integer <= {high}" if high is not None else "an integer")
+        if low is not None:
+            return f"an integer >= {low}"
+        return f"an integer <= {high}" if high is not None else "an integer"
 
     def annotation(self, spec: ParameterSpec) -> Any:
         low, high = self.bounds(spec)
@@ -340,8 +342,6 @@ class ProbeKind(Kind):
         return Annotated[str, Field(max_length=512), AfterValidator(checked(lambda v: parse_probe(v, spec.probe_types)))]
 
     def check_spec(self, spec: ParameterSpec) -> None:
-        from mcptrace_core.templates.probe_grammar import SHAPES
-
         unknown = sorted(set(spec.probe_types or ()) - set(SHAPES))
         if unknown:
             raise ValueError(f"unknown probe types {unknown}; known: {', '.join(SHAPES)}")

@@ -33,19 +33,23 @@ import tomllib
 from collections.abc import Sequence
 from importlib.resources.abc import Traversable
 from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from pydantic import ValidationError
 
 from mcptrace_core.interfaces import TemplatePack
 from mcptrace_core.logging import get_logger
-from mcptrace_core.templates.model import Template
+
+if TYPE_CHECKING:
+    from mcptrace_core.templates.model import Template
 
 log = get_logger(__name__)
 
 
 def load_template(text: str, source: str, pack: str) -> Template:
     """One template from the text of its TOML file; ValueError naming the file and the field."""
+    from mcptrace_core.templates.model import Template  # on first load, not when a pack plugin is imported
+
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:

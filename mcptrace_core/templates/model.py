@@ -120,6 +120,7 @@ class Template(Model):
     source: str = Field("", description="Where it was read from, e.g. the TOML file.")
 
     _parameters_model: type[TemplateParameters] | None = PrivateAttr(None)
+    _parameters_schema: dict[str, Any] | None = PrivateAttr(None)
     _compiled: Any = PrivateAttr(None)
 
     @model_validator(mode="after")
@@ -159,6 +160,12 @@ class Template(Model):
                 _model_name(self.name), __base__=TemplateParameters, __doc__=self.title, **fields
             )
         return self._parameters_model
+
+    def parameters_schema(self) -> dict[str, Any]:
+        """The JSON schema of the parameters (built once; callers must not change it)."""
+        if self._parameters_schema is None:
+            self._parameters_schema = self.parameters_model().model_json_schema()
+        return self._parameters_schema
 
     def example_parameters(self) -> dict[str, Any]:
         """Values for the required parameters, from their examples: enough to render the template."""

@@ -2,29 +2,34 @@
 
 Generating never runs anything: the program comes back with its probes and its validation, and the
 caller runs it with exec_program, the one way programs start (limits and safety policy included).
+
+The template machinery (``mcptrace_core.templates``) is imported on the first call, not with this
+module: the server imports every plugin at start, and only the tools' input and output models are
+needed to list them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
 from mcptrace_core.inputs import PatternText
 from mcptrace_core.models import Model
 from mcptrace_core.privilege import PrivilegeError
-from mcptrace_core.templates.catalog import TemplateCatalog, UnknownTemplateError
-from mcptrace_core.templates.engine import TemplateError, TemplateParameterError, render
-from mcptrace_core.templates.model import Template, TemplateParameters
 from mcptrace_core.tools import ToolCall, ToolError, ToolInput, ToolOutput, ToolSpec
 
 from mcptrace_bpftrace import host
 from mcptrace_bpftrace.executable import BpftraceMissing
 from mcptrace_templates.validation import Validation, validate
 
+if TYPE_CHECKING:
+    from mcptrace_core.templates.catalog import TemplateCatalog
+    from mcptrace_core.templates.model import Template, TemplateParameters
+
 TEMPLATE_NAME = r"^[a-z][a-z0-9_]{1,54}$"
-Support = Callable[[Template], tuple[bool | None, list[str]]]
+Support = Callable[["Template"], tuple[bool | None, list[str]]]
 
 
 # -- list_templates -------------------------------------------------------------------------------
@@ -72,6 +77,8 @@ class ListTemplatesResult(ToolOutput):
 
 
 async def list_templates(call: ToolCall, args: ListTemplatesInput) -> ListTemplatesResult:
+    from mcptrace_core.templates.catalog import TemplateCatalog
+
     catalog = TemplateCatalog.from_registry(call.services.registry)
     support = await host_support(call)
     return ListTemplatesResult(
@@ -88,7 +95,7 @@ def template_info(template: Template, support: Support) -> TemplateInfo:
         tags=list(template.tags), outputs=list(template.outputs), filters=list(template.filters),
         requires=list(template.requires), usable_here=usable, missing=missing,
         required=[name for name, spec in template.all_parameters().items() if spec.required],
-        parameters=template.parameters_model().model_json_schema(), pack=template.pack,
+        parameters=template.parameters_schema(), pack=template.pack,
     )
 
 
@@ -161,6 +168,9 @@ async def generate_from_template(call: ToolCall, args: GenerateInput) -> Generat
 
 async def generate(call: ToolCall, template_name: str, parameters: dict[str, Any], check: bool) -> GenerateResult:
     """Render a template, then check the program through the validation seam."""
+    from mcptrace_core.templates.catalog import TemplateCatalog, UnknownTemplateError
+    from mcptrace_core.templates.engine import TemplateError, TemplateParameterError, render
+
     catalog = TemplateCatalog.from_registry(call.services.registry)
     try:
         rendered = render(catalog.get(template_name), parameters)
