@@ -24,8 +24,9 @@ from mcptrace_core.templates.model import ParameterSpec, Template
 
 
 def make(body: str, **fields: Any) -> Template:
-    return Template(name=fields.pop("name", "probe_test"), title="A test template", category="test",
-                    description="A template built by a test to exercise the engine.", body=body, **fields)
+    defaults = {"name": "probe_test", "title": "A test template", "category": "test",
+                "description": "A template built by a test to exercise the engine."}
+    return Template(body=body, **{**defaults, **fields})
 
 
 def value_of(kind: str, value: Any, **spec: Any) -> Any:
@@ -330,6 +331,7 @@ def test_probe_specs_handle_lists_predicates_and_paths() -> None:
     ({"parameters": {"_x": ParameterSpec(kind="int", description="private looking name", default=1)}}, "identifier"),
     ({"outputs": ["count", "count"]}, "repeat"),
     ({"filter_help": {"pid": "explained but not declared"}}, "does not declare"),
+    ({"title": "two\nlines"}, "should match pattern"),
 ])
 def test_inconsistent_templates_are_refused(fields: dict[str, Any], says: str) -> None:
     with pytest.raises(ValueError, match=says):

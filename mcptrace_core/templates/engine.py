@@ -66,16 +66,14 @@ def environment() -> SandboxedEnvironment:
     )
 
 
-def compiled(template: Template) -> JinjaTemplate:
-    """The template's body compiled once and kept on the template."""
-    if template._compiled is None:
-        from jinja2 import TemplateSyntaxError
+def compile_body(template: Template) -> JinjaTemplate:
+    """The template's body compiled in the sandbox (``Template.compiled_body`` keeps it)."""
+    from jinja2 import TemplateSyntaxError
 
-        try:
-            template._compiled = environment().from_string(template.body)
-        except TemplateSyntaxError as error:
-            raise TemplateError(f"template {template.name}: body line {error.lineno}: {error.message}") from None
-    return template._compiled
+    try:
+        return environment().from_string(template.body)
+    except TemplateSyntaxError as error:
+        raise TemplateError(f"template {template.name}: body line {error.lineno}: {error.message}") from None
 
 
 def render(template: Template, parameters: Mapping[str, Any]) -> RenderedProgram:
@@ -109,7 +107,7 @@ def render(template: Template, parameters: Mapping[str, Any]) -> RenderedProgram
     from jinja2 import TemplateError as JinjaError  # its SecurityError and UndefinedError included
 
     try:
-        text = compiled(template).render(context)
+        text = template.compiled_body().render(context)
     except (JinjaError, TemplateError, TypeError) as error:  # TypeError: a helper called with wrong arguments
         raise TemplateError(f"template {template.name} failed to render: {error}") from None
     if not composer.finished:

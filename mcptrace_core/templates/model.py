@@ -3,7 +3,8 @@
 Packs ship templates as data (one TOML file each, see ``loader``); a plugin may also build them in
 Python. Either way a Template is validated when it is made: parameter kinds exist and fit their
 specs, names do not clash with the common parameters, every required parameter has an example.
-The pydantic model of its parameters is built once, on first use, and kept on the template.
+What is derived from it (the pydantic model of its parameters, their JSON schema, the compiled body) is
+built on first use and kept on the template, so a pack that keeps its templates pays for it once.
 """
 
 from __future__ import annotations
@@ -106,7 +107,9 @@ class Template(Model):
     """A parameterised bpftrace program that answers one family of questions."""
 
     name: str = Field(pattern=r"^[a-z][a-z0-9_]{1,54}$", description="Unique across packs; the tool in full mode is template_<name>.")
-    title: str = Field(min_length=3, max_length=120, description="One line: what it shows.")
+    title: str = Field(
+        min_length=3, max_length=120, pattern=r"^[^\r\n]+$", description="One line: what it shows (it heads the program as a comment)."
+    )
     description: str = Field(min_length=20, description="Which questions it answers, in plain words.")
     category: str = Field(description="Subsystem: syscalls, scheduler, cpu, files, block, memory, network, processes, functions.")
     tags: list[str] = Field(default_factory=list)
@@ -119,9 +122,10 @@ class Template(Model):
     pack: str = Field("", description="The pack it came from; set by the loader.")
     source: str = Field("", description="Where it was read from, e.g. the TOML file.")
 
+    _all_parameters: dict[str, ParameterSpec] | None = PrivateAttr(None)
     _parameters_model: type[TemplateParameters] | None = PrivateAttr(None)
     _parameters_schema: dict[str, Any] | None = PrivateAttr(None)
-    _compiled: Any = PrivateAttr(None)
+    _compiled_body: Any = PrivateAttr(None)
 
     @model_validator(mode="after")
     def _consistent(self) -> Template:
@@ -139,8 +143,12 @@ class Template(Model):
         return self
 
     def all_parameters(self) -> dict[str, ParameterSpec]:
-        """Its own parameters, then the common ones its filters and outputs bring."""
-        return {**self.parameters, **common_parameters(self.filters, self.outputs, dict(self.filter_help))}
+        """Its own parameters, then the common ones its filters and outputs bring (built once)."""
+        if self._all_parameters is None:
+            self._all_parameters = {
+                **self.parameters, **common_parameters(self.filters, self.outputs, dict(self.filter_help))
+            }
+        return self._all_parameters
 
     def parameters_model(self) -> type[TemplateParameters]:
         """The pydantic model callers' parameters are validated with (built once)."""
@@ -166,6 +174,14 @@ class Template(Model):
         if self._parameters_schema is None:
             self._parameters_schema = self.parameters_model().model_json_schema()
         return self._parameters_schema
+
+    def compiled_body(self) -> Any:
+        """The body compiled by the engine's sandbox (once)."""
+        if self._compiled_body is None:
+            from mcptrace_core.templates.engine import compile_body  # the engine imports this module
+
+            self._compiled_body = compile_body(self)
+        return self._compiled_body
 
     def example_parameters(self) -> dict[str, Any]:
         """Values for the required parameters, from their examples: enough to render the template."""
