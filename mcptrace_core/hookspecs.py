@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     )
     from mcptrace_core.safety.models import SafetyPolicy
     from mcptrace_core.resources import PromptSpec, ResourceSpec, ResourceTemplateSpec
+    from mcptrace_core.registry import Registry
     from mcptrace_core.tools import ToolSpec
 
 hookspec = pluggy.HookspecMarker(PROJECT_NAME)
@@ -97,11 +98,15 @@ def mcptrace_embedders(settings: Settings) -> list[Embedder]:
 
 
 @hookspec
-def mcptrace_tools(settings: Settings) -> list[ToolSpec | ResourceSpec | ResourceTemplateSpec | PromptSpec]:
+def mcptrace_tools(
+    settings: Settings, registry: Registry
+) -> list[ToolSpec | ResourceSpec | ResourceTemplateSpec | PromptSpec]:
     """Contribute the plugin's MCP surface: tools (typed input and output models plus an async handler),
     and the resources, resource templates and prompts that go with them (``mcptrace_core.resources``).
 
     :param settings: the effective settings (tools may depend on the exposure mode).
+    :param registry: every other contribution, already collected (this hook is called last), for tools
+        generated from them, e.g. one tool per template in ``full`` exposure mode.
     :return: tool specs, each with a ``name`` unique across all plugins; resources unique by ``uri``,
         templates by ``uri_template``, prompts by ``name``.
     """

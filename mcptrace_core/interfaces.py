@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from mcptrace_core.program.ir import Program
     from mcptrace_core.safety.engine import RuleContext
     from mcptrace_core.safety.models import Finding
+    from mcptrace_core.templates.model import Template
 
 
 class Backend(ABC):
@@ -91,14 +92,21 @@ class Analyzer(ABC):
 
 
 class TemplatePack(ABC):
-    """A named collection of parameterised program templates."""
+    """A named collection of parameterised program templates (``mcptrace_core.templates``).
+
+    ``TomlTemplatePack`` (``mcptrace_core.templates.loader``) is a ready base for a pack of TOML files.
+    """
 
     name: ClassVar[str]
     description: ClassVar[str]
 
     @abstractmethod
-    def templates(self) -> Sequence[Any]:
-        """The templates of this pack."""
+    def templates(self) -> Sequence[Template]:
+        """The templates of this pack; the same objects on every call (each keeps what it compiled)."""
+
+    def problems(self) -> list[str]:
+        """Templates of this pack that could not be loaded, each with its reason."""
+        return []
 
 
 class ExamplePack(ABC):

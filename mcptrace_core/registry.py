@@ -25,7 +25,8 @@ log = get_logger(__name__)
 
 T = TypeVar("T")
 
-# hook name -> (registry kind, attribute that names a contribution)
+# hook name -> (registry kind, attribute that names a contribution), in call order: mcptrace_tools comes
+# last so that it can build tools from every other contribution (it may take the registry).
 KINDS: dict[str, tuple[str, str]] = {
     "mcptrace_backends": ("backend", "name"),
     "mcptrace_safety_rules": ("safety_rule", "id"),
@@ -145,7 +146,8 @@ def build_registry(pm: PluginManager, settings: Settings) -> Registry:
         caller = getattr(pm.hook, hook_name)
         for impl in caller.get_hookimpls():  # in registration (load) order: the first comer keeps a name
             plugin = impl.plugin_name
-            kwargs = {name: settings for name in impl.argnames if name == "settings"}
+            arguments = {"settings": settings, "registry": registry}  # tools come last: they see the rest
+            kwargs = {name: arguments[name] for name in impl.argnames if name in arguments}
             try:
                 items = impl.function(**kwargs) or []
             except Exception as error:  # isolation boundary around third-party code

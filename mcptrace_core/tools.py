@@ -132,18 +132,26 @@ async def invoke(
 
 def describe_validation_error(spec: ToolSpec, error: ValidationError) -> str:
     """Say which argument is wrong, how, and what the tool accepts there."""
-    fields = spec.input_model.model_fields
+    return f"invalid arguments for {spec.name}: " + describe_fields(spec.input_model, error)
+
+
+def describe_fields(model: type[BaseModel], error: ValidationError, noun: str = "argument", prefix: str = "") -> str:
+    """Each wrong field of ``model``: where, how it is wrong, the value given, and the field's description.
+
+    Shared by tool arguments and template parameters (``prefix`` puts them in context: 'parameters.pid').
+    """
+    fields = model.model_fields
     problems = []
     for item in error.errors(include_url=False):
-        name = str(item["loc"][0]) if item["loc"] else "arguments"
-        location = ".".join(str(part) for part in item["loc"]) or "arguments"
+        name = str(item["loc"][0]) if item["loc"] else noun + "s"
+        location = prefix + (".".join(str(part) for part in item["loc"]) or noun + "s")
         if item["type"] == "extra_forbidden":
-            problems.append(f"{location}: unknown argument (accepted: {', '.join(fields)})")
+            problems.append(f"{location}: unknown {noun} (accepted: {', '.join(fields) or 'none'})")
             continue
         problem = f"{location}: {item['msg']} (got {_show(item.get('input'))})"
         description = fields[name].description if name in fields else None
         problems.append(f"{problem}; {name} is: {description}" if description else problem)
-    return f"invalid arguments for {spec.name}: " + "; ".join(problems)
+    return "; ".join(problems)
 
 
 def _show(value: Any) -> str:

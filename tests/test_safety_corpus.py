@@ -75,6 +75,7 @@ TRAPS = [
     ("printing-on-an-interval", "tracepoint:raw_syscalls:sys_enter { @[comm] = count(); } interval:s:1 { print(@); }"),
     ("harmless-proc-file", 'BEGIN { cat("/proc/loadavg"); exit(); }'),
     ("profile-99hz", "profile:hz:99 { @[kstack] = count(); }"),
+    ("every-page-fault", "software:page-faults:1 { @[comm] = count(); }"),
     ("tls-timing-only", "uprobe:libssl:SSL_read { @start[tid] = nsecs; } "
      "uretprobe:libssl:SSL_read /@start[tid]/ { @us = hist((nsecs - @start[tid]) / 1000); delete(@start[tid]); }"),
     ("tls-timing-beside-an-unrelated-str", "uprobe:libssl:SSL_read { @[comm] = count(); } "

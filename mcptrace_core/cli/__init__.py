@@ -18,6 +18,7 @@ from mcptrace_core.cli.install import install
 from mcptrace_core.cli.run import run
 from mcptrace_core.cli.serve import serve
 from mcptrace_core.cli.validate import validate
+from mcptrace_core.cli.templates import templates
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -33,7 +34,7 @@ def cli(ctx: click.Context, config_file: str | None, log_level: str | None) -> N
     ctx.obj = CliState(config_file=config_file, log_level=log_level)
 
 
-for command in (serve, doctor, probes, discover, validate, run, bcc, plugins, config, install, examples):
+for command in (serve, doctor, probes, discover, validate, run, templates, bcc, plugins, config, install, examples):
     cli.add_command(command)
 
 

@@ -24,7 +24,8 @@ from mcptrace_bpftrace.tracefs import TracefsReader
 LIST_TIMEOUT_S = 60.0
 DETACH_S_PER_PROBE = 0.1
 """Measured ~75 ms to detach one tracepoint (71 probes: 5 s); rounded up for slower hosts."""
-BASE_GRACE_S = 3.0
+BASE_GRACE_S = 5.0
+"""bpftrace exits in well under a second after SIGINT on a quiet machine; a loaded one may need seconds."""
 MAX_GRACE_S = 120.0
 
 _FIXES = {

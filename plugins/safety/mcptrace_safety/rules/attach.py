@@ -65,6 +65,14 @@ def _unbounded(spec: ProbeSpec) -> bool:
 EXTREME_FACTOR = 10
 """A rate ten times over the policy's is refused, not just confirmed."""
 
+DISCRETE_SOFTWARE_EVENTS = frozenset({
+    "page-faults", "faults", "minor-faults", "major-faults", "context-switches", "cs", "cpu-migrations",
+    "migrations", "alignment-faults", "emulation-faults", "dummy", "bpf-output",
+})
+"""Software events counted one by one: a period of 1 means each event, like a tracepoint, not a sampling
+rate. Clock events (cpu-clock, task-clock) count nanoseconds and hardware events count cycles or cache
+references, so a small period there really is a very high sampling rate."""
+
 
 class SamplingFrequencyRule(SafetyRule):
     id: ClassVar[str] = "sampling-frequency"
@@ -91,7 +99,8 @@ class SamplingFrequencyRule(SafetyRule):
                     severity=severity,
                 ))
             period = spec.event_period()
-            if period is not None and period < min_period:
+            discrete = spec.type == "software" and spec.parts[0] in DISCRETE_SOFTWARE_EVENTS
+            if period is not None and period < min_period and not discrete:
                 findings.append(self.finding(
                     f"{spec.text} samples every {period} events on every CPU; the policy's smallest period is "
                     f"{min_period:g}", spec,

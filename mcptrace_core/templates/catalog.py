@@ -1,0 +1,137 @@
+"""Every template of every pack, by name: lookup, a lexical filter, and documents for the search index.
+
+Built per call from the registry (cheap: packs keep their loaded templates). Two packs offering the
+same template name is a conflict like any other in the registry: the first pack keeps the name and
+the problem names both.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from mcptrace_core.logging import get_logger
+from mcptrace_core.templates.model import Template
+
+if TYPE_CHECKING:
+    from mcptrace_core.registry import Registry
+
+log = get_logger(__name__)
+
+_WORD = re.compile(r"[a-z0-9]+")
+_STOP = frozenset("a an and are by do does for from how i in is it me of on or per show the to what which with".split())
+
+
+class UnknownTemplateError(LookupError):
+    """No template has this name; the message suggests the nearest names."""
+
+
+@dataclass
+class TemplateCatalog:
+    templates: dict[str, Template] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+
+    @classmethod
+    def from_registry(cls, registry: Registry) -> TemplateCatalog:
+        catalog = cls()
+        for contribution in registry.contributions("template_pack"):
+            pack = contribution.item
+            try:
+                templates = list(pack.templates())
+                catalog.problems += [f"pack {pack.name!r}: {problem}" for problem in pack.problems()]
+            except Exception as error:  # isolation boundary: a broken pack must not hide the others
+                catalog.problems.append(f"pack {pack.name!r} (plugin {contribution.plugin!r}) failed: {error}")
+                log.error("template pack skipped", pack=pack.name, error=f"{type(error).__name__}: {error}")
+                continue
+            for template in templates:
+                kept = catalog.templates.get(template.name)
+                if kept is not None:
+                    catalog.problems.append(
+                        f"template {template.name!r} from pack {pack.name!r} conflicts with the one from pack "
+                        f"{kept.pack!r}; kept the one from {kept.pack!r}"
+                    )
+                    continue
+                catalog.templates[template.name] = template
+        return catalog
+
+    def get(self, name: str) -> Template:
+        template = self.templates.get(name)
+        if template is None:
+            near = difflib.get_close_matches(name, list(self.templates), n=3, cutoff=0.5)
+            hint = f"; did you mean {', '.join(near)}?" if near else "; list_templates shows them all"
+            raise UnknownTemplateError(f"no template named {name!r}{hint}")
+        return template
+
+    def search(self, query: str | None) -> list[Template]:
+        """Templates matching the words of ``query`` (all when empty), best first.
+
+        Lexical on purpose: the search index finds by meaning; this is the quick, predictable filter.
+        A word matches a template when it appears in its name, title, tags, category, description or
+        parameter names; fields that say more about what a template is weigh more.
+        """
+        terms = [word for word in _WORD.findall((query or "").lower()) if word not in _STOP]
+        if not terms:
+            return sorted(self.templates.values(), key=lambda template: template.name)
+        scored = [(_score(template, terms), template) for template in self.templates.values()]
+        return [template for score, template in sorted(scored, key=lambda item: (-item[0], item[1].name)) if score > 0]
+
+
+def _score(template: Template, terms: list[str]) -> float:
+    fields = (
+        (3.0, template.name.replace("_", " ")),
+        (2.0, template.title),
+        (2.0, " ".join(template.tags)),
+        (1.5, template.category),
+        (1.0, template.description),
+        (0.5, " ".join(template.parameters)),
+    )
+    words = [(weight, set(_WORD.findall(text.lower()))) for weight, text in fields]
+    score = 0.0
+    for term in terms:
+        variants = {term, term[:-1]} if term.endswith("s") and len(term) > 3 else {term}
+        score += max(
+            (weight for weight, vocabulary in words if any(word.startswith(v) for v in variants for word in vocabulary)),
+            default=0.0,
+        )
+    return score
+
+
+@dataclass(frozen=True)
+class TemplateDocument:
+    """A template as the search index reads it: an id, a title, plain words, and metadata for ranking."""
+
+    id: str
+    title: str
+    text: str
+    metadata: dict[str, Any]
+
+
+def template_documents(catalog: TemplateCatalog) -> list[TemplateDocument]:
+    """One document per template, for the embedding index over capabilities."""
+    from mcptrace_core.templates.engine import TemplateError, TemplateParameterError, render
+
+    documents = []
+    for template in sorted(catalog.templates.values(), key=lambda t: t.name):
+        try:
+            probes = render(template, template.example_parameters()).probes
+        except (TemplateError, TemplateParameterError):  # an example naming something absent on this host
+            probes = []
+        parameters = ", ".join(template.all_parameters())
+        documents.append(TemplateDocument(
+            id=template.name,
+            title=template.title,
+            text=f"{template.description} Category: {template.category}. Parameters: {parameters}.",
+            metadata={
+                "pack": template.pack,
+                "category": template.category,
+                "tags": list(template.tags),
+                "requires": list(template.requires),
+                "probes": probes,
+                "outputs": list(template.outputs),
+                "identifiers": [template.name, f"template_{template.name}"],
+                "usage": f"generate_from_template(template_name={template.name!r}, parameters={{...}})",
+            },
+        ))
+    return documents
