@@ -72,6 +72,10 @@ class RunSpec:
     """The program text, when the backend runs one; kept for results and history."""
     explain: Callable[[Sequence[str], int | None], list[TraceError]] = lambda stderr, exit_code: []
     """Turns the kept stderr lines and the exit code of an unsuccessful run into structured errors."""
+    chain_id: str | None = None
+    """The retry chain this run belongs to (exec_with_retry); attempts of one chain share it."""
+    attempt: int | None = None
+    """1-based attempt number within ``chain_id``."""
 
 
 class RunLimitError(Exception):
