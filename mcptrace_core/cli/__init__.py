@@ -11,6 +11,7 @@ import click
 from mcptrace_core.cli.common import CliState, global_options
 from mcptrace_core.cli.config_cmd import config
 from mcptrace_core.cli.data import doctor, plugins, probes
+from mcptrace_core.cli.history import history
 from mcptrace_core.cli.install import install
 from mcptrace_core.cli.run import run
 from mcptrace_core.cli.serve import serve
@@ -29,7 +30,7 @@ def cli(ctx: click.Context, config_file: str | None, log_level: str | None) -> N
     ctx.obj = CliState(config_file=config_file, log_level=log_level)
 
 
-for command in (serve, doctor, probes, run, plugins, config, install):
+for command in (serve, doctor, probes, run, history, plugins, config, install):
     cli.add_command(command)
 
 

@@ -9,7 +9,7 @@ import sys
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import click
 
@@ -71,7 +71,7 @@ def emit(data: Any, text: str, as_json: bool) -> None:
         click.echo(text)
 
 
-def fail(message: str, as_json: bool, code: int = 1) -> None:
+def fail(message: str, as_json: bool, code: int = 1) -> NoReturn:
     """Report an error: as the one JSON document with --json, else on stderr; then exit."""
     if as_json:
         click.echo(json.dumps({"error": message}, ensure_ascii=False))

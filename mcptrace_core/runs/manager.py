@@ -123,7 +123,7 @@ class RunManager:
             try:
                 getattr(listener, event)(run)
             except Exception:  # isolation: an observer's bug never breaks a run
-                log.exception("run listener failed", listener=type(listener).__name__, event=event, execution_id=run.id)
+                log.exception("run listener failed", listener=type(listener).__name__, hook=event, execution_id=run.id)
 
     def _new_id(self) -> str:
         while True:
