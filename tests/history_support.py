@@ -63,19 +63,14 @@ class EmbedderPlugin:
         return [self.embedder]
 
 
-def plugins_with(embedder: Embedder) -> PluginManager:
-    """The built-in runs, history and bpftrace plugins plus ``embedder``, and no other embedder."""
+def plugins_with(embedder: Embedder | None) -> PluginManager:
+    """The built-in runs, history and bpftrace plugins, plus ``embedder`` as the only embedder (if given)."""
     from mcptrace_bpftrace import plugin as bpftrace_plugin
 
     from mcptrace_core.history import tools as history_tools
     from mcptrace_core.runs import tools as runs_tools
 
-    return build_plugin_manager(
-        load_entry_points=False,
-        plugins=[
-            ("runs", runs_tools),
-            ("history", history_tools),
-            ("bpftrace", bpftrace_plugin),
-            ("fake_embedder", EmbedderPlugin(embedder)),
-        ],
-    )
+    plugins: list[tuple[str, object]] = [("runs", runs_tools), ("history", history_tools), ("bpftrace", bpftrace_plugin)]
+    if embedder is not None:
+        plugins.append(("fake_embedder", EmbedderPlugin(embedder)))
+    return build_plugin_manager(load_entry_points=False, plugins=plugins)
