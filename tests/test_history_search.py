@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from mcptrace_core.history.search import fts_query
+from mcptrace_core.history.lexical import fts_expression, query_terms
 from mcptrace_core.server import build_server
 from mcptrace_core.services import Services
 from tests.conftest import requires_bpftrace
@@ -87,8 +87,9 @@ async def test_query_text_never_reaches_fts_syntax(tmp_path: Path) -> None:
         for query in ['"unbalanced', "NEAR(a b)", "openat*", "comm:x", "AND OR NOT", "-- ; DROP TABLE runs", "ü→∑"]:
             result = await client.call_tool("search_history", {"query": query})
             assert not result.is_error, (query, result.content)
-    assert fts_query('say "hi" OR drop*') == '"say" OR "hi" OR "or" OR "drop"'
-    assert fts_query("*** ---") is None
+    assert fts_expression(query_terms('say "hi" OR drop* the'), "OR") == '"say" OR "hi" OR "drop"'
+    assert query_terms("which is the") == ["which", "is", "the"]  # only stopwords: keep them
+    assert query_terms("*** ---") == []
 
 
 async def test_meaning_path_embeds_lazily_caches_vectors_and_fuses(tmp_path: Path) -> None:

@@ -35,6 +35,10 @@ class RunFilter:
         if self.time_range is not None:
             parse_time_range(self.time_range)
 
+    def since(self) -> float | None:
+        """The earliest start time the filter admits, if it has a time range."""
+        return time.time() - parse_time_range(self.time_range) if self.time_range is not None else None
+
     def where(self, table: str = "runs") -> tuple[str, list[Any]]:
         """An SQL condition on ``table`` and its parameters ('1' when nothing is filtered)."""
         clauses: list[str] = []
@@ -45,7 +49,8 @@ class RunFilter:
         if not self.include_failed:
             clauses.append(f"{table}.status NOT IN ({', '.join('?' * len(UNSUCCESSFUL))})")
             params.extend(UNSUCCESSFUL)
-        if self.time_range is not None:
+        since = self.since()
+        if since is not None:
             clauses.append(f"{table}.started_at >= ?")
-            params.append(time.time() - parse_time_range(self.time_range))
+            params.append(since)
         return (" AND ".join(clauses) or "1"), params

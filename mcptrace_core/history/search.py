@@ -1,4 +1,4 @@
-"""Search past runs by words (SQLite FTS5, bm25) and, with an embedder, by meaning; fuse the two rankings.
+"""Search past runs by words (lexical.py) and, with an embedder, by meaning (vectors.py); fuse the rankings.
 
 Runs of the same text that ended the same way are one hit (the newest, with ``repeats``): a program run
 fifty times is one answer, not fifty. Lexical and semantic rankings are fused by reciprocal rank, so a
@@ -7,7 +7,6 @@ run found both ways comes first and neither score scale needs calibrating agains
 
 from __future__ import annotations
 
-import re
 import sqlite3
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
@@ -15,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import Field
 
 from mcptrace_core.history.filters import RunFilter
+from mcptrace_core.history.lexical import GroupKey, rank_by_words
 from mcptrace_core.history.records import when
 from mcptrace_core.models import Model
 
@@ -23,11 +23,11 @@ if TYPE_CHECKING:
     from mcptrace_core.interfaces import Embedder
 
 CANDIDATES = 200
-"""Distinct texts taken from each ranking before fusing."""
+"""Groups taken from each ranking before fusing."""
 RRF_K = 60
 MIN_SIMILARITY = 0.2
-MAX_QUERY_TERMS = 32
 PROGRAM_PREVIEW_CHARS = 2000
+FLOOR_MARGIN = 1000
 
 Matched = Literal["words", "meaning", "both", "recent"]
 
@@ -84,62 +84,52 @@ def search(
     where, params = run_filter.where()
     if not query.strip():
         return SearchOutcome(_recent(conn, where, params, limit), semantic=False)
-    lexical = _lexical(conn, query, where, params)
-    semantic: list[tuple[int, int]] = []
+    lexical = rank_by_words(conn, query, where, params, _floor_seq(conn, run_filter))
+    semantic: list[GroupKey] = []
     pending, problem = 0, None
     if embedder is not None and vectors is not None:
         try:
             pending = vectors.catch_up(conn, embedder)
-            semantic = _semantic(conn, embedder, vectors, query, where, params)
+            semantic = _rank_by_meaning(conn, embedder, vectors, query, where, params)
         except sqlite3.Error:
             raise
         except Exception as error:  # a plugin's embedder: its failure costs the meaning, not the search
             problem = f"search by meaning failed ({embedder.name}: {type(error).__name__}: {error}); words only"
             embedder = None
-    scores: dict[int, float] = {}
-    found: dict[int, set[str]] = {}
-    repeats: dict[int, int] = {}
+    scores: dict[GroupKey, float] = {}
+    found: dict[GroupKey, set[str]] = {}
     for kind, ranking in (("words", lexical), ("meaning", semantic)):
-        for rank, (seq, count) in enumerate(ranking):
-            scores[seq] = scores.get(seq, 0.0) + 1.0 / (RRF_K + rank + 1)
-            found.setdefault(seq, set()).add(kind)
-            repeats[seq] = count
-    best = sorted(scores, key=lambda seq: (-scores[seq], -seq))[:limit]
-    rows = _rows(conn, best)
+        for rank, key in enumerate(ranking[:CANDIDATES]):
+            scores[key] = scores.get(key, 0.0) + 1.0 / (RRF_K + rank + 1)
+            found.setdefault(key, set()).add(kind)
+    best = sorted(scores, key=lambda key: -scores[key])[:limit]  # stable: ties keep the words' order
+    groups = _newest_of_groups(conn, best, where, params)
+    rows = _rows(conn, [seq for seq, _ in groups.values()])
     hits = []
-    for seq in best:
-        kinds = found[seq]
+    for key in best:
+        seq, repeats = groups[key]
+        kinds = found[key]
         matched: Matched = "both" if len(kinds) == 2 else next(iter(kinds))  # type: ignore[assignment]
-        hits.append(_hit(rows[seq], repeats[seq], matched, round(scores[seq] * 1000, 3)))
+        hits.append(_hit(rows[seq], repeats, matched, round(scores[key] * 1000, 3)))
     return SearchOutcome(hits, semantic=embedder is not None, pending_vectors=pending, problem=problem)
 
 
-def fts_query(query: str) -> str | None:
-    """The words of a free-text query as an FTS5 OR-query; every term quoted, so no syntax leaks through."""
-    terms = list(dict.fromkeys(term.lower() for term in re.findall(r"[^\W_]+", query)))[:MAX_QUERY_TERMS]
-    return " OR ".join(f'"{term}"' for term in terms) or None
+def _floor_seq(conn: sqlite3.Connection, run_filter: RunFilter) -> int:
+    """A rowid below which no run of the filter's time range lies (0 without a time range).
+
+    Rowids follow start times, except that runs recorded by several processes at once may land a few
+    rows out of order; FLOOR_MARGIN rows of slack cover that (the exact time condition still applies).
+    """
+    since = run_filter.since()
+    if since is None:
+        return 0
+    row = conn.execute("SELECT seq FROM runs WHERE started_at >= ? ORDER BY started_at LIMIT 1", (since,)).fetchone()
+    return max(0, row[0] - FLOOR_MARGIN) if row is not None else 1 << 62
 
 
-def _lexical(conn: sqlite3.Connection, query: str, where: str, params: list[Any]) -> list[tuple[int, int]]:
-    match = fts_query(query)
-    if match is None:
-        return []
-    # bm25 weights: program, label, error message, summary. Equal texts score alike, so grouping keeps order.
-    return [
-        (row[0], row[1])
-        for row in conn.execute(
-            "WITH matches AS MATERIALIZED (SELECT runs.seq AS seq, runs.text_hash AS text, runs.status AS status, "
-            "bm25(runs_fts, 1.0, 2.0, 1.5, 1.5) AS rank "
-            f"FROM runs_fts JOIN runs ON runs.seq = runs_fts.rowid WHERE runs_fts MATCH ? AND {where}) "
-            "SELECT max(seq), count(*), min(rank) AS best FROM matches GROUP BY text, status ORDER BY best LIMIT ?",
-            (match, *params, CANDIDATES),
-        )
-    ]
-
-
-def _semantic(
+def _rank_by_meaning(
     conn: sqlite3.Connection, embedder: Embedder, vectors: VectorIndex, query: str, where: str, params: list[Any]
-) -> list[tuple[int, int]]:
+) -> list[GroupKey]:
     import numpy as np
 
     query_vector = np.asarray(embedder.embed([query]), dtype=np.float32)[0]
@@ -147,13 +137,26 @@ def _semantic(
     if not nearest:
         return []
     order = {text_hash: rank for rank, (text_hash, _) in enumerate(nearest)}
-    rows = conn.execute(
-        f"SELECT max(seq), count(*), text_hash FROM runs WHERE text_hash IN ({', '.join('?' * len(order))}) "
-        f"AND {where} GROUP BY text_hash, status",
+    keys = conn.execute(
+        f"SELECT DISTINCT text_hash, status FROM runs INDEXED BY runs_text WHERE text_hash IN ({', '.join('?' * len(order))}) AND {where}",
         (*order, *params),
     ).fetchall()
-    rows.sort(key=lambda row: (order[row[2]], -row[0]))
-    return [(row[0], row[1]) for row in rows]
+    return sorted(((text_hash, status) for text_hash, status in keys), key=lambda key: order[key[0]])
+
+
+def _newest_of_groups(
+    conn: sqlite3.Connection, keys: list[GroupKey], where: str, params: list[Any]
+) -> dict[GroupKey, tuple[int, int]]:
+    """For each group: its newest run (seq) and how many runs it has, within the filter."""
+    if not keys:
+        return {}
+    hashes = list({text_hash for text_hash, _ in keys})
+    rows = conn.execute(
+        f"SELECT text_hash, status, max(seq), count(*) FROM runs INDEXED BY runs_text WHERE text_hash IN ({', '.join('?' * len(hashes))}) "
+        f"AND {where} GROUP BY text_hash, status",
+        (*hashes, *params),
+    ).fetchall()
+    return {(row[0], row[1]): (row[2], row[3]) for row in rows}
 
 
 def _recent(conn: sqlite3.Connection, where: str, params: list[Any], limit: int) -> list[HistoryHit]:

@@ -236,7 +236,9 @@ def _insert(row: dict[str, Any], conn: sqlite3.Connection) -> None:
 
 
 def _finish(snapshot: EndSnapshot, conn: sqlite3.Connection) -> None:
-    columns = snapshot.columns()
+    # Columns still NULL since the start are left out: setting error_message to NULL again would
+    # re-index the row's program in the full-text index for nothing.
+    columns = {column: value for column, value in snapshot.columns().items() if value is not None}
     assignments = ", ".join(f"{column} = ?" for column in columns)
     conn.execute(f"UPDATE runs SET {assignments} WHERE id = ?", (*columns.values(), snapshot.id))
     _refresh_text_hash(conn, snapshot.id)
@@ -253,7 +255,8 @@ def _annotate(run_id: str, values: dict[str, Any], conn: sqlite3.Connection) -> 
 def _refresh_text_hash(conn: sqlite3.Connection, run_id: str) -> None:
     row = conn.execute("SELECT program, label, error_message, summary FROM runs WHERE id = ?", (run_id,)).fetchone()
     if row is not None:
-        conn.execute("UPDATE runs SET text_hash = ? WHERE id = ?", (text_hash(*row), run_id))
+        new_hash = text_hash(*row)
+        conn.execute("UPDATE runs SET text_hash = ? WHERE id = ? AND text_hash != ?", (new_hash, run_id, new_hash))
 
 
 def _prune_write(max_runs: int, max_age_days: float, conn: sqlite3.Connection) -> None:
