@@ -22,22 +22,18 @@ import statistics
 import sys
 import tempfile
 import time
-import zlib
 from pathlib import Path
-from typing import Any
 
-import numpy as np
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the named fake lives with the tests
 
-from mcptrace_core import hookimpl
-from mcptrace_core.config import HistorySettings, RunSettings, load_settings
-from mcptrace_core.history.store import HistoryStore
-from mcptrace_core.interfaces import Embedder
-from mcptrace_core.models import MapEntry, TraceError, TraceMap
-from mcptrace_core.plugins import build_plugin_manager
-from mcptrace_core.runs.models import RunSpec, RunStatus
-from mcptrace_core.runs.run import Run
-from mcptrace_core.services import Services
-from mcptrace_core.tools import invoke
+from mcptrace_core.config import HistorySettings, RunSettings, load_settings  # noqa: E402
+from mcptrace_core.history.store import HistoryStore  # noqa: E402
+from mcptrace_core.models import MapEntry, TraceError, TraceMap  # noqa: E402
+from mcptrace_core.runs.models import RunSpec, RunStatus  # noqa: E402
+from mcptrace_core.runs.run import Run  # noqa: E402
+from mcptrace_core.services import Services  # noqa: E402
+from mcptrace_core.tools import invoke  # noqa: E402
+from tests.history_support import FakeTrigramEmbedder, plugins_with  # noqa: E402
 
 TRACEPOINTS = [
     "syscalls:sys_enter_openat", "syscalls:sys_enter_read", "syscalls:sys_enter_write", "syscalls:sys_exit_read",
@@ -87,45 +83,10 @@ QUERIES = [
 ]
 
 
-class FakeTrigramEmbedder(Embedder):
-    """FAKE embedder (no model): hashed character trigrams, L2-normalised. Times the vector path only."""
+class FakeTrigramEmbedder384(FakeTrigramEmbedder):
+    """The tests' FAKE embedder (no model) at MiniLM's width, so the vector cache costs what it would."""
 
-    name = "fake-trigram"
     dimensions = 384
-
-    @property
-    def model_id(self) -> str:
-        return "fake-trigram-bench"
-
-    def embed(self, texts: Any) -> Any:
-        matrix = np.zeros((len(texts), self.dimensions), dtype=np.float32)
-        for row, text in enumerate(texts):
-            padded = f" {text.lower()} "
-            for start in range(len(padded) - 2):
-                matrix[row, zlib.crc32(padded[start : start + 3].encode()) % self.dimensions] += 1.0
-        return matrix / np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-9)
-
-
-class EmbedderPlugin:
-    def __init__(self, embedder: Embedder) -> None:
-        self.embedder = embedder
-
-    @hookimpl
-    def mcptrace_embedders(self) -> list[Embedder]:
-        return [self.embedder]
-
-
-def plugins_with(embedder: Embedder | None) -> Any:
-    """The runs, history and bpftrace plugins, and ``embedder`` as the only embedder (none when None)."""
-    from mcptrace_bpftrace import plugin as bpftrace_plugin
-
-    from mcptrace_core.history import tools as history_tools
-    from mcptrace_core.runs import tools as runs_tools
-
-    plugins: list[tuple[str, object]] = [("runs", runs_tools), ("history", history_tools), ("bpftrace", bpftrace_plugin)]
-    if embedder is not None:
-        plugins.append(("bench_embedder", EmbedderPlugin(embedder)))
-    return build_plugin_manager(load_entry_points=False, plugins=plugins)
 
 
 def synthetic_run(rng: random.Random, number: int, limits: RunSettings, lines: int = 20) -> Run:
@@ -228,7 +189,7 @@ async def main() -> None:
         await services.aclose()
 
         if options.fake_embedder or options.registered_embedder:
-            services = Services.create(settings, plugins_with(FakeTrigramEmbedder()) if options.fake_embedder else None)
+            services = Services.create(settings, plugins_with(FakeTrigramEmbedder384()) if options.fake_embedder else None)
             if not services.registry.embedders:
                 sys.exit("no embedder plugin is registered")
             embedder = services.registry.embedders[0]

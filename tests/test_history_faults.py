@@ -3,7 +3,6 @@ search_history says why, and everything else keeps working."""
 
 from __future__ import annotations
 
-import re
 import sqlite3
 import subprocess
 from collections.abc import AsyncIterator, Iterator
@@ -11,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from structlog.testing import capture_logs
 
 from mcptrace_core.config import HistorySettings, Settings
 from mcptrace_core.history.store import HistoryStore
@@ -83,7 +83,15 @@ async def serving(settings: Settings) -> AsyncIterator[tuple[Services, Any]]:
         await services.aclose()
 
 
-async def assert_serves_without_history(settings: Settings, reason: str, capsys: pytest.CaptureFixture[str]) -> None:
+async def assert_serves_without_history(settings: Settings, reason: str) -> None:
+    with capture_logs() as logs:
+        await _serve_and_check(settings, reason)
+    errors = [entry for entry in logs if entry["event"] == "history unavailable" and entry["log_level"] == "error"]
+    assert len(errors) == 1, f"the reason is logged once as an error: {errors}"
+    assert reason in errors[0]["error"]
+
+
+async def _serve_and_check(settings: Settings, reason: str) -> None:
     async for services, client in serving(settings):
         assert not services.history.available and reason in (services.history.problem or "")
         result = await client.call_tool("exec_program", {"program": PROGRAM, "wait": True})
@@ -98,13 +106,10 @@ async def assert_serves_without_history(settings: Settings, reason: str, capsys:
             assert "history unavailable" in found.content[0].text and reason in found.content[0].text
         missing = await client.call_tool("get_result", {"execution_id": "0123456789ab"})
         assert missing.is_error and "no execution with id" in missing.content[0].text
-    logged = capsys.readouterr()
-    errors = [line for line in (logged.out + logged.err).splitlines() if re.search(r"\berror\b.*\] history unavailable", line)]
-    assert len(errors) == 1, f"the reason is logged once as an error: {errors}"
 
 
-async def test_read_only_history_file(tmp_path: Path, immutable: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    await assert_serves_without_history(history_settings(tmp_path), "readonly database", capsys)
+async def test_read_only_history_file(tmp_path: Path, immutable: Path) -> None:
+    await assert_serves_without_history(history_settings(tmp_path), "readonly database")
 
 
 @pytest.mark.parametrize(
@@ -112,12 +117,12 @@ async def test_read_only_history_file(tmp_path: Path, immutable: Path, capsys: p
     [(garbage, "file is not a database"), (damaged, "malformed"), (newer, "written by a newer mcptrace")],
     ids=["garbage", "damaged-pages", "newer-schema"],
 )
-async def test_unusable_history_file(tmp_path: Path, make: Any, reason: str, capsys: pytest.CaptureFixture[str]) -> None:
+async def test_unusable_history_file(tmp_path: Path, make: Any, reason: str) -> None:
     make(tmp_path / "history.sqlite3")
-    await assert_serves_without_history(history_settings(tmp_path), reason, capsys)
+    await assert_serves_without_history(history_settings(tmp_path), reason)
 
 
-async def test_disabled_history_records_nothing_and_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+async def test_disabled_history_records_nothing_and_says_so(tmp_path: Path) -> None:
     async for services, client in serving(history_settings(tmp_path, enabled=False)):
         result = await client.call_tool("exec_program", {"program": PROGRAM, "wait": True})
         assert result.structured_content["status"] == "completed"

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from mcptrace_core.history.identity import ProcessIdentity
 from mcptrace_core.models import Model, TraceError, TraceMap
@@ -25,6 +25,8 @@ from mcptrace_core.runs.models import RunSpec, RunStatus
 from mcptrace_core.runs.run import Run
 
 STDERR_KEPT = 50
+MAX_OUTPUT_BYTES = 512 * 1024
+"""Output kept per run in the history, at most, whatever history.max_output_lines allows (lines may be long)."""
 SUCCESSFUL = ("completed", "stopped", "timed_out")
 """Statuses of a run that did its work: it ended on its own, or printed its maps when stopped."""
 UNSUCCESSFUL = ("failed", "killed", "interrupted")
@@ -32,6 +34,8 @@ UNSUCCESSFUL = ("failed", "killed", "interrupted")
 
 class RunRecord(Model):
     """One run as the history keeps it."""
+
+    model_config = ConfigDict(**Model.model_config, defer_build=True)  # built on first use, not at server start
 
     id: str = Field(description="The execution_id.")
     backend: str
@@ -218,16 +222,26 @@ class EndSnapshot:
         }
 
 
-def kept_ends(output: OutputBuffer, max_lines: int) -> tuple[list[str], list[str]]:
-    """Up to ``max_lines`` kept lines: the first half from the start, the rest from the end, no overlap."""
+def kept_ends(output: OutputBuffer, max_lines: int, max_bytes: int = MAX_OUTPUT_BYTES) -> tuple[list[str], list[str]]:
+    """Up to ``max_lines`` kept lines and about ``max_bytes``: half from the start, the rest from the end."""
     if max_lines <= 0:
         return [], []
-    head = output.page(0, (max_lines + 1) // 2).lines
-    tail = output.last(max_lines - len(head))
+    head = _within(output.page(0, (max_lines + 1) // 2).lines, max_bytes // 2)
+    tail = _within(output.last(max_lines - len(head))[::-1], max_bytes - sum(len(line) + 1 for line in head))[::-1]
     overlap = len(head) - (output.total - len(tail))
     if overlap > 0:  # a short output: the end repeats lines the head has
         tail = tail[overlap:]
     return head, tail
+
+
+def _within(lines: list[str], max_bytes: int) -> list[str]:
+    """The first lines that fit in ``max_bytes`` (characters, as the run's own caps count)."""
+    size = 0
+    for index, line in enumerate(lines):
+        size += len(line) + 1
+        if size > max_bytes:
+            return lines[:index]
+    return lines
 
 
 RECORD_COLUMNS = (

@@ -53,7 +53,7 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX runs_started ON runs(started_at);
     CREATE INDEX runs_status ON runs(status, started_at);
     CREATE INDEX runs_chain ON runs(chain_id, attempt) WHERE chain_id IS NOT NULL;
-    CREATE INDEX runs_text ON runs(text_hash);
+    CREATE INDEX runs_text ON runs(text_hash, status, started_at);  -- covers grouping and filters in search
     CREATE INDEX runs_unfixed ON runs(owner_pid, ended_at) WHERE status = 'failed' AND likely_fixed_by IS NULL;
 
     CREATE VIRTUAL TABLE runs_fts USING fts5(

@@ -11,7 +11,7 @@ import sqlite3
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from mcptrace_core.history.filters import RunFilter
 from mcptrace_core.history.lexical import GroupKey, rank_by_words
@@ -33,6 +33,8 @@ Matched = Literal["words", "meaning", "both", "recent"]
 
 
 class HistoryHit(Model):
+    model_config = ConfigDict(**Model.model_config, defer_build=True)  # built on first use, not at import
+
     id: str = Field(description="The execution_id; get_result shows its output and maps.")
     program: str | None = Field(description="The program (cut at 2000 characters); null for a tool run.")
     label: str = Field(description="The program's first line or the tool and its arguments.")

@@ -297,10 +297,10 @@ def prune(conn: sqlite3.Connection, max_runs: int, max_age_days: float) -> int:
     if max_age_days > 0:
         cutoff = time.time() - max_age_days * 86400
         removed += conn.execute("DELETE FROM runs WHERE started_at < ? AND status != 'running'", (cutoff,)).rowcount
-    if max_runs > 0:
-        row = conn.execute("SELECT seq FROM runs ORDER BY seq DESC LIMIT 1 OFFSET ?", (max_runs,)).fetchone()
-        if row is not None:
-            removed += conn.execute("DELETE FROM runs WHERE seq <= ? AND status != 'running'", (row[0],)).rowcount
+    if max_runs > 0:  # rowids are dense (only the oldest are ever removed): no count, no scan
+        removed += conn.execute(
+            "DELETE FROM runs WHERE seq <= (SELECT max(seq) FROM runs) - ? AND status != 'running'", (max_runs,)
+        ).rowcount
     if removed:
         conn.execute("DELETE FROM vectors WHERE text_hash NOT IN (SELECT text_hash FROM runs)")
         conn.execute("DELETE FROM embed_queue WHERE text_hash NOT IN (SELECT text_hash FROM runs)")

@@ -55,7 +55,7 @@ class VectorIndex:
             if size == 0:
                 return []
             similarities = self._matrix[:size] @ np.asarray(query, dtype=np.float32).reshape(-1)
-            hashes = list(self._hashes)
+            hashes = self._hashes  # only ever appended to: the first `size` entries stay valid
         top = min(count, size)
         best = np.argpartition(-similarities, top - 1)[:top]
         best = best[np.argsort(-similarities[best])]
@@ -80,7 +80,8 @@ class VectorIndex:
         import numpy as np
 
         rows = conn.execute(
-            "SELECT seq, text_hash, vector FROM vectors WHERE model_id = ? AND seq > ? ORDER BY seq",
+            # '+model_id': walk the rowids after the last one seen, not every vector of the model.
+            "SELECT seq, text_hash, vector FROM vectors WHERE +model_id = ? AND seq > ? ORDER BY seq",
             (model_id, self._last_seq),
         ).fetchall()
         if not rows:
