@@ -11,7 +11,7 @@ import hashlib
 import json
 import platform
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
 from typing import Any
@@ -173,9 +173,6 @@ class EndSnapshot:
     stop_note: str | None
     ended_at: float
     duration_s: float
-    chain_id: str | None
-    attempt: int | None
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def of(cls, run: Run, max_lines: int) -> EndSnapshot:
@@ -195,8 +192,6 @@ class EndSnapshot:
             stop_note=run.stop_note,
             ended_at=time.time(),
             duration_s=run.duration_s,
-            chain_id=run.spec.chain_id,
-            attempt=run.spec.attempt,
         )
 
     def columns(self) -> dict[str, Any]:

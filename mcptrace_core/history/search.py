@@ -177,28 +177,21 @@ def _rows(conn: sqlite3.Connection, seqs: list[int]) -> dict[int, sqlite3.Row]:
     return {row["seq"]: row for row in rows}
 
 
+_HIT_FIELDS_AS_STORED = (
+    "id", "label", "backend", "status", "exit_code", "error_category", "summary", "duration_s", "chain_id",
+    "attempt", "source", "verdict", "fixed_by", "likely_fixed_by",
+)
+
+
 def _hit(row: sqlite3.Row, repeats: int, matched: Matched, score: float) -> HistoryHit:
     program = row["program"]
     if program is not None and len(program) > PROGRAM_PREVIEW_CHARS:
         program = program[:PROGRAM_PREVIEW_CHARS] + f"… [{len(program) - PROGRAM_PREVIEW_CHARS} more characters]"
     return HistoryHit(
-        id=row["id"],
+        **{name: row[name] for name in _HIT_FIELDS_AS_STORED},
         program=program,
-        label=row["label"],
-        backend=row["backend"],
-        status=row["status"],
-        exit_code=row["exit_code"],
         error=row["error_message"],
-        error_category=row["error_category"],
-        summary=row["summary"],
         when=when(row["started_at"]),
-        duration_s=row["duration_s"],
-        chain_id=row["chain_id"],
-        attempt=row["attempt"],
-        source=row["source"],
-        verdict=row["verdict"],
-        fixed_by=row["fixed_by"],
-        likely_fixed_by=row["likely_fixed_by"],
         repeats=repeats,
         matched=matched,
         score=score,
