@@ -26,14 +26,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the named fake lives with the tests
 
-from mcptrace_core.config import HistorySettings, RunSettings, load_settings  # noqa: E402
-from mcptrace_core.history.store import HistoryStore  # noqa: E402
-from mcptrace_core.models import MapEntry, TraceError, TraceMap  # noqa: E402
-from mcptrace_core.runs.models import RunSpec, RunStatus  # noqa: E402
-from mcptrace_core.runs.run import Run  # noqa: E402
-from mcptrace_core.services import Services  # noqa: E402
-from mcptrace_core.tools import invoke  # noqa: E402
-from tests.history_support import FakeTrigramEmbedder, plugins_with  # noqa: E402
+from mcptrace_core.config import HistorySettings, RunSettings, load_settings
+from mcptrace_core.history.store import HistoryStore
+from mcptrace_core.models import MapEntry, TraceError, TraceMap
+from mcptrace_core.runs.models import RunSpec, RunStatus
+from mcptrace_core.runs.run import Run
+from mcptrace_core.services import Services
+from mcptrace_core.tools import invoke
+from tests.history_support import FakeTrigramEmbedder, plugins_with
 
 TRACEPOINTS = [
     "syscalls:sys_enter_openat", "syscalls:sys_enter_read", "syscalls:sys_enter_write", "syscalls:sys_exit_read",
@@ -110,7 +110,7 @@ def synthetic_run(rng: random.Random, number: int, limits: RunSettings, lines: i
 
 def stats_ms(samples: list[float]) -> str:
     ordered = sorted(samples)
-    pick = lambda q: ordered[min(len(ordered) - 1, int(len(ordered) * q))] * 1000  # noqa: E731
+    pick = lambda q: ordered[min(len(ordered) - 1, int(len(ordered) * q))] * 1000
     return (f"median {statistics.median(ordered) * 1000:.3f} ms, p90 {pick(0.9):.3f} ms, p99 {pick(0.99):.3f} ms, "
             f"max {ordered[-1] * 1000:.3f} ms (n={len(ordered)})")
 

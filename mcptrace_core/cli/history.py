@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from contextlib import nullcontext
 from typing import Any
 
 import click
@@ -134,15 +135,11 @@ def export(state: CliState, status: str | None, include_failed: bool, time_range
         if as_json and output is None:
             emit({"runs": [record.model_dump(mode="json") for record in records]}, "", as_json=True)
             return
-        handle = open(output, "w", encoding="utf-8") if output else sys.stdout
         count = 0
-        try:
+        with open(output, "w", encoding="utf-8") if output else nullcontext(sys.stdout) as handle:
             for record in records:
                 handle.write(record.model_dump_json() + "\n")
                 count += 1
-        finally:
-            if output:
-                handle.close()
     except HistoryUnavailable as error:
         fail(str(error), as_json)
     finally:

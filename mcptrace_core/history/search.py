@@ -99,8 +99,9 @@ def search(
             problem = f"search by meaning failed ({embedder.name}: {type(error).__name__}: {error}); words only"
             embedder = None
     scores: dict[GroupKey, float] = {}
-    found: dict[GroupKey, set[str]] = {}
-    for kind, ranking in (("words", lexical), ("meaning", semantic)):
+    found: dict[GroupKey, set[Matched]] = {}
+    rankings: tuple[tuple[Matched, list[GroupKey]], ...] = (("words", lexical), ("meaning", semantic))
+    for kind, ranking in rankings:
         for rank, key in enumerate(ranking[:CANDIDATES]):
             scores[key] = scores.get(key, 0.0) + 1.0 / (RRF_K + rank + 1)
             found.setdefault(key, set()).add(kind)
@@ -111,7 +112,7 @@ def search(
     for key in best:
         seq, repeats = groups[key]
         kinds = found[key]
-        matched: Matched = "both" if len(kinds) == 2 else next(iter(kinds))  # type: ignore[assignment]
+        matched: Matched = "both" if len(kinds) == 2 else next(iter(kinds))
         hits.append(_hit(rows[seq], repeats, matched, round(scores[key] * 1000, 3)))
     return SearchOutcome(hits, semantic=embedder is not None, pending_vectors=pending, problem=problem)
 

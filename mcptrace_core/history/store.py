@@ -176,7 +176,9 @@ class HistoryStore:
                 (*params, last, batch),
             )
             for row in rows:
-                yield record_from_row({key: row[key] for key in row.keys() if key != "seq"})
+                data = dict(row)
+                del data["seq"]
+                yield record_from_row(data)
             if len(rows) < batch:
                 return
             last = rows[-1]["seq"]
@@ -282,8 +284,10 @@ def recover(conn: sqlite3.Connection, me: ProcessIdentity) -> int:
             "UPDATE runs SET status = 'interrupted', stop_note = ? WHERE status = 'running' "
             "AND owner_pid = ? AND owner_boot = ? AND owner_start = ?",
             (
-                f"the mcptrace process that ran it (pid {pid}) ended without finishing it (crash or kill); "
-                "its output was not recorded",
+                (
+                    f"the mcptrace process that ran it (pid {pid}) ended without finishing it (crash or kill); "
+                    "its output was not recorded"
+                ),
                 pid, boot, start,
             ),
         )
