@@ -205,3 +205,23 @@ async def test_a_failing_listener_never_breaks_a_run(services: Services) -> None
     services.history.flush()
     assert run.status.value == "completed"
     assert services.history.load(run.id).status == "completed"  # type: ignore[union-attr]
+
+
+async def test_two_servers_recording_into_one_file_lose_nothing(tmp_path: Path) -> None:
+    first, second = Services.create(history_settings(tmp_path)), Services.create(history_settings(tmp_path))
+    try:  # two stores: two writer threads and connections contending for the same SQLite file
+        runs = [
+            await start(services, f'BEGIN {{ printf("{name} {n}\\n"); exit(); }}')
+            for n in range(3)
+            for name, services in (("first", first), ("second", second))
+        ]
+        await asyncio.gather(*(run.wait_done() for run in runs))
+        first.history.flush()
+        second.history.flush()
+        records = {record.id: record for record in first.history.recent(RunFilter(), 100)}
+    finally:
+        await first.aclose()
+        await second.aclose()
+    assert set(records) == {run.id for run in runs}
+    assert all(record.status == "completed" and record.output_head[-1] in run.output.page(0, 5).lines
+               for run in runs for record in [records[run.id]])
