@@ -65,6 +65,7 @@ async def test_words_filters_and_fix_links(tmp_path: Path) -> None:
         assert set(by_id) == {sched, broken}, "programs with every word come before those with 'comm' only"
         assert by_id[broken]["status"] == "failed" and by_id[broken]["error_category"] == "syntax"
         assert by_id[broken]["likely_fixed_by"] == sched and by_id[broken]["fixed_by"] is None
+        assert by_id[broken]["fix_program"] == SCHED and by_id[sched]["fix_program"] is None
 
         found = await search(client, services, query="sched_switch prev_comm", include_failed=False)
         assert found["runs"][0]["id"] == sched and broken not in [hit["id"] for hit in found["runs"]]

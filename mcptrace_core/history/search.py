@@ -54,6 +54,7 @@ class HistoryHit(Model):
     likely_fixed_by: str | None = Field(
         description="Heuristic link outside retry chains: a similar program the same server ran successfully next."
     )
+    fix_program: str | None = Field(description="The program of the run in fixed_by (or likely_fixed_by), to reuse.")
     repeats: int = Field(description="Runs of this same text with this same status (this hit is the newest).")
     matched: Matched = Field(description="Found by words, by meaning, both, or (empty query) by recency.")
     score: float = Field(description="Fused rank score; higher is better. Comparable within one search only.")
@@ -69,9 +70,14 @@ class SearchOutcome:
     problem: str | None = None
 
 
-HIT_COLUMNS = (
-    "id, backend, label, program, status, exit_code, error_category, error_message, summary, started_at, duration_s, "
-    "chain_id, attempt, source, verdict, fixed_by, likely_fixed_by"
+_STORED = (
+    "id", "label", "backend", "status", "exit_code", "error_category", "summary", "duration_s", "chain_id",
+    "attempt", "source", "verdict", "fixed_by", "likely_fixed_by",
+)
+"""Hit fields read as they are stored."""
+HIT_SELECT = (
+    f"SELECT runs.seq, runs.program, runs.error_message, runs.started_at, {', '.join('runs.' + c for c in _STORED)}, "
+    "fix.program AS fix_program FROM runs LEFT JOIN runs AS fix ON fix.id = coalesce(runs.fixed_by, runs.likely_fixed_by)"
 )
 
 
@@ -163,37 +169,31 @@ def _newest_of_groups(
 
 
 def _recent(conn: sqlite3.Connection, where: str, params: list[Any], limit: int) -> list[HistoryHit]:
-    rows = conn.execute(
-        f"SELECT {HIT_COLUMNS} FROM runs WHERE {where} ORDER BY started_at DESC LIMIT ?", (*params, limit)
-    ).fetchall()
+    rows = conn.execute(f"{HIT_SELECT} WHERE {where} ORDER BY runs.started_at DESC LIMIT ?", (*params, limit))
     return [_hit(row, 1, "recent", 0.0) for row in rows]
 
 
 def _rows(conn: sqlite3.Connection, seqs: list[int]) -> dict[int, sqlite3.Row]:
     if not seqs:
         return {}
-    rows = conn.execute(
-        f"SELECT seq, {HIT_COLUMNS} FROM runs WHERE seq IN ({', '.join('?' * len(seqs))})", seqs
-    ).fetchall()
+    rows = conn.execute(f"{HIT_SELECT} WHERE runs.seq IN ({', '.join('?' * len(seqs))})", seqs).fetchall()
     return {row["seq"]: row for row in rows}
 
 
-_HIT_FIELDS_AS_STORED = (
-    "id", "label", "backend", "status", "exit_code", "error_category", "summary", "duration_s", "chain_id",
-    "attempt", "source", "verdict", "fixed_by", "likely_fixed_by",
-)
-
-
 def _hit(row: sqlite3.Row, repeats: int, matched: Matched, score: float) -> HistoryHit:
-    program = row["program"]
-    if program is not None and len(program) > PROGRAM_PREVIEW_CHARS:
-        program = program[:PROGRAM_PREVIEW_CHARS] + f"… [{len(program) - PROGRAM_PREVIEW_CHARS} more characters]"
     return HistoryHit(
-        **{name: row[name] for name in _HIT_FIELDS_AS_STORED},
-        program=program,
+        **{name: row[name] for name in _STORED},
+        program=_preview(row["program"]),
+        fix_program=_preview(row["fix_program"]),
         error=row["error_message"],
         when=when(row["started_at"]),
         repeats=repeats,
         matched=matched,
         score=score,
     )
+
+
+def _preview(program: str | None) -> str | None:
+    if program is None or len(program) <= PROGRAM_PREVIEW_CHARS:
+        return program
+    return program[:PROGRAM_PREVIEW_CHARS] + f"… [{len(program) - PROGRAM_PREVIEW_CHARS} more characters]"

@@ -53,6 +53,7 @@ class SearchHistoryResult(ToolOutput):
                 lines.append(f"  summary: {hit.summary}")
             if hit.fixed_by or hit.likely_fixed_by:
                 lines.append(f"  fixed by {hit.fixed_by or hit.likely_fixed_by}" + ("" if hit.fixed_by else " (likely)"))
+                lines.extend(f"    {line}" for line in (hit.fix_program or "").splitlines())
         return "\n".join(lines)
 
 
