@@ -116,7 +116,8 @@ def mcptrace_tools() -> list[ToolSpec]:
             description=(
                 "Page through the output of a run started by exec_program (or another run tool): status, "
                 "lines from offset (use next_offset to continue), structured maps, errors with hints, "
-                "exit code, duration. wait_s long-polls for new lines of a running program."
+                "exit code, duration. wait_s long-polls for new lines of a running program. Runs of earlier "
+                "server processes are read back from the history (the lines it kept, maps, errors)."
             ),
             input_model=GetResultInput,
             output_model=ExecutionResult,
