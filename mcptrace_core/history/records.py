@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import platform
+import os
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -131,8 +131,8 @@ def embed_text(program: str | None, label: str, error: str | None, summary: str 
 
 @cache
 def host_facts() -> str:
-    uname = platform.uname()
-    return json.dumps({"hostname": uname.node, "kernel": uname.release, "machine": uname.machine})
+    uname = os.uname()
+    return json.dumps({"hostname": uname.nodename, "kernel": uname.release, "machine": uname.machine})
 
 
 def start_row(run: Run, owner: ProcessIdentity) -> dict[str, Any]:
