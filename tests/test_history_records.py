@@ -1,11 +1,18 @@
-"""What the history keeps of a run's output pages exactly like the live output did, within its caps."""
+"""What the history keeps of a run's output pages exactly like the live output did, within its caps; a new file
+is set up once however many servers open it together."""
 
 from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 from hypothesis import given
 from hypothesis import strategies as st
 
+from mcptrace_core.config import HistorySettings
 from mcptrace_core.history.records import kept_ends
+from mcptrace_core.history.schema import MIGRATIONS
+from mcptrace_core.history.store import HistoryStore
 from mcptrace_core.runs.buffer import OutputBuffer
 
 
@@ -45,3 +52,15 @@ def test_long_lines_are_kept_within_the_byte_cap() -> None:
     head, tail = kept_ends(live, max_lines=100, max_bytes=10_000)
     assert len(head) == 4 and len(tail) == 5  # 1001 bytes a line: 4 fit in the first half, 5 in the rest
     assert sum(len(line) + 1 for line in head + tail) <= 10_000
+
+
+def test_stores_opened_together_on_a_new_file_migrate_it_once(tmp_path: Path) -> None:
+    path = tmp_path / "history.sqlite3"
+    with ThreadPoolExecutor(4) as pool:
+        stores = list(pool.map(lambda _: HistoryStore.open(HistorySettings(path=path)), range(4)))
+    try:
+        assert [store.problem for store in stores] == [None] * 4
+        assert stores[0].read("PRAGMA user_version")[0][0] == len(MIGRATIONS)
+    finally:
+        for store in stores:
+            store.close()

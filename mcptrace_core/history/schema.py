@@ -100,19 +100,30 @@ class SchemaTooNewError(Exception):
 
 
 def migrate(conn: sqlite3.Connection) -> int:
-    """Bring the schema up to date; return the version it is at."""
-    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    """Bring the schema up to date; return the version it is at.
+
+    The version is read again under the write lock, so two servers starting together on a new file
+    migrate it once: the second waits for the first and then finds nothing to do.
+    """
+    if _version(conn) == len(MIGRATIONS):
+        return len(MIGRATIONS)
+    with transaction(conn):
+        version = _version(conn)
+        for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+            for statement in _statements(script):
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {number}")
+    return len(MIGRATIONS)
+
+
+def _version(conn: sqlite3.Connection) -> int:
+    version = int(conn.execute("PRAGMA user_version").fetchone()[0])
     if version > len(MIGRATIONS):
         raise SchemaTooNewError(
             f"schema version {version} was written by a newer mcptrace (this one knows up to {len(MIGRATIONS)}); "
             "upgrade mcptrace or point history.path at another file"
         )
-    for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
-        with transaction(conn):
-            for statement in _statements(script):
-                conn.execute(statement)
-            conn.execute(f"PRAGMA user_version = {number}")
-    return len(MIGRATIONS)
+    return version
 
 
 def _statements(script: str) -> list[str]:
