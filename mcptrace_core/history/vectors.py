@@ -98,13 +98,13 @@ class VectorIndex:
             self._last_seq = seq
 
     def _reserve(self, rows: int, dimensions: int) -> None:
-        """Grow the matrix by doubling, so loading n vectors one batch at a time costs O(n)."""
+        """Grow the matrix geometrically (x1.5), so loading n vectors a batch at a time costs O(n) copies."""
         import numpy as np
 
         if self._matrix is None or self._matrix.shape[1] != dimensions:
             self._matrix = np.zeros((max(rows, 1024), dimensions), dtype=np.float32)
         elif rows > self._matrix.shape[0]:
-            grown = np.zeros((max(rows, 2 * self._matrix.shape[0]), dimensions), dtype=np.float32)
+            grown = np.zeros((max(rows, self._matrix.shape[0] * 3 // 2), dimensions), dtype=np.float32)
             grown[: self._matrix.shape[0]] = self._matrix
             self._matrix = grown
 
