@@ -25,7 +25,9 @@ if TYPE_CHECKING:
 CANDIDATES = 200
 """Groups taken from each ranking before fusing."""
 RRF_K = 60
+"""The usual damping of reciprocal rank fusion: rank 1 and rank 5 differ, rank 101 and 105 hardly."""
 MIN_SIMILARITY = 0.2
+"""Cosine similarity below which a run's text is taken as unrelated to the query."""
 PROGRAM_PREVIEW_CHARS = 2000
 FLOOR_MARGIN = 1000
 

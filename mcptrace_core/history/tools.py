@@ -91,7 +91,8 @@ def mcptrace_tools() -> list[ToolSpec]:
             description=(
                 "Search every past run of this host (kept across restarts) by words and meaning, filtered by "
                 "status and time: what was traced before, what worked, how it failed and which later attempt "
-                "fixed it (fixed_by). get_result shows the output and maps of any returned id."
+                "fixed it (fixed_by, with fix_program to reuse; likely_fixed_by is a heuristic link). Identical "
+                "runs with the same outcome are one hit. get_result shows the output and maps of any returned id."
             ),
             input_model=SearchHistoryInput,
             output_model=SearchHistoryResult,
