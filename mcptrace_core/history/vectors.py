@@ -54,7 +54,9 @@ class VectorIndex:
             size = len(self._hashes)
             if size == 0:
                 return []
-            similarities = self._matrix[:size] @ np.asarray(query, dtype=np.float32).reshape(-1)
+            # einsum, not @: BLAS would spread this one product over threads that, on a busy machine,
+            # mostly wait for each other (measured: about half the wall time of a matmul here).
+            similarities = np.einsum("ij,j->i", self._matrix[:size], np.asarray(query, dtype=np.float32).reshape(-1))
             hashes = self._hashes  # only ever appended to: the first `size` entries stay valid
         top = min(count, size)
         best = np.argpartition(-similarities, top - 1)[:top]
