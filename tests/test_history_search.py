@@ -34,7 +34,7 @@ async def session(services: Services) -> AsyncIterator[Any]:
         await services.aclose()
 
 
-async def run(client: Any, program: str, timeout_s: float = 0.3) -> str:
+async def run(client: Any, program: str, timeout_s: float = 1.0) -> str:
     result = await client.call_tool("exec_program", {"program": program, "timeout_s": timeout_s, "wait": True})
     assert not result.is_error, result.content
     return str(result.structured_content["execution_id"])
