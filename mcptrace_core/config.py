@@ -150,6 +150,20 @@ class BccSettings(Section):
     )
 
 
+class HistorySettings(Section):
+    enabled: bool = Field(True, description="Record every run in the history store (SQLite), searchable later.")
+    path: Path | None = Field(
+        None,
+        description="The history database file; history.sqlite3 in the user data directory when unset.",
+        examples=["/var/lib/mcptrace/history.sqlite3"],
+    )
+    max_runs: int = Field(100_000, ge=0, description="Most runs kept; the oldest go first. 0 keeps every run.")
+    max_age_days: float = Field(90.0, ge=0, description="Runs older than this many days are removed. 0 keeps them forever.")
+    max_output_lines: int = Field(
+        1000, ge=0, le=100_000, description="Output lines kept per run in the history (half from the start, half from the end)."
+    )
+
+
 class Settings(Section):
     server: ServerSettings = Field(default_factory=ServerSettings)
     runs: RunSettings = Field(default_factory=RunSettings)
@@ -159,6 +173,7 @@ class Settings(Section):
     bpftrace: BpftraceSettings = Field(default_factory=BpftraceSettings)
     safety: SafetySettings = Field(default_factory=SafetySettings)
     bcc: BccSettings = Field(default_factory=BccSettings)
+    history: HistorySettings = Field(default_factory=HistorySettings)
 
 
 def user_config_path() -> Path:

@@ -1,4 +1,4 @@
-"""The services a server (or a CLI command) shares: settings, plugins, registry and runs."""
+"""The services a server (or a CLI command) shares: settings, plugins, registry, runs and their history."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mcptrace_core.config import Settings
+from mcptrace_core.history.store import HistoryStore
 from mcptrace_core.interfaces import Backend
 from mcptrace_core.plugins import PluginManager, build_plugin_manager
 from mcptrace_core.registry import Registry, build_registry
@@ -19,12 +20,20 @@ class Services:
     plugins: PluginManager
     registry: Registry
     runs: RunManager
+    history: HistoryStore
 
     @classmethod
     def create(cls, settings: Settings, plugins: PluginManager | None = None) -> Services:
-        """Load the plugins (unless a manager is given, as tests do) and collect their contributions."""
+        """Load the plugins (unless a manager is given, as tests do) and collect their contributions.
+
+        The history store is opened here (recovering runs a crashed server left behind) and records
+        every run the run manager starts.
+        """
         pm = plugins if plugins is not None else build_plugin_manager(settings.plugins.disable)
-        return cls(settings, pm, build_registry(pm, settings), RunManager(settings.runs))
+        runs = RunManager(settings.runs)
+        history = HistoryStore.open(settings.history)
+        runs.add_listener(history)
+        return cls(settings, pm, build_registry(pm, settings), runs, history)
 
     def backend(self, name: str) -> Any:
         """The backend called ``name``; a ToolError that says how to get it when it is not loaded."""
@@ -38,5 +47,8 @@ class Services:
         return backend
 
     async def aclose(self) -> None:
-        """Stop every run; called when the server or command ends."""
+        """Stop every run and write the history; called when the server or command ends."""
+        import anyio
+
         await self.runs.shutdown()
+        await anyio.to_thread.run_sync(self.history.close)

@@ -14,6 +14,7 @@ from mcptrace_core.cli.config_cmd import config
 from mcptrace_core.cli.data import doctor, plugins, probes
 from mcptrace_core.cli.examples import examples
 from mcptrace_core.cli.discover import discover
+from mcptrace_core.cli.history import history
 from mcptrace_core.cli.install import install
 from mcptrace_core.cli.run import run
 from mcptrace_core.cli.serve import serve
@@ -34,7 +35,7 @@ def cli(ctx: click.Context, config_file: str | None, log_level: str | None) -> N
     ctx.obj = CliState(config_file=config_file, log_level=log_level)
 
 
-for command in (serve, doctor, probes, discover, validate, run, templates, bcc, plugins, config, install, examples):
+for command in (serve, doctor, probes, discover, validate, run, templates, bcc, history, plugins, config, install, examples):
     cli.add_command(command)
 
 

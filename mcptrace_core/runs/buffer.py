@@ -39,6 +39,16 @@ class OutputBuffer:
         self.dropped = 0
         """Lines dropped from the middle."""
 
+    @classmethod
+    def restore(cls, head: list[str], tail: list[str], total: int) -> OutputBuffer:
+        """A finished buffer rebuilt from its kept ends (lines 0.. and ..total-1), e.g. from the history store."""
+        buffer = cls(max_lines=len(head) + len(tail) + 2, max_bytes=0)
+        buffer._head, buffer._head_open = list(head), False
+        buffer._tail = deque(tail)
+        buffer.total = total
+        buffer.dropped = total - len(head) - len(tail)
+        return buffer
+
     def append(self, line: str) -> None:
         size = len(line) + 1
         self.total += 1

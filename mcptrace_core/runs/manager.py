@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
+from typing import Protocol
 
 from mcptrace_core.config import RunSettings
 from mcptrace_core.logging import get_logger
@@ -18,6 +19,17 @@ MAX_KEPT_RUNS = 1000
 SHUTDOWN_GRACE_S = 3.0
 
 
+class RunListener(Protocol):
+    """Told when a run starts and when it has ended (e.g. the history store); called on the event loop.
+
+    A listener must return quickly; one that raises is logged and the run goes on unharmed.
+    """
+
+    def run_started(self, run: Run) -> None: ...
+
+    def run_ended(self, run: Run) -> None: ...
+
+
 class RunManager:
     """All runs of this server process. Backend-agnostic: a backend hands over a RunSpec."""
 
@@ -25,6 +37,10 @@ class RunManager:
         self.limits = limits
         self._runs: dict[str, Run] = {}
         self._supervisors: dict[str, asyncio.Task[None]] = {}
+        self._listeners: list[RunListener] = []
+
+    def add_listener(self, listener: RunListener) -> None:
+        self._listeners.append(listener)
 
     @property
     def active(self) -> list[Run]:
@@ -50,6 +66,7 @@ class RunManager:
             raise RunStartError(f"cannot start {spec.argv[0]}: {error.strerror or error}") from error
         run.attach(process)
         self._supervisors[run.id] = asyncio.create_task(self._supervise(run, process))
+        self._tell("run_started", run)
         log.info("run started", execution_id=run.id, backend=spec.backend, pid=process.pid, timeout_s=spec.timeout_s)
         return run
 
@@ -101,6 +118,7 @@ class RunManager:
         try:
             await run.supervise(process)
         finally:
+            self._tell("run_ended", run)
             log.info(
                 "run ended",
                 execution_id=run.id,
@@ -109,6 +127,13 @@ class RunManager:
                 duration_s=run.duration_s,
                 lines=run.output.total,
             )
+
+    def _tell(self, event: str, run: Run) -> None:
+        for listener in self._listeners:
+            try:
+                getattr(listener, event)(run)
+            except Exception:  # isolation: an observer's bug never breaks a run
+                log.exception("run listener failed", listener=type(listener).__name__, hook=event, execution_id=run.id)
 
     def _new_id(self) -> str:
         while True:

@@ -2,17 +2,50 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Literal, Protocol
 
 from pydantic import Field
 
 from mcptrace_core.models import TraceError, TraceMap, TraceTable
-from mcptrace_core.runs.run import Run
+from mcptrace_core.runs.buffer import OutputBuffer
+from mcptrace_core.runs.models import RunSpec, RunStatus
 from mcptrace_core.tools import ToolOutput
 
 StatusName = Literal["running", "completed", "failed", "stopped", "timed_out", "killed", "interrupted"]
 TEXT_PREVIEW_LINES = 60
+
+
+class RunView(Protocol):
+    """What a result is built from: a live Run, or a past run read back from the history store."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def spec(self) -> RunSpec: ...
+    @property
+    def status(self) -> RunStatus: ...
+    @property
+    def output(self) -> OutputBuffer: ...
+    @property
+    def stderr(self) -> OutputBuffer: ...
+    @property
+    def maps(self) -> Mapping[str, TraceMap]: ...
+    @property
+    def errors(self) -> Sequence[TraceError]: ...
+    @property
+    def exit_code(self) -> int | None: ...
+    @property
+    def attached_probes(self) -> int | None: ...
+    @property
+    def lost_events(self) -> int: ...
+    @property
+    def duration_s(self) -> float: ...
+    @property
+    def stop_note(self) -> str | None: ...
+    @property
+    def started_at(self) -> float: ...
 
 
 class ExecutionResult(ToolOutput):
@@ -78,7 +111,7 @@ class ExecutionSummary(ToolOutput):
     total_lines: int
 
 
-def execution_result(run: Run, offset: int, limit: int) -> ExecutionResult:
+def execution_result(run: RunView, offset: int, limit: int) -> ExecutionResult:
     """The run's state and up to ``limit`` lines from ``offset``."""
     offset = min(max(0, offset), run.output.total)
     page = run.output.page(offset, limit)
@@ -100,7 +133,7 @@ def execution_result(run: Run, offset: int, limit: int) -> ExecutionResult:
         dropped_lines=run.output.dropped,
         exit_code=run.exit_code,
         error=first_error,
-        errors=run.errors,
+        errors=list(run.errors),
         stderr=run.stderr.last(50),
         maps=list(run.maps.values()),
         tables=run.spec.page_tables(page.offset, page.lines),
@@ -111,7 +144,7 @@ def execution_result(run: Run, offset: int, limit: int) -> ExecutionResult:
     )
 
 
-def execution_summary(run: Run) -> ExecutionSummary:
+def execution_summary(run: RunView) -> ExecutionSummary:
     return ExecutionSummary(
         execution_id=run.id,
         backend=run.spec.backend,

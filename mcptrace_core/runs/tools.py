@@ -5,9 +5,14 @@ Registered through the ``mcptrace`` entry-point group as the ``runs`` plugin, li
 
 from __future__ import annotations
 
+from typing import Literal
+
+import anyio
 from pydantic import Field
 
 from mcptrace_core import hookimpl
+from mcptrace_core.history.records import StoredRun
+from mcptrace_core.history.store import HistoryUnavailable
 from mcptrace_core.runs.models import RunNotFoundError, RunStatus
 from mcptrace_core.runs.run import Run
 from mcptrace_core.runs.results import (
@@ -69,10 +74,25 @@ def _run(call: ToolCall, execution_id: str) -> Run:
 
 
 async def get_result(call: ToolCall, args: GetResultInput) -> ExecutionResult:
-    run = _run(call, args.execution_id)
+    try:
+        run = call.services.runs.get(args.execution_id)
+    except RunNotFoundError as error:
+        past = await anyio.to_thread.run_sync(_past_run, call, args.execution_id)
+        if past is None:
+            raise ToolError(str(error)) from None
+        return execution_result(past, args.offset, args.limit)
     if args.wait_s and args.offset >= run.output.total and not run.status.finished:
         await run.wait_changed(args.wait_s)
     return execution_result(run, args.offset, args.limit)
+
+
+def _past_run(call: ToolCall, execution_id: str) -> StoredRun | None:
+    """A run of an earlier server process (or expired from memory), from the history store."""
+    try:
+        record = call.services.history.load(execution_id)
+    except HistoryUnavailable:
+        return None
+    return record.view() if record is not None else None
 
 
 async def stop_execution(call: ToolCall, args: StopInput) -> StopResult:
@@ -97,7 +117,8 @@ def mcptrace_tools() -> list[ToolSpec]:
             description=(
                 "Page through the output of a run started by exec_program (or another run tool): status, "
                 "lines from offset (use next_offset to continue), structured maps, errors with hints, "
-                "exit code, duration. wait_s long-polls for new lines of a running program."
+                "exit code, duration. wait_s long-polls for new lines of a running program. Runs of earlier "
+                "server processes are read back from the history (the lines it kept, maps, errors)."
             ),
             input_model=GetResultInput,
             output_model=ExecutionResult,
