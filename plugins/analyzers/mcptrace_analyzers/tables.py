@@ -1,0 +1,157 @@
+"""Turn event lines (printf output, BCC tool rows) into tables of typed columns.
+
+A header row is a line of two or more capitalised column names, at least half of them in upper case
+(``PID COMM FD ERR PATH``, ``SYSCALL COUNT TIME (us)``, ``TIME(s) PCOMM AGE(s)``, ``SOFTIRQ TOTAL_usecs``). The rows under it are split on white space
+into as many fields as the header has; the last field takes the rest of the line, since the last
+column is usually free text (a path, the arguments of a command). A header printed again (a tool
+printing each interval) continues its table; a blank line ends it. Lines under no header form tables
+of their own where five or more consecutive lines have the same number of fields (columns
+``col1..colN``); the rest are counted.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from mcptrace_core.analysis import Column, EventTable
+
+from mcptrace_analyzers.units import unit_of
+
+HEADER_TOKEN = re.compile(r"[A-Z][A-Za-z0-9_%/.#-]*(?:\([A-Za-z%/]+\))?\Z")
+UNIT_TOKEN = re.compile(r"\([A-Za-z%/]+\)\Z")
+MIN_INFERRED_ROWS = 5
+SAMPLE_LINES = 20
+
+
+def header_columns(line: str) -> list[str] | None:
+    """The column names when ``line`` is a header row, else None. '(us)' joins the name before it."""
+    tokens = line.split()
+    if not 2 <= len(tokens) <= 40:
+        return None
+    columns: list[str] = []
+    for token in tokens:
+        if columns and UNIT_TOKEN.match(token):
+            columns[-1] += f" {token}"
+        elif HEADER_TOKEN.match(token):
+            columns.append(token)
+        else:
+            return None
+    shouting = sum(1 for column in columns if column.split("(")[0].split("_")[0].isupper())
+    return columns if len(columns) >= 2 and 2 * shouting >= len(columns) else None
+
+
+class _Table:
+    __slots__ = ("header", "columns", "rows")
+
+    def __init__(self, header: str, columns: list[str]) -> None:
+        self.header, self.columns = header, columns
+        self.rows: list[list[str | None]] = []
+
+
+class EventLines:
+    """Receives event lines in order; ``result`` returns the tables and what fitted none."""
+
+    def __init__(self) -> None:
+        self._tables: dict[tuple[str, ...], _Table] = {}
+        self._current: _Table | None = None
+        self._other: list[str] = []
+
+    def add(self, line: str) -> None:
+        table = self._current
+        if table is not None:
+            width = len(table.columns)
+            parts: list[str | None] = line.split(None, width - 1)  # type: ignore[assignment]
+            columns = header_columns(line) if parts and parts[0].isupper() else None  # type: ignore[union-attr]
+            if columns is None and len(parts) == width:
+                table.rows.append(parts)
+                return
+            if columns is None and width > 2 and len(parts) == width - 1:  # an empty last column
+                parts.append(None)
+                table.rows.append(parts)
+                return
+            if columns is not None:
+                self._start(line, columns)
+                return
+        else:
+            columns = header_columns(line)
+            if columns is not None:
+                self._start(line, columns)
+                return
+        self._other.append(line)
+
+    def gap(self) -> None:
+        """A blank line: the rows of the current table have ended."""
+        self._current = None
+
+    def _start(self, line: str, columns: list[str]) -> None:
+        key = tuple(columns)
+        table = self._tables.get(key)
+        if table is None:
+            table = self._tables[key] = _Table(line.strip(), columns)
+        self._current = table
+
+    def result(self) -> tuple[list[EventTable], int, list[str]]:
+        """(tables, number of other lines, the first of them)."""
+        tables = [_typed(t.header, t.columns, t.rows) for t in self._tables.values() if t.rows]
+        other = self._other
+        inferred, other = _infer(other)
+        if inferred is not None:
+            tables.append(inferred)
+        return tables, len(other), [line.strip() for line in other[:SAMPLE_LINES]]
+
+
+def _infer(lines: list[str]) -> tuple[EventTable | None, list[str]]:
+    """One table of the runs of >= 5 consecutive lines that split into the same number of fields
+    (the commonest such width); the other lines are returned as they are."""
+    split = [line.split() for line in lines]
+    widths = [len(parts) for parts in split]
+    in_run = [0] * len(lines)  # the width of the run a line belongs to, 0 for none
+    start = 0
+    for index in range(1, len(lines) + 1):
+        if index < len(lines) and widths[index] == widths[start]:
+            continue
+        if index - start >= MIN_INFERRED_ROWS and widths[start] >= 2:
+            in_run[start:index] = [widths[start]] * (index - start)
+        start = index
+    found = Counter(width for width in in_run if width)
+    if not found:
+        return None, lines
+    width = found.most_common(1)[0][0]
+    rows = [parts for parts, run in zip(split, in_run) if run == width]
+    rest = [line for line, run in zip(lines, in_run) if run != width]
+    return _typed(None, [f"col{index + 1}" for index in range(width)], rows), rest  # type: ignore[arg-type]
+
+
+def _typed(header: str | None, names: list[str], rows: list[list[str | None]]) -> EventTable:
+    columns = [_column(name, list(values)) for name, values in zip(names, zip(*rows))]
+    return EventTable(header=header, columns=columns, rows=len(rows))
+
+
+def _column(name: str, values: list[str | None]) -> Column:
+    numbers = _numbers(values)
+    if numbers is not None:
+        return Column(name=name, unit=unit_of(name), numeric=True, values=numbers)
+    return Column(name=name, unit=unit_of(name), numeric=False, values=values)
+
+
+def _numbers(values: list[str | None]) -> list[int | float | None] | None:
+    """The values as numbers when every present one is a decimal number; else None."""
+    present = [value for value in values if value is not None] if None in values else values
+    if not present or not all(_looks_numeric(value) for value in present[:64]):  # type: ignore[arg-type]
+        return None
+    for convert in (int, float):
+        try:
+            converted = list(map(convert, present))  # type: ignore[arg-type]
+        except ValueError:
+            continue
+        if present is values:
+            return converted
+        found = iter(converted)
+        return [None if value is None else next(found) for value in values]
+    return None
+
+
+def _looks_numeric(text: str) -> bool:
+    """A cheap pre-check that keeps names like 'inf', 'nan' or '1_000' out of numeric columns."""
+    head = text[1:] if text[:1] in "+-" else text
+    return head[:1].isdigit() and "_" not in text
