@@ -3,55 +3,129 @@
 An analyzer (``interfaces.Analyzer``) turns raw output into a ``ParsedOutput``; the statistics and
 findings computed from it (``Distribution``, ``TopKeys``, ``Series``, ``ColumnSummary``, ``Anomaly``)
 are the same whoever parsed it, so a third-party analyzer that adds an output kind gets percentiles,
-top keys, trends and anomalies for free. Maps reuse ``TraceMap``, the form get_result returns.
+top keys, trends and anomalies for free.
+
+The parsed form is made of plain dataclasses and tuples, not pydantic models: it is an in-process
+hand-over that may hold millions of values, and validating each one (2-5 us a model here) would
+cap parsing at a few MB/s. ``ParsedMap.to_trace_map`` gives the validated ``TraceMap`` that tools
+return (get_result's form); the findings below are pydantic models, since tools return them.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from dataclasses import dataclass, field
+from typing import Any, Literal, NamedTuple
 
 from pydantic import Field
 
-from mcptrace_core.models import Model, Severity, TraceMap
+from mcptrace_core.models import HistBucket, MapEntry, MapStats, Model, Severity, TraceMap
+
+MapKind = Literal["value", "hist", "stats"]
 
 
-class Snapshot(Model):
+class Bucket(NamedTuple):
+    """A histogram bucket [low, high); None bounds are the open underflow/overflow buckets."""
+
+    low: float | None
+    high: float | None
+    count: int
+
+
+class StatsValue(NamedTuple):
+    """A stats() value; avg() gives only the average."""
+
+    count: int | None
+    average: float | None
+    total: float | None
+
+
+@dataclass
+class ParsedMap:
+    """A map as parsed: keys and values side by side (None key for a scalar map).
+
+    A value is a number, a string or a tuple (list) for kind 'value'; a list of Buckets for 'hist';
+    a StatsValue for 'stats'.
+    """
+
+    name: str
+    kind: MapKind
+    keys: list[str | None] = field(default_factory=list)
+    values: list[Any] = field(default_factory=list)
+
+    def to_trace_map(self, indices: list[int] | None = None) -> TraceMap:
+        """The validated TraceMap of these entries (all, or those at ``indices``)."""
+        chosen = range(len(self.keys)) if indices is None else indices
+        return TraceMap(name=self.name, kind=self.kind, entries=[self._entry(index) for index in chosen])
+
+    def _entry(self, index: int) -> MapEntry:
+        key, value = self.keys[index], self.values[index]
+        if self.kind == "hist":
+            return MapEntry(key=key, buckets=[HistBucket(low=b.low, high=b.high, count=b.count) for b in value])
+        if self.kind == "stats":
+            return MapEntry(key=key, stats=MapStats(count=value.count, average=value.average, total=value.total))
+        return MapEntry(key=key, value=value)
+
+    @classmethod
+    def from_trace_map(cls, trace_map: TraceMap) -> ParsedMap:
+        parsed = cls(trace_map.name, trace_map.kind)
+        for entry in trace_map.entries:
+            parsed.keys.append(entry.key)
+            if entry.buckets is not None:
+                parsed.values.append([Bucket(b.low, b.high, b.count) for b in entry.buckets])
+            elif entry.stats is not None:
+                parsed.values.append(StatsValue(entry.stats.count, entry.stats.average, entry.stats.total))
+            else:
+                parsed.values.append(entry.value)
+        return parsed
+
+
+@dataclass
+class Snapshot:
     """One printout of maps: bpftrace's print() on an interval, or one interval of a BCC tool."""
 
-    label: str | None = Field(description="What was printed before it, e.g. a time '21:30:38'; None if nothing.")
-    maps: list[TraceMap] = Field(default_factory=list)
+    label: str | None
+    """What was printed before it, e.g. a time '21:30:38'; None if nothing."""
+    maps: list[ParsedMap] = field(default_factory=list)
 
 
-class Column(Model):
+@dataclass
+class Column:
     """One column of an event table, values in row order (None where a row had no value)."""
 
     name: str
-    unit: str | None = Field(default=None, description="Inferred from the name: ns, us, ms, s, bytes, KB, ...")
-    numeric: bool = Field(description="Every present value is a number.")
-    values: list[Any] = Field(description="Numbers when numeric, else strings.")
+    unit: str | None
+    """Inferred from the name: ns, us, ms, s, bytes, KB, ..."""
+    numeric: bool
+    """Every present value is a number (the values are numbers, else strings)."""
+    values: list[Any]
 
 
-class EventTable(Model):
+@dataclass
+class EventTable:
     """Event lines (printf output, a BCC tool's rows) split into columns under their header."""
 
-    header: str | None = Field(description="The header row as printed; None when the columns were inferred.")
+    header: str | None
+    """The header row as printed; None when the columns were inferred (col1, col2, ...)."""
     columns: list[Column]
-    rows: int = Field(ge=0)
+    rows: int
 
 
-class ParsedOutput(Model):
-    """Everything an analyzer recognised in one output. Parts it did not recognise stay in other_lines."""
+@dataclass
+class ParsedOutput:
+    """Everything an analyzer recognised in one output. Lines it did not recognise are counted."""
 
-    kind: str = Field(description="The analyzer that parsed it, e.g. 'bpftrace', 'bpftrace_json', 'bcc'.")
-    maps: list[TraceMap] = Field(default_factory=list, description="The latest printout of each map.")
-    snapshots: list[Snapshot] = Field(
-        default_factory=list, description="Every printout in order, when maps were printed more than once."
-    )
-    tables: list[EventTable] = Field(default_factory=list)
-    other_lines: int = Field(0, description="Lines that were neither maps nor table rows nor known notices.")
-    other_sample: list[str] = Field(default_factory=list, description="The first few of those lines.")
-    lost_events: int = Field(0, description="Events the kernel dropped ('Lost N events').")
-    helper_errors: list[str] = Field(default_factory=list, description="BPF helper failures the tracer reported.")
+    kind: str
+    """The analyzer that parsed it, e.g. 'bpftrace', 'bpftrace_json', 'bcc'."""
+    maps: list[ParsedMap] = field(default_factory=list)
+    """The latest printout of each map."""
+    snapshots: list[Snapshot] = field(default_factory=list)
+    """Every printout in order, when maps were printed more than once (else empty)."""
+    tables: list[EventTable] = field(default_factory=list)
+    other_lines: int = 0
+    other_sample: list[str] = field(default_factory=list)
+    lost_events: int = 0
+    """Events the kernel dropped ('Lost N events')."""
+    helper_errors: list[str] = field(default_factory=list)
 
 
 # -- what is learnt from parsed output ---------------------------------------------------------

@@ -19,9 +19,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from mcptrace_core.analysis import ParsedOutput
+from mcptrace_core.analysis import ParsedMap, ParsedOutput
 from mcptrace_core.models import HistBucket, MapEntry, MapStats, TraceMap
 
+from mcptrace_analyzers.gcpause import paused_gc
 from mcptrace_analyzers.textparse import TIME_STAMP, TextParser
 
 MAP_EVENTS = {"map": "value", "hist": "hist", "stats": "stats"}
@@ -67,6 +68,11 @@ def _bucket(bucket: dict[str, Any]) -> HistBucket:
 
 def parse_ndjson(text: str, kind: str = "bpftrace_json") -> ParsedOutput:
     """Parse a whole NDJSON output. Lines that are not JSON objects are read as bpftrace text."""
+    with paused_gc():
+        return _parse_ndjson(text, kind)
+
+
+def _parse_ndjson(text: str, kind: str) -> ParsedOutput:
     parser = TextParser(kind)
     pending = ""
     for line in text.splitlines():
@@ -109,8 +115,9 @@ def _structured(parser: TextParser, kind: Any, data: Any, event: dict[str, Any])
         if kind in MAP_EVENTS and isinstance(data, dict):
             for trace_map in maps_from_event(kind, data):
                 parser.maps.begin_map(trace_map.name)
-                for entry in trace_map.entries:
-                    parser.maps.entry(trace_map.name, trace_map.kind, entry)
+                parsed = ParsedMap.from_trace_map(trace_map)
+                for key, value in zip(parsed.keys, parsed.values):
+                    parser.maps.entry(parsed.name, parsed.kind, key, value)
         elif kind == "lost_events":
             parser.lost_events += int(data.get("events", 0) if isinstance(data, dict) else data)
         elif kind == "helper_error":

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import io
 
-from mcptrace_core.analysis import Series
-from mcptrace_core.models import HistBucket
+from mcptrace_core.analysis import Bucket, Series
 
 from mcptrace_analyzers import stats
 
@@ -17,7 +16,7 @@ MAX_PANELS = 4
 MAX_LINES = 5
 
 
-def render_png(histograms: dict[str, tuple[list[HistBucket], str | None]], series: list[Series]) -> bytes | None:
+def render_png(histograms: dict[str, tuple[list[Bucket], str | None]], series: list[Series]) -> bytes | None:
     """A PNG with one panel per histogram (the first four) and one for the series; None if nothing to draw."""
     panels = list(histograms.items())[: MAX_PANELS - (1 if series else 0)]
     if not panels and not series:
@@ -39,7 +38,7 @@ def render_png(histograms: dict[str, tuple[list[HistBucket], str | None]], serie
     return buffer.getvalue()
 
 
-def _histogram(axis, name: str, buckets: list[HistBucket], unit: str | None) -> None:  # type: ignore[no-untyped-def]
+def _histogram(axis, name: str, buckets: list[Bucket], unit: str | None) -> None:  # type: ignore[no-untyped-def]
     filled = [index for index, bucket in enumerate(buckets) if bucket.count]
     shown = buckets[filled[0] : filled[-1] + 1] if filled else buckets
     positions = range(len(shown))

@@ -2,29 +2,23 @@
 
 bpftrace prints a map each time print() runs and once more at exit; BCC tools print a histogram or a
 table each interval. A new snapshot starts when a key of a map already printed in the current snapshot
-comes again (or, in JSON, the whole map), or when a time stamp line announces the next interval. The latest printout of
-each map is the map's value, as get_result reports it.
+comes again (or, in JSON, the whole map), or when a time stamp line announces the next interval. The
+latest printout of each map is the map's value, as get_result reports it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
-from mcptrace_core.analysis import Snapshot
-from mcptrace_core.models import MapEntry, TraceMap
-
-
-@dataclass
-class _Printout:
-    kind: str
-    entries: list[MapEntry] = field(default_factory=list)
-    keys: set[str | None] = field(default_factory=set)
+from mcptrace_core.analysis import MapKind, ParsedMap, Snapshot
 
 
 @dataclass
 class _Group:
     label: str | None
-    maps: dict[str, _Printout] = field(default_factory=dict)
+    maps: dict[str, ParsedMap] = field(default_factory=dict)
+    keys: dict[str, set[str | None]] = field(default_factory=dict)
 
 
 class MapCollector:
@@ -52,27 +46,29 @@ class MapCollector:
             self._groups.append(_Group(self._pending_label))
             self._pending_label = None
 
-    def entry(self, name: str, kind: str, entry: MapEntry) -> None:
+    def entry(self, name: str, kind: MapKind, key: str | None, value: Any) -> None:
         """One entry; a key the current snapshot already has for this map starts the next snapshot."""
         if not self._groups:
             self.begin_map(name)
-        printout = self._groups[-1].maps.get(name)
-        if printout is not None and entry.key in printout.keys:
+        group = self._groups[-1]
+        parsed = group.maps.get(name)
+        if parsed is not None and key in group.keys[name]:
             self.begin_map(name)
-            printout = None
-        if printout is None:
-            printout = self._groups[-1].maps[name] = _Printout(kind)
-        printout.entries.append(entry)
-        printout.keys.add(entry.key)
+            group, parsed = self._groups[-1], None
+        if parsed is None:
+            parsed = group.maps[name] = ParsedMap(name, kind)
+            group.keys[name] = set()
+        parsed.keys.append(key)
+        parsed.values.append(value)
+        group.keys[name].add(key)
 
-    def result(self) -> tuple[list[TraceMap], list[Snapshot]]:
+    def result(self) -> tuple[list[ParsedMap], list[Snapshot]]:
         """The latest printout of each map, and the snapshots when any map was printed twice."""
-        latest: dict[str, TraceMap] = {}
+        latest: dict[str, ParsedMap] = {}
         snapshots = []
         for group in self._groups:
-            maps = [TraceMap(name=name, kind=p.kind, entries=p.entries) for name, p in group.maps.items()]  # type: ignore[arg-type]
-            latest.update((trace_map.name, trace_map) for trace_map in maps)
-            snapshots.append(Snapshot(label=group.label, maps=maps))
+            latest.update(group.maps)
+            snapshots.append(Snapshot(group.label, list(group.maps.values())))
         while snapshots and not snapshots[-1].maps:  # a trailing time stamp with nothing after it
             snapshots.pop()
         repeated = sum(1 for snapshot in snapshots if snapshot.maps) > 1

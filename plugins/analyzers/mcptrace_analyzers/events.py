@@ -63,17 +63,22 @@ def _per_key_top(table: EventTable, roles: dict[str, str], top_n: int) -> list[T
 
 
 def _varies(column: Column) -> bool:
-    present = [value for value in column.values[:1000] if value is not None]
-    return len(set(present)) > 1
+    return len({value for value in column.values[:1000] if value is not None}) > 1
+
+
+def _present(values: list[Any]) -> list[Any]:
+    return values if None not in values else [value for value in values if value is not None]
 
 
 def _column_summary(column: Column, role: str, top_n: int) -> ColumnSummary:
-    present = [value for value in column.values if value is not None]
+    present = _present(column.values)
+    if role == "timestamp":  # when events happened: counting each time stamp says little
+        return ColumnSummary(column=column.name, unit=column.unit, role=role, count=len(present))
     if column.numeric and role not in CATEGORICAL_ROLES and role != "error" and present:
-        p50, p90, p99 = stats.quantiles(present, (0.5, 0.9, 0.99))
+        low, p50, p90, p99, high, mean = stats.describe(present)
         return ColumnSummary(
             column=column.name, unit=column.unit, role=role, count=len(present),
-            min=min(present), p50=p50, p90=p90, p99=p99, max=max(present), mean=sum(present) / len(present),
+            min=low, p50=p50, p90=p90, p99=p99, max=high, mean=mean,
         )
     counts = Counter(present)
     total = len(present) or 1
@@ -82,14 +87,12 @@ def _column_summary(column: Column, role: str, top_n: int) -> ColumnSummary:
 
 
 def _slowest(table: EventTable, column: Column) -> list[dict[str, Any]]:
-    values = column.values
-    order = sorted((index for index, value in enumerate(values) if value is not None), key=values.__getitem__)
-    return [{c.name: c.values[index] for c in table.columns} for index in reversed(order[-SLOWEST_ROWS:])]
+    return [{c.name: c.values[index] for c in table.columns} for index in stats.largest(column.values, SLOWEST_ROWS)]
 
 
 def _failures(column: Column) -> list[Anomaly]:
     """Rows whose error/return/exit column is not 0."""
-    counts = Counter(value for value in column.values if value is not None)
+    counts = Counter(_present(column.values))
     failed = {str(code): count for code, count in counts.most_common() if _is_failure(code)}
     total = sum(counts.values())
     count = sum(failed.values())

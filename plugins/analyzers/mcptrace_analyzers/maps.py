@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from mcptrace_core.analysis import Anomaly, Distribution, KeyShare, Series, Snapshot, TopKeys
-from mcptrace_core.models import HistBucket, MapEntry, Severity, TraceMap
+from typing import Any
+
+from mcptrace_core.analysis import Anomaly, Bucket, Distribution, KeyShare, ParsedMap, Series, Snapshot, TopKeys
+from mcptrace_core.models import Severity
 
 from mcptrace_analyzers import stats
 from mcptrace_analyzers.units import format_quantity, unit_of
@@ -33,24 +35,24 @@ def display_key(key: str | None) -> str:
     return " <- ".join(frames[:4]) + (" <- ..." if len(frames) > 4 else "")
 
 
-def subject(trace_map: TraceMap, entry: MapEntry) -> str:
-    return trace_map.name if entry.key is None else f"{trace_map.name}[{display_key(entry.key)}]"
+def subject(name: str, key: str | None) -> str:
+    return name if key is None else f"{name}[{display_key(key)}]"
 
 
 # -- histograms --------------------------------------------------------------------------------
 
 
-def distributions(maps: list[TraceMap]) -> Iterator[tuple[Distribution, list[HistBucket]]]:
+def distributions(maps: list[ParsedMap]) -> Iterator[tuple[Distribution, list[Bucket]]]:
     """Every histogram (the fullest keys first when a map has many), with its buckets."""
-    for trace_map in maps:
-        if trace_map.kind != "hist":
+    for parsed in maps:
+        if parsed.kind != "hist":
             continue
-        entries = sorted(trace_map.entries, key=lambda e: -sum(b.count for b in e.buckets or []))
-        for entry in entries[:MAX_HISTOGRAMS]:
-            yield distribution(subject(trace_map, entry), unit_of(trace_map.name), entry.buckets or []), entry.buckets or []
+        entries = sorted(zip(parsed.keys, parsed.values), key=lambda entry: -sum(b.count for b in entry[1]))
+        for key, buckets in entries[:MAX_HISTOGRAMS]:
+            yield distribution(subject(parsed.name, key), unit_of(parsed.name), buckets), buckets
 
 
-def distribution(name: str, unit: str | None, buckets: list[HistBucket]) -> Distribution:
+def distribution(name: str, unit: str | None, buckets: list[Bucket]) -> Distribution:
     filled = [bucket for bucket in buckets if bucket.count]
     counts = [bucket.count for bucket in buckets]
     modes = stats.bimodal(counts)
@@ -72,7 +74,7 @@ def distribution(name: str, unit: str | None, buckets: list[HistBucket]) -> Dist
     )
 
 
-def histogram_anomalies(dist: Distribution, buckets: list[HistBucket]) -> list[Anomaly]:
+def histogram_anomalies(dist: Distribution, buckets: list[Bucket]) -> list[Anomaly]:
     found = []
     unit, name = dist.unit, dist.subject
     if dist.modes:
@@ -119,7 +121,7 @@ def histogram_anomalies(dist: Distribution, buckets: list[HistBucket]) -> list[A
     return found
 
 
-def _isolated_tail(buckets: list[HistBucket]) -> list[HistBucket]:
+def _isolated_tail(buckets: list[Bucket]) -> list[Bucket]:
     """Non-empty top buckets separated from the rest by >= 2 empty buckets and holding <= 5%."""
     total = sum(bucket.count for bucket in buckets)
     filled = [index for index, bucket in enumerate(buckets) if bucket.count]
@@ -133,24 +135,25 @@ def _isolated_tail(buckets: list[HistBucket]) -> list[HistBucket]:
 # -- top keys ----------------------------------------------------------------------------------
 
 
-def entry_size(entry: MapEntry) -> float | None:
-    if entry.buckets is not None:
-        return float(sum(bucket.count for bucket in entry.buckets))
-    if entry.stats is not None:
-        return entry.stats.total if entry.stats.total is not None else entry.stats.average
-    value = entry.value
+def entry_size(kind: str, value: Any) -> float | None:
+    """How big an entry is for ranking: a number, a histogram's count, a stats() total (else average)."""
+    if kind == "hist":
+        return float(sum(bucket.count for bucket in value))
+    if kind == "stats":
+        return value.total if value.total is not None else value.average
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
-def top_keys(trace_map: TraceMap, limit: int) -> TopKeys | None:
+def top_keys(parsed: ParsedMap, limit: int) -> TopKeys | None:
     """The largest keys of a keyed map: by value, by count of a histogram, by total of stats()."""
-    sized = [(entry, size) for entry in trace_map.entries if (size := entry_size(entry)) is not None]
-    if len(sized) < 2 or any(entry.key is None for entry, _ in sized):
+    sized = [(key, size) for key, value in zip(parsed.keys, parsed.values)
+             if (size := entry_size(parsed.kind, value)) is not None]
+    if len(sized) < 2 or any(key is None for key, _ in sized):
         return None
-    averages = trace_map.kind == "stats" and all(e.stats and e.stats.total is None for e, _ in sized)
-    unit = None if trace_map.kind == "hist" else unit_of(trace_map.name)
-    pairs = [(display_key(entry.key), size) for entry, size in sized]
-    return ranked_keys(trace_map.name, unit, pairs, limit, shares=not averages)
+    averages = parsed.kind == "stats" and all(value.total is None for value in parsed.values)
+    unit = None if parsed.kind == "hist" else unit_of(parsed.name)
+    pairs = [(display_key(key), size) for key, size in sized]
+    return ranked_keys(parsed.name, unit, pairs, limit, shares=not averages)
 
 
 def ranked_keys(name: str, unit: str | None, pairs: list[tuple[str, float]], limit: int,
@@ -198,20 +201,19 @@ def series(snapshots: list[Snapshot]) -> list[Series]:
     return found
 
 
-def _map_series(name: str, labels: list[str], printed: list[TraceMap | None]) -> list[Series]:
+def _map_series(name: str, labels: list[str], printed: list[ParsedMap | None]) -> list[Series]:
     kinds = {m.kind for m in printed if m is not None}
     if kinds == {"hist"}:
         merged = [_merged_buckets(m) for m in printed]
         p99 = [stats.percentile(b, 0.99) or 0.0 for b in merged]
         counts = [float(sum(bucket.count for bucket in b)) for b in merged]
-        unit = unit_of(name)
-        return [_series(f"{name} count", None, labels, counts), _series(f"{name} p99", unit, labels, p99)]
+        return [_series(f"{name} count", None, labels, counts), _series(f"{name} p99", unit_of(name), labels, p99)]
     per_key: dict[str | None, list[float]] = {}
-    for index, trace_map in enumerate(printed):
-        for entry in trace_map.entries if trace_map else []:
-            size = entry_size(entry) if entry.stats is None else entry.stats.average
+    for index, parsed in enumerate(printed):
+        for key, value in zip(parsed.keys, parsed.values) if parsed else ():
+            size = value.average if parsed.kind == "stats" else entry_size(parsed.kind, value)
             if size is not None:
-                per_key.setdefault(entry.key, [0.0] * len(printed))[index] = size
+                per_key.setdefault(key, [0.0] * len(printed))[index] = size
     if not per_key:
         return []
     cumulative = kinds == {"value"} and _cumulative(list(per_key.values()))
@@ -224,21 +226,20 @@ def _map_series(name: str, labels: list[str], printed: list[TraceMap | None]) ->
         totals = [sum(column) for column in zip(*per_key.values())]
         result.append(_series(f"{name} total", unit, labels, totals, cumulative))
     for key, values in ranked[:MAX_SERIES_KEYS]:
-        label = name if key is None else f"{name}[{display_key(key)}]"
-        result.append(_series(label, unit, labels, values, cumulative))
+        result.append(_series(subject(name, key), unit, labels, values, cumulative))
     return result
 
 
-def _merged_buckets(trace_map: TraceMap | None) -> list[HistBucket]:
+def _merged_buckets(parsed: ParsedMap | None) -> list[Bucket]:
     """All keys of a histogram map added up, bucket by bucket."""
-    if trace_map is None:
+    if parsed is None:
         return []
     merged: dict[tuple[float | None, float | None], int] = {}
-    for entry in trace_map.entries:
-        for bucket in entry.buckets or []:
+    for buckets in parsed.values:
+        for bucket in buckets:
             merged[(bucket.low, bucket.high)] = merged.get((bucket.low, bucket.high), 0) + bucket.count
     order = sorted(merged, key=lambda bounds: float("-inf") if bounds[0] is None else bounds[0])
-    return [HistBucket(low=low, high=high, count=merged[(low, high)]) for low, high in order]
+    return [Bucket(low, high, merged[(low, high)]) for low, high in order]
 
 
 def _cumulative(columns: list[list[float]]) -> bool:

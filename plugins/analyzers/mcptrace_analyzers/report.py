@@ -7,13 +7,24 @@ the same way, so every output kind gets the same numbers and the same anomaly ru
 from __future__ import annotations
 
 from collections.abc import Collection
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
-from mcptrace_core.analysis import Anomaly, Distribution, ParsedOutput, Series, TableSummary, TopKeys
-from mcptrace_core.models import HistBucket, Severity, TraceMap
+from mcptrace_core.analysis import (
+    Anomaly,
+    Bucket,
+    Distribution,
+    EventTable,
+    ParsedMap,
+    ParsedOutput,
+    Series,
+    TableSummary,
+    TopKeys,
+)
+from mcptrace_core.models import Severity, TraceMap
 
 from mcptrace_analyzers import events, maps
+from mcptrace_analyzers.gcpause import paused_gc
 from mcptrace_analyzers.units import format_quantity
 
 FocusArea = Literal["distribution", "top", "trend", "events", "anomalies"]
@@ -31,7 +42,7 @@ HELPER_HINTS = {
 @dataclass
 class Report:
     distributions: list[Distribution] = field(default_factory=list)
-    buckets: dict[str, list[HistBucket]] = field(default_factory=dict)
+    buckets: dict[str, list[Bucket]] = field(default_factory=dict)
     top: list[TopKeys] = field(default_factory=list)
     series: list[Series] = field(default_factory=list)
     tables: list[TableSummary] = field(default_factory=list)
@@ -41,6 +52,11 @@ class Report:
 def build_report(parsed: ParsedOutput, focus: Collection[str] = FOCUS_AREAS, top_n: int = 10,
                  names: Collection[str] = ()) -> Report:
     """Findings for the parts of ``parsed`` named by ``focus``; ``names`` keeps only those maps/columns."""
+    with paused_gc():
+        return _build_report(parsed, focus, top_n, names)
+
+
+def _build_report(parsed: ParsedOutput, focus: Collection[str], top_n: int, names: Collection[str]) -> Report:
     report = Report()
     chosen = [m for m in parsed.maps if _wanted(m.name, names)]
     found: list[Anomaly] = []
@@ -78,10 +94,10 @@ def _wanted(name: str, names: Collection[str]) -> bool:
                             for wanted in names)
 
 
-def _only(table, names: Collection[str]):  # type: ignore[no-untyped-def]
+def _only(table: EventTable, names: Collection[str]) -> EventTable:
     if not names or not any(column.name in names for column in table.columns):
         return table
-    return table.model_copy(update={"columns": [c for c in table.columns if c.name in names]})
+    return replace(table, columns=[c for c in table.columns if c.name in names])
 
 
 def _drop_unfocused(report: Report, focus: Collection[str]) -> None:
@@ -153,14 +169,17 @@ def summary_text(parsed: ParsedOutput, report: Report, max_lines: int = 24) -> s
     return "\n".join(lines[:max_lines])
 
 
-def shown_maps(trace_maps: list[TraceMap], max_entries: int) -> tuple[list[TraceMap], int]:
-    """The maps with at most ``max_entries`` entries each (the largest kept); how many were left out."""
+def shown_maps(parsed_maps: list[ParsedMap], max_entries: int) -> tuple[list[TraceMap], int]:
+    """The maps as TraceMaps with at most ``max_entries`` entries each (the largest kept), and how
+    many entries were left out."""
     shown, omitted = [], 0
-    for trace_map in trace_maps:
-        if len(trace_map.entries) <= max_entries:
-            shown.append(trace_map)
+    for parsed in parsed_maps:
+        count = len(parsed.keys)
+        if count <= max_entries:
+            shown.append(parsed.to_trace_map())
             continue
-        ranked = sorted(trace_map.entries, key=lambda e: -(maps.entry_size(e) or 0))[:max_entries]
-        omitted += len(trace_map.entries) - max_entries
-        shown.append(trace_map.model_copy(update={"entries": ranked}))
+        sizes = [maps.entry_size(parsed.kind, value) or 0.0 for value in parsed.values]
+        largest = sorted(range(count), key=lambda index: -sizes[index])[:max_entries]
+        omitted += count - max_entries
+        shown.append(parsed.to_trace_map(largest))
     return shown, omitted

@@ -8,17 +8,19 @@ which one huge outlier cannot hide behind, unlike the mean and standard deviatio
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from mcptrace_core.models import HistBucket
+from mcptrace_core.analysis import Bucket
 
 MAD_SCALE = 1.4826  # makes the MAD estimate the standard deviation of normal data
 SPIKE_Z = 3.5
+LARGE = 50_000  # above this many values, numpy is faster than sorting in Python
 
 
-def bucket_label(bucket: HistBucket) -> str:
+def bucket_label(bucket: Bucket) -> str:
     """The bucket as bpftrace prints it: '[1K, 2K)', '(..., 0)', '[100, ...)', '[5]'."""
     low = "..." if bucket.low is None else _size(bucket.low)
     high = "..." if bucket.high is None else _size(bucket.high)
@@ -35,7 +37,7 @@ def _size(value: float) -> str:
     return str(number)
 
 
-def percentile(buckets: Sequence[HistBucket], q: float) -> float | None:
+def percentile(buckets: Sequence[Bucket], q: float) -> float | None:
     """The q-quantile (0..1), interpolated linearly inside the bucket that holds rank q*N."""
     total = sum(bucket.count for bucket in buckets)
     if total == 0:
@@ -56,7 +58,7 @@ def percentile(buckets: Sequence[HistBucket], q: float) -> float | None:
     return last.high if last.high is not None else last.low
 
 
-def mean(buckets: Sequence[HistBucket]) -> float | None:
+def mean(buckets: Sequence[Bucket]) -> float | None:
     """Mean from bucket midpoints; an open bucket counts at its finite bound."""
     total = sum(bucket.count for bucket in buckets)
     if total == 0:
@@ -137,17 +139,35 @@ def linear_trend(values: Sequence[float]) -> tuple[float, float]:
     return slope * (count - 1) / abs(y_mean), (sxy * sxy) / (sxx * syy)
 
 
-def quantiles(values: Sequence[float], qs: Sequence[float]) -> list[float]:
-    """Exact quantiles of raw values (linear between order statistics), numpy for large inputs."""
-    if len(values) > 50_000:
+def describe(values: Sequence[float]) -> tuple[float, float, float, float, float, float]:
+    """(min, p50, p90, p99, max, mean) of raw values: exact quantiles, linear between order statistics;
+    numpy does the work for large inputs."""
+    if len(values) > LARGE:
         import numpy
 
-        return [float(value) for value in numpy.quantile(numpy.asarray(values, dtype=float), qs)]
+        array = numpy.asarray(values, dtype=float)
+        p50, p90, p99 = (float(q) for q in numpy.quantile(array, (0.5, 0.9, 0.99)))
+        return float(array.min()), p50, p90, p99, float(array.max()), float(array.mean())
     ordered = sorted(values)
-    result = []
-    for q in qs:
-        position = q * (len(ordered) - 1)
+    last = len(ordered) - 1
+
+    def quantile(q: float) -> float:
+        position = q * last
         low = math.floor(position)
-        high = min(low + 1, len(ordered) - 1)
-        result.append(ordered[low] + (ordered[high] - ordered[low]) * (position - low))
-    return result
+        high = min(low + 1, last)
+        return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+    return ordered[0], quantile(0.5), quantile(0.9), quantile(0.99), ordered[-1], sum(ordered) / len(ordered)
+
+
+def largest(values: Sequence[float | None], count: int) -> list[int]:
+    """Indices of the ``count`` largest values, largest first (None values never count)."""
+    if len(values) > LARGE:
+        import numpy
+
+        array = numpy.nan_to_num(numpy.asarray(values, dtype=float), nan=-numpy.inf)
+        count = min(count, len(array))
+        picked = numpy.argpartition(array, len(array) - count)[len(array) - count :]
+        return [int(index) for index in picked[numpy.argsort(-array[picked], kind="stable")]]
+    present = (index for index, value in enumerate(values) if value is not None)
+    return heapq.nlargest(count, present, key=values.__getitem__)  # type: ignore[arg-type]

@@ -11,6 +11,7 @@ of their own where five or more consecutive lines have the same number of fields
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections import Counter
 from mcptrace_core.analysis import Column, EventTable
@@ -40,7 +41,7 @@ def header_columns(line: str) -> list[str] | None:
     return columns if len(columns) >= 2 and 2 * shouting >= len(columns) else None
 
 
-class _Table:
+class OpenTable:
     __slots__ = ("header", "columns", "rows")
 
     def __init__(self, header: str, columns: list[str]) -> None:
@@ -52,52 +53,63 @@ class EventLines:
     """Receives event lines in order; ``result`` returns the tables and what fitted none."""
 
     def __init__(self) -> None:
-        self._tables: dict[tuple[str, ...], _Table] = {}
-        self._current: _Table | None = None
-        self._other: list[str] = []
+        self._tables: dict[tuple[str, ...], OpenTable] = {}
+        self.current: OpenTable | None = None
+        """The table whose rows are coming; the parser appends clean rows to it directly."""
+        self.other: list[str] = []
+        """Lines under no header (the parser appends to it directly)."""
 
     def add(self, line: str) -> None:
-        table = self._current
+        """One line: a row of the current table, a header, a gap (blank), or an other line."""
+        if not line.strip():
+            self.current = None
+            return
+        table = self.current
+        columns = header_columns(line) if line.lstrip()[:1].isupper() else None
+        if columns is not None:
+            self._start(line, columns)
+            return
         if table is not None:
             width = len(table.columns)
             parts: list[str | None] = line.split(None, width - 1)  # type: ignore[assignment]
-            columns = header_columns(line) if parts and parts[0].isupper() else None  # type: ignore[union-attr]
-            if columns is None and len(parts) == width:
+            if len(parts) == width:
                 table.rows.append(parts)
                 return
-            if columns is None and width > 2 and len(parts) == width - 1:  # an empty last column
+            if width > 2 and len(parts) == width - 1:  # an empty last column
                 parts.append(None)
                 table.rows.append(parts)
                 return
-            if columns is not None:
-                self._start(line, columns)
-                return
-        else:
-            columns = header_columns(line)
-            if columns is not None:
-                self._start(line, columns)
-                return
-        self._other.append(line)
+        self.other.append(line)
 
     def gap(self) -> None:
-        """A blank line: the rows of the current table have ended."""
-        self._current = None
+        """A blank line or a map: the rows of the current table have ended, and so has a run of
+        lines under no header (an empty entry in ``other`` marks where)."""
+        self.current = None
+        if self.other and self.other[-1]:
+            self.other.append("")
+
+    def take_back(self, line: str) -> None:
+        """The last other line was not an event after all (the key of a BCC histogram)."""
+        while self.other and not self.other[-1]:
+            self.other.pop()
+        if self.other and self.other[-1].strip() == line:
+            self.other.pop()
 
     def _start(self, line: str, columns: list[str]) -> None:
         key = tuple(columns)
         table = self._tables.get(key)
         if table is None:
-            table = self._tables[key] = _Table(line.strip(), columns)
-        self._current = table
+            table = self._tables[key] = OpenTable(line.strip(), columns)
+        self.current = table
 
     def result(self) -> tuple[list[EventTable], int, list[str]]:
         """(tables, number of other lines, the first of them)."""
         tables = [_typed(t.header, t.columns, t.rows) for t in self._tables.values() if t.rows]
-        other = self._other
-        inferred, other = _infer(other)
+        inferred, other = _infer(self.other)
         if inferred is not None:
             tables.append(inferred)
-        return tables, len(other), [line.strip() for line in other[:SAMPLE_LINES]]
+        sample = [line.strip() for line in itertools.islice((line for line in other if line), SAMPLE_LINES)]
+        return tables, sum(1 for line in other if line), sample
 
 
 def _infer(lines: list[str]) -> tuple[EventTable | None, list[str]]:

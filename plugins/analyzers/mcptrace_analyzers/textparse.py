@@ -1,7 +1,6 @@
-"""Parse text trace output line by line: bpftrace maps and histograms, BCC histograms, notices, events.
+"""Parse text trace output: bpftrace maps and histograms, BCC histograms, notices, event lines.
 
-One pass, one state machine, so mixed output (a tool's banner, printf events, then maps at exit)
-parses in a single read. What each line is:
+Mixed output (a tool's banner, printf events, then maps at exit) parses in one read. What lines are:
 
 - ``@name: value``, ``@name[key]: value`` (key may span lines: kstack/ustack), ``... count N, average
   N, total N`` (stats), ``(a, b)`` (tuples): map entries.
@@ -11,16 +10,20 @@ parses in a single read. What each line is:
   histogram, keyed by a preceding ``pid = 42 name`` style line when there is one.
 - time stamps (``21:30:38``, ``[15:28:45]``) start the next interval; ``Lost N events``, helper
   warnings and ``Attaching N probes...`` are notices; everything else is an event line for the tables.
+
+Speed: runs of event lines (rows under a header, or plain lines) and of ``@map: N`` lines are read
+in tight loops that stop at the first line that might be anything else; only that line goes through
+the full state machine. A million printf lines parse in about a second.
 """
 
 from __future__ import annotations
 
 import re
 
-from mcptrace_core.analysis import ParsedOutput
-from mcptrace_core.models import HistBucket, MapEntry
+from mcptrace_core.analysis import Bucket, ParsedOutput, StatsValue
 
 from mcptrace_analyzers.collect import MapCollector
+from mcptrace_analyzers.gcpause import paused_gc
 from mcptrace_analyzers.tables import EventLines
 from mcptrace_analyzers.values import bound, map_value
 
@@ -36,6 +39,13 @@ LOST = re.compile(r"Lost (\d+) events\Z")
 HELPER_WARNING = re.compile(r"(?:\S+: )?WARNING: Failed to (\w+): (.*)\Z")
 ATTACHING = re.compile(r"Attaching \d+ probes?\.\.\.\Z")
 TILDES = re.compile(r"\s*~+\s*\Z")
+HELPER_MARK = "WARNING: Failed to "
+# A line starting with one of these (or holding a map after text, or a helper warning, or being a
+# time stamp) may be more than an event line: the fast loops hand it to the state machine.
+SPECIAL_FIRST = frozenset("@[]() \t~")
+ROW_STOP_FIRST = frozenset("@[]()~")  # rows may be indented (right-aligned numbers), so not white space
+NOTICE_WORDS = frozenset({"Lost", "Attaching"})
+EMBEDDED_MARK = " @"
 
 
 class _Hist:
@@ -45,7 +55,7 @@ class _Hist:
 
     def __init__(self, name: str, key: str | None, bcc: bool) -> None:
         self.name, self.key, self.bcc = name, key, bcc
-        self.buckets: list[HistBucket] = []
+        self.buckets: list[Bucket] = []
 
 
 class TextParser:
@@ -59,29 +69,103 @@ class TextParser:
         self.helper_errors: list[str] = []
         self._hist: _Hist | None = None
         self._stack: tuple[str, list[str]] | None = None
-        self._bcc_key: str | None = None
-        self._after_helper = 0
+        self._previous = ""
+        self._skip_source = False
 
     def parse(self, text: str) -> ParsedOutput:
-        self.feed(text.splitlines())
-        return self.result()
+        with paused_gc():
+            self.feed(text.splitlines())
+            return self.result()
 
     def feed(self, lines: list[str]) -> None:
-        bucket_row, bcc_row = BUCKET_ROW.match, BCC_ROW.match
-        for line in lines:
-            hist = self._hist
-            if hist is not None:
-                match = bcc_row(line) if hist.bcc else bucket_row(line)
-                if match:
-                    self._bucket(hist, match)
-                    continue
-                self._close_hist()
-            if line[:1] == "@":
-                self._map_line(line)
-            elif self._stack is not None:
-                self._stack_line(line)
+        index, count = 0, len(lines)
+        while index < count:
+            index = self._consume(lines, index, count)
+            if index < count:
+                index = self._event_lines(lines, index, count)
+            if index < count:
+                self._line(lines[index])
+                index += 1
+
+    def _event_lines(self, lines: list[str], index: int, count: int) -> int:
+        """Take event lines in a tight loop (table rows, or lines under no header); stop at the first
+        line that may be something else and return its index."""
+        start = index
+        table = self.events.current
+        if table is not None:
+            width, rows = len(table.columns), table.rows
+            last = width - 1
+            for index in range(start, count):  # noqa: B020 - the loop variable is the result
+                line = lines[index]
+                parts = line.split(None, last)
+                if (len(parts) != width or parts[0][0] in ROW_STOP_FIRST or parts[0].isupper()
+                        or parts[0] in NOTICE_WORDS or EMBEDDED_MARK in line):
+                    break
+                rows.append(parts)  # type: ignore[arg-type]
             else:
-                self._other(line)
+                index = count
+        else:
+            other, stamp = self.events.other, TIME_STAMP.match
+            for index in range(start, count):  # noqa: B020
+                line = lines[index]
+                first = line[:1]
+                if (not first or first in SPECIAL_FIRST or first.isupper() or EMBEDDED_MARK in line
+                        or HELPER_MARK in line or (first.isdigit() and len(line) < 64 and stamp(line))):
+                    break
+                other.append(line)
+            else:
+                index = count
+        if index > start:
+            self._previous = lines[index - 1].strip()
+            self.maps.label(self._previous)
+        return index
+
+    def _consume(self, lines: list[str], index: int, count: int) -> int:
+        """Read on while the state machine needs the lines (histogram rows, stack frames, more map
+        lines); return the index of the first line it left."""
+        while index < count:
+            if self._hist is not None:
+                index = self._hist_rows(lines, index, count)
+            elif self._stack is not None or lines[index][:1] == "@":
+                index = self._map_lines(lines, index, count)
+            else:
+                break
+        return index
+
+    def _hist_rows(self, lines: list[str], index: int, count: int) -> int:
+        hist = self._hist
+        assert hist is not None
+        row = BCC_ROW.match if hist.bcc else BUCKET_ROW.match
+        while index < count:
+            match = row(lines[index])
+            if match is None:
+                break
+            self._bucket(hist, match)
+            index += 1
+        self._close_hist()
+        return index
+
+    def _map_lines(self, lines: list[str], index: int, count: int) -> int:
+        """Plain ``@map[key]: integer`` lines in a tight loop; anything else goes through ``_line``."""
+        match, entry = MAP_LINE.match, self.maps.entry
+        start = index
+        self.events.gap()
+        while index < count and self._stack is None:
+            line = lines[index]
+            found = match(line) if line[:1] == "@" else None
+            if found is None:
+                break
+            name, key, value = found.groups()
+            try:
+                number = int(value)
+            except ValueError:
+                break
+            entry(name, "value", key, number)
+            index += 1
+        if index == start:  # the first line needs the full state machine
+            self._line(lines[index])
+            index += 1
+        return index
 
     def result(self) -> ParsedOutput:
         self._close_hist()
@@ -97,6 +181,23 @@ class TextParser:
             lost_events=self.lost_events,
             helper_errors=self.helper_errors,
         )
+
+    # -- one line through the state machine ------------------------------------------------------
+
+    def _line(self, line: str) -> None:
+        hist = self._hist
+        if hist is not None:
+            match = BCC_ROW.match(line) if hist.bcc else BUCKET_ROW.match(line)
+            if match:
+                self._bucket(hist, match)
+                return
+            self._close_hist()
+        if line[:1] == "@":
+            self._map_line(line)
+        elif self._stack is not None:
+            self._stack_line(line)
+        else:
+            self._other(line)
 
     # -- maps ------------------------------------------------------------------------------------
 
@@ -127,40 +228,40 @@ class TextParser:
             self._hist = _Hist(name, key, bcc=False)
             return
         kind, parsed = map_value(value)
-        if kind == "stats":
-            self.maps.entry(name, "stats", MapEntry(key=key, stats=parsed))  # type: ignore[arg-type]
+        if isinstance(parsed, StatsValue):
+            self.maps.entry(name, "stats", key, parsed)
         else:
-            self.maps.entry(name, "value", MapEntry(key=key, value=parsed))  # type: ignore[arg-type]
+            self.maps.entry(name, kind, key, parsed)  # type: ignore[arg-type]
 
     def _bucket(self, hist: _Hist, match: re.Match[str]) -> None:
         first, second, count = match.groups()
         if hist.bcc:  # 'lo -> hi' covers lo..hi inclusive
-            low = float(first)
-            high = float(second) + 1 if second is not None else low + 1
+            low: float | None = float(first)
+            high = float(second) + 1 if second is not None else low + 1  # type: ignore[operator]
         else:
             low, high = bound(first), bound(second) if second is not None else None
             if second is None:  # '[5]': exactly 5
                 high = low + 1 if low is not None else None
-        hist.buckets.append(HistBucket(low=low, high=high, count=int(count)))
+        hist.buckets.append(Bucket(low, high, int(count)))
 
     def _close_hist(self) -> None:
         hist, self._hist = self._hist, None
         if hist is None:
             return
         if hist.buckets:
-            self.maps.entry(hist.name, "hist", MapEntry(key=hist.key, buckets=hist.buckets))
+            self.maps.entry(hist.name, "hist", hist.key, hist.buckets)
         elif not hist.bcc:
-            self.maps.entry(hist.name, "value", MapEntry(key=hist.key, value=""))
+            self.maps.entry(hist.name, "value", hist.key, "")
 
     # -- everything else -------------------------------------------------------------------------
 
     def _other(self, line: str) -> None:
-        if self._after_helper:  # the source line and the ~~~ marker under a helper warning
-            self._after_helper -= 1
-            if self._after_helper == 1 or TILDES.match(line):
-                return
         text = line.strip()
-        if not text:
+        if self._skip_source:
+            self._skip_source = False
+            if text:
+                return
+        if not text or TILDES.match(text):
             self.events.gap()
             return
         if "@" in text:
@@ -174,16 +275,16 @@ class TextParser:
             self.maps.label(text, starts_interval=True)
             return
         header = BCC_HEADER.match(line)
-        if header:
-            self._hist = _Hist(header.group(1), self._bcc_key, bcc=True)
-            self._bcc_key = None
+        if header:  # keyed when the line before says which key: 'pid = 42 name', 'disk = sda'
+            key = BCC_KEY.match(self._previous)
+            if key:
+                self.events.take_back(self._previous)
+            self.events.gap()
+            self._hist = _Hist(header.group(1), f"{key.group(1)}={key.group(2)}" if key else None, bcc=True)
             return
         if self._notice(text):
             return
-        key = BCC_KEY.match(text) if " = " in text else None
-        if key and len(text) <= 80:
-            self._bcc_key = f"{key.group(1)}={key.group(2)}"
-            return
+        self._previous = text
         self.maps.label(text)
         self.events.add(line)
 
@@ -192,11 +293,11 @@ class TextParser:
         if lost:
             self.lost_events += int(lost.group(1))
             return True
-        if "WARNING: Failed to " in text:
+        if HELPER_MARK in text:
             warning = HELPER_WARNING.match(text)
             if warning:
                 if len(self.helper_errors) < 100:
                     self.helper_errors.append(f"{warning.group(1)}: {warning.group(2)}")
-                self._after_helper = 2
+                self._skip_source = True
                 return True
         return ATTACHING.match(text) is not None

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from typing import Any
 
 from pydantic import Field, PrivateAttr, model_validator
 
-from mcptrace_core.analysis import Anomaly, Distribution, ParsedOutput, Series, TableSummary, TopKeys
+from mcptrace_core.analysis import Anomaly, Distribution, ParsedMap, ParsedOutput, Series, TableSummary, TopKeys
 from mcptrace_core.interfaces import Analyzer
 from mcptrace_core.models import TraceMap
 from mcptrace_core.runs.models import RunNotFoundError
@@ -139,7 +140,8 @@ def analyze(analyzers: list[Analyzer], args: AnalyzeInput, text: str, source: st
     except Exception as error:  # isolation boundary around (possibly third-party) parsers
         raise ToolError(f"the {analyzer.name} analyzer could not parse this output: {type(error).__name__}: {error}") from None
     if run_maps:  # the run's structured maps survive the output cap that may have cut their text
-        parsed = parsed.model_copy(update={"maps": run_maps, "lost_events": max(parsed.lost_events, run_lost)})
+        parsed = replace(parsed, maps=[ParsedMap.from_trace_map(m) for m in run_maps])
+    parsed.lost_events = max(parsed.lost_events, run_lost)
     report = build_report(parsed, set(args.focus_areas), args.top_n, args.names)
     maps, omitted = shown_maps(parsed.maps, MAX_MAP_ENTRIES)
     result = AnalyzeResult(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from mcptrace_core.models import MapStats
+from mcptrace_core.analysis import StatsValue
 
 SUFFIX_SCALE = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40, "P": 1 << 50, "E": 1 << 60}
 STATS_TEXT = re.compile(r"count (-?\d+), average (-?\d+(?:\.\d+)?), total (-?\d+(?:\.\d+)?)\Z")
@@ -32,8 +32,8 @@ def number(text: str) -> int | float | None:
     return value if value == value and value not in (float("inf"), float("-inf")) else None
 
 
-def map_value(text: str) -> tuple[str, int | float | str | list[TupleItem] | MapStats]:
-    """The value of a ``@map[key]: value`` line: ('value', number|string|tuple) or ('stats', MapStats)."""
+def map_value(text: str) -> tuple[str, int | float | str | list[TupleItem] | StatsValue]:
+    """The value of a ``@map[key]: value`` line: ('value', number|string|tuple) or ('stats', StatsValue)."""
     value = number(text)
     if value is not None:
         return "value", value
@@ -41,9 +41,8 @@ def map_value(text: str) -> tuple[str, int | float | str | list[TupleItem] | Map
         match = STATS_TEXT.match(text)
         if match:
             count, average, total = (number(group) for group in match.groups())
-            return "stats", MapStats(count=int(count or 0), average=average, total=total)
+            return "stats", StatsValue(int(count or 0), average, total)
     if len(text) > 1 and text[0] == "(" and text[-1] == ")":
-        items = [number(item) for item in text[1:-1].split(", ")]
-        raw = text[1:-1].split(", ")
-        return "value", [item if item is not None else part for item, part in zip(items, raw)]
+        parts = text[1:-1].split(", ")
+        return "value", [value if (value := number(part)) is not None else part for part in parts]
     return "value", text
