@@ -17,6 +17,7 @@ prints them (one object per line, blank lines between):
 from __future__ import annotations
 
 import json
+import os
 from typing import Any
 
 from mcptrace_core.analysis import ParsedMap, ParsedOutput
@@ -36,9 +37,11 @@ def maps_from_event(kind: str, data: dict[str, Any]) -> list[TraceMap]:
 
 
 def helper_error_text(event: dict[str, Any]) -> str:
-    """'map_update_elem: error -7 at line 1 col 27' from a helper_error event."""
+    """'map_update_elem: Argument list too long (-7)', as bpftrace's text output words it."""
+    code = event.get("retcode")
+    reason = os.strerror(-code) if isinstance(code, int) and code < 0 else "failed"
     where = f" at line {event['line']} col {event.get('col')}" if event.get("line") is not None else ""
-    return f"{event.get('helper', 'helper')}: error {event.get('retcode')}{where}"
+    return f"{event.get('helper', 'helper')}: {reason} ({code}){where}"
 
 
 def _trace_map(kind: str, name: str, value: Any) -> TraceMap:

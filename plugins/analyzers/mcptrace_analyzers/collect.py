@@ -47,12 +47,13 @@ class MapCollector:
             self._pending_label = None
 
     def entry(self, name: str, kind: MapKind, key: str | None, value: Any) -> None:
-        """One entry; a key the current snapshot already has for this map starts the next snapshot."""
+        """One entry; a key the current snapshot already has for this map (or another kind of value
+        under the same name) starts the next snapshot."""
         if not self._groups:
             self.begin_map(name)
         group = self._groups[-1]
         parsed = group.maps.get(name)
-        if parsed is not None and key in group.keys[name]:
+        if parsed is not None and (key in group.keys[name] or parsed.kind != kind):
             self.begin_map(name)
             group, parsed = self._groups[-1], None
         if parsed is None:

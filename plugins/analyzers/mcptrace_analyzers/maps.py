@@ -203,6 +203,8 @@ def series(snapshots: list[Snapshot]) -> list[Series]:
 
 def _map_series(name: str, labels: list[str], printed: list[ParsedMap | None]) -> list[Series]:
     kinds = {m.kind for m in printed if m is not None}
+    if len(kinds) > 1:  # the name was reused for another kind of value: no one quantity to follow
+        return []
     if kinds == {"hist"}:
         merged = [_merged_buckets(m) for m in printed]
         p99 = [stats.percentile(b, 0.99) or 0.0 for b in merged]

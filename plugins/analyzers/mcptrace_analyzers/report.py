@@ -6,6 +6,7 @@ the same way, so every output kind gets the same numbers and the same anomaly ru
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection
 from dataclasses import dataclass, field, replace
 from typing import Literal
@@ -32,6 +33,7 @@ FOCUS_AREAS: tuple[str, ...] = ("distribution", "top", "trend", "events", "anoma
 MAX_TABLES = 10
 MAX_SUMMARY_ANOMALIES = 8
 
+ERROR_CODE = re.compile(r"\((-\d+)\)")
 HELPER_HINTS = {
     "-7": "a map is full: raise BPFTRACE_MAP_KEYS_MAX or key on fewer values",
     "-14": "a pointer was not readable (bad or paged-out address)",
@@ -124,7 +126,7 @@ def _notices(parsed: ParsedOutput) -> list[Anomaly]:
             evidence={"lost_events": parsed.lost_events},
         ))
     if parsed.helper_errors:
-        codes = sorted({error.split("error ")[-1].split(" ")[0] for error in parsed.helper_errors})
+        codes = sorted({code for error in parsed.helper_errors for code in ERROR_CODE.findall(error)[:1]})
         hints = [HELPER_HINTS[code] for code in codes if code in HELPER_HINTS]
         found.append(Anomaly(
             kind="helper_errors", severity=Severity.medium, subject="program",
