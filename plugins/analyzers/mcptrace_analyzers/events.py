@@ -18,6 +18,7 @@ SLOWEST_ROWS = 5
 SLOW_TAIL_RATIO = 10
 CATEGORICAL_ROLES = frozenset({"id", "timestamp"})
 MAX_KEYED_ROWS = 500
+SUCCESS_WORDS = frozenset({"", "ok", "success", "none", "-"})
 
 
 def summarize(table: EventTable, top_n: int) -> tuple[TableSummary, list[TopKeys], list[Anomaly]]:
@@ -108,10 +109,14 @@ def _failures(column: Column) -> list[Anomaly]:
 
 
 def _is_failure(value: Any) -> bool:
+    """Not 0: a number other than zero, or words such as 'code 1', 'signal 9 (KILL)', 'ENOENT'."""
+    if isinstance(value, int | float):
+        return value != 0
+    text = str(value).strip()
     try:
-        return float(value) != 0
+        return float(text) != 0
     except ValueError:
-        return False
+        return text.lower() not in SUCCESS_WORDS
 
 
 def _slow_tail(summary: ColumnSummary, slowest: list[dict[str, Any]]) -> list[Anomaly]:
