@@ -42,13 +42,14 @@ async def analyze(state: CliState, source: click.utils.LazyFile, output_type: st
       runqlat 1 5 > runqlat.txt; mcptrace analyze runqlat.txt --chart runqlat.png
       mcptrace analyze out.json --type bpftrace_json --focus distribution --json
     """
+    label = getattr(source, "name", "stdin")
     try:
         text = source.read().decode("utf-8")
     except UnicodeDecodeError as error:
-        fail(f"{source.name}: not valid UTF-8 at byte {error.start}", as_json)
+        fail(f"{label}: not valid UTF-8 at byte {error.start}", as_json)
         return
     if not text.strip():
-        fail(f"{source.name}: no output to analyse (the input is empty)", as_json)
+        fail(f"{label}: no output to analyse (the input is empty)", as_json)
         return
     services = Services.create(state.settings())
     arguments = {"output": text, "top_n": top_n, "chart": chart_path is not None, "names": list(names)}
