@@ -209,7 +209,7 @@ def _map_series(name: str, labels: list[str], printed: list[ParsedMap | None]) -
         merged = [_merged_buckets(m) for m in printed]
         p99 = [stats.percentile(b, 0.99) or 0.0 for b in merged]
         counts = [float(sum(bucket.count for bucket in b)) for b in merged]
-        return [_series(f"{name} count", None, labels, counts), _series(f"{name} p99", unit_of(name), labels, p99)]
+        return [make_series(f"{name} count", None, labels, counts), make_series(f"{name} p99", unit_of(name), labels, p99)]
     per_key: dict[str | None, list[float]] = {}
     for index, parsed in enumerate(printed):
         for key, value in zip(parsed.keys, parsed.values) if parsed else ():
@@ -226,9 +226,9 @@ def _map_series(name: str, labels: list[str], printed: list[ParsedMap | None]) -
     result = []
     if len(per_key) > 1 and kinds == {"value"}:
         totals = [sum(column) for column in zip(*per_key.values())]
-        result.append(_series(f"{name} total", unit, labels, totals, cumulative))
+        result.append(make_series(f"{name} total", unit, labels, totals, cumulative))
     for key, values in ranked[:MAX_SERIES_KEYS]:
-        result.append(_series(subject(name, key), unit, labels, values, cumulative))
+        result.append(make_series(subject(name, key), unit, labels, values, cumulative))
     return result
 
 
@@ -255,7 +255,9 @@ def _cumulative(columns: list[list[float]]) -> bool:
     return grows
 
 
-def _series(name: str, unit: str | None, labels: list[str], values: list[float], cumulative: bool = False) -> Series:
+def make_series(name: str, unit: str | None, labels: list[str], values: list[float], cumulative: bool = False) -> Series:
+    """A series with its trend: rising/falling when a fitted line explains >= half the variance and
+    changes by >= 20% of the mean over the series."""
     change, r2 = stats.linear_trend(values)
     trend = "flat"
     if r2 >= TREND_R2 and abs(change) >= TREND_CHANGE:

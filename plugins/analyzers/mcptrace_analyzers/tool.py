@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import replace
-from typing import Any
-
 from pydantic import Field, PrivateAttr, model_validator
 
 from mcptrace_core.analysis import Anomaly, Distribution, ParsedMap, ParsedOutput, Series, TableSummary, TopKeys
@@ -16,7 +14,8 @@ from mcptrace_core.services import Services
 from mcptrace_core.textsafety import clean_text
 from mcptrace_core.tools import Image, ToolCall, ToolError, ToolInput, ToolOutput, ToolSpec
 
-from mcptrace_analyzers.report import FOCUS_AREAS, FocusArea, build_report, shown_maps, summary_text
+from mcptrace_analyzers.report import FOCUS_AREAS, FocusArea, Report, build_report, shown_maps, summary_text
+from mcptrace_analyzers.units import format_quantity
 
 MAX_OUTPUT_CHARS = 64 * 1024 * 1024
 MAX_LINE_CHARS = 4096
@@ -155,14 +154,16 @@ def analyze(analyzers: list[Analyzer], args: AnalyzeInput, text: str, source: st
     return result
 
 
-def _attach_chart(result: AnalyzeResult, report: Any) -> None:
+def _attach_chart(result: AnalyzeResult, report: Report) -> None:
     from mcptrace_analyzers.chart import MAX_PANELS, render_png
 
-    units = {dist.subject: dist.unit for dist in report.distributions}
-    histograms = {name: (buckets, units.get(name)) for name, buckets in report.buckets.items()}
+    captions = {
+        d.subject: f"n={d.count}, p50 {format_quantity(d.p50, d.unit)}, p99 {format_quantity(d.p99, d.unit)}"
+        for d in report.distributions
+    }
+    histograms = {name: (buckets, captions[name]) for name, buckets in report.buckets.items()}
     png = render_png(histograms, report.series)
     if png is None:
-        result.chart = None
         return
     drawn = list(histograms)[: MAX_PANELS - (1 if report.series else 0)]
     result.chart = ", ".join(
