@@ -59,14 +59,16 @@ def event_text(lines: int, rng: random.Random) -> str:
 
 
 def measure(label: str, function, *args):  # type: ignore[no-untyped-def]
-    best = float("inf")
+    """Best of 3, in CPU seconds of this process (the machine is shared: wall time is shown too)."""
+    best_cpu = best_wall = float("inf")
     result = None
     for _ in range(3):
-        started = time.perf_counter()
+        cpu, wall = time.process_time(), time.perf_counter()
         result = function(*args)
-        best = min(best, time.perf_counter() - started)
-    print(f"{label}: {best:.3f} s (best of 3)")
-    return best, result
+        best_cpu = min(best_cpu, time.process_time() - cpu)
+        best_wall = min(best_wall, time.perf_counter() - wall)
+    print(f"{label}: {best_cpu:.3f} s CPU, {best_wall:.3f} s wall (best of 3)")
+    return best_cpu, result
 
 
 def main() -> None:

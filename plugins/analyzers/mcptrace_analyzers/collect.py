@@ -63,6 +63,24 @@ class MapCollector:
         parsed.values.append(value)
         group.keys[name].add(key)
 
+    def extend(self, name: str, kind: MapKind, keys: list[str | None], values: list[Any]) -> None:
+        """Consecutive entries of one map: added at once unless a key repeats (a new snapshot)."""
+        group = self._groups[-1] if self._groups else None
+        parsed = group.maps.get(name) if group else None
+        distinct = set(keys)
+        if group is None or len(distinct) != len(keys) or (
+            parsed is not None and (parsed.kind != kind or not group.keys[name].isdisjoint(distinct))
+        ):
+            for key, value in zip(keys, values):
+                self.entry(name, kind, key, value)
+            return
+        if parsed is None:
+            parsed = group.maps[name] = ParsedMap(name, kind)
+            group.keys[name] = set()
+        parsed.keys.extend(keys)
+        parsed.values.extend(values)
+        group.keys[name].update(distinct)
+
     def result(self) -> tuple[list[ParsedMap], list[Snapshot]]:
         """The latest printout of each map, and the snapshots when any map was printed twice."""
         latest: dict[str, ParsedMap] = {}

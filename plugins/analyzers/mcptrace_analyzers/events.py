@@ -9,6 +9,7 @@ from mcptrace_core.analysis import Anomaly, Column, ColumnSummary, EventTable, K
 from mcptrace_core.models import Severity
 
 from mcptrace_analyzers import stats
+from mcptrace_analyzers.stats import LARGE
 from mcptrace_analyzers.maps import ranked_keys
 from mcptrace_analyzers.units import format_quantity, role_of
 
@@ -67,24 +68,24 @@ def _varies(column: Column) -> bool:
     return len({value for value in column.values[:1000] if value is not None}) > 1
 
 
-def _present(values: list[Any]) -> list[Any]:
-    return values if None not in values else [value for value in values if value is not None]
-
-
 def _column_summary(column: Column, role: str, top_n: int) -> ColumnSummary:
-    present = _present(column.values)
     if role == "timestamp":  # when events happened: counting each time stamp says little
-        return ColumnSummary(column=column.name, unit=column.unit, role=role, count=len(present))
-    if column.numeric and role not in CATEGORICAL_ROLES and role != "error" and present:
-        low, p50, p90, p99, high, mean = stats.describe(present)
-        return ColumnSummary(
-            column=column.name, unit=column.unit, role=role, count=len(present),
-            min=low, p50=p50, p90=p90, p99=p99, max=high, mean=mean,
-        )
-    counts = Counter(present)
-    total = len(present) or 1
-    top = [KeyShare(key=str(value), value=count, share=round(count / total, 4)) for value, count in counts.most_common(top_n)]
-    return ColumnSummary(column=column.name, unit=column.unit, role=role, count=len(present), distinct=len(counts), top=top)
+        present = sum(1 for value in column.values if value is not None) if len(column.values) < LARGE else None
+        return ColumnSummary(column=column.name, unit=column.unit, role=role, count=present or len(column.values))
+    if column.numeric and role not in CATEGORICAL_ROLES and role != "error":
+        described = stats.describe(column.values)
+        if described is not None:
+            count, low, p50, p90, p99, high, mean = described
+            return ColumnSummary(
+                column=column.name, unit=column.unit, role=role, count=count,
+                min=low, p50=p50, p90=p90, p99=p99, max=high, mean=mean,
+            )
+    counts = Counter(column.values)
+    counts.pop(None, None)
+    total = sum(counts.values())
+    top = [KeyShare(key=str(value), value=count, share=round(count / (total or 1), 4))
+           for value, count in counts.most_common(top_n)]
+    return ColumnSummary(column=column.name, unit=column.unit, role=role, count=total, distinct=len(counts), top=top)
 
 
 def _slowest(table: EventTable, column: Column) -> list[dict[str, Any]]:
@@ -93,7 +94,8 @@ def _slowest(table: EventTable, column: Column) -> list[dict[str, Any]]:
 
 def _failures(column: Column) -> list[Anomaly]:
     """Rows whose error/return/exit column is not 0."""
-    counts = Counter(_present(column.values))
+    counts = Counter(column.values)
+    counts.pop(None, None)
     failed = {str(code): count for code, count in counts.most_common() if _is_failure(code)}
     total = sum(counts.values())
     count = sum(failed.values())

@@ -139,16 +139,21 @@ def linear_trend(values: Sequence[float]) -> tuple[float, float]:
     return slope * (count - 1) / abs(y_mean), (sxy * sxy) / (sxx * syy)
 
 
-def describe(values: Sequence[float]) -> tuple[float, float, float, float, float, float]:
-    """(min, p50, p90, p99, max, mean) of raw values: exact quantiles, linear between order statistics;
-    numpy does the work for large inputs."""
+def describe(values: Sequence[float | None]) -> tuple[int, float, float, float, float, float, float] | None:
+    """(count, min, p50, p90, p99, max, mean) of raw values, None values left out; None when there are
+    none. Quantiles are exact, linear between order statistics; numpy does large inputs."""
     if len(values) > LARGE:
         import numpy
 
-        array = numpy.asarray(values, dtype=float)
+        array = numpy.asarray(values, dtype=float)  # None becomes nan
+        array = array[~numpy.isnan(array)]
+        if not len(array):
+            return None
         p50, p90, p99 = (float(q) for q in numpy.quantile(array, (0.5, 0.9, 0.99)))
-        return float(array.min()), p50, p90, p99, float(array.max()), float(array.mean())
-    ordered = sorted(values)
+        return len(array), float(array.min()), p50, p90, p99, float(array.max()), float(array.mean())
+    ordered = sorted(value for value in values if value is not None)
+    if not ordered:
+        return None
     last = len(ordered) - 1
 
     def quantile(q: float) -> float:
@@ -157,7 +162,7 @@ def describe(values: Sequence[float]) -> tuple[float, float, float, float, float
         high = min(low + 1, last)
         return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
-    return ordered[0], quantile(0.5), quantile(0.9), quantile(0.99), ordered[-1], sum(ordered) / len(ordered)
+    return len(ordered), ordered[0], quantile(0.5), quantile(0.9), quantile(0.99), ordered[-1], sum(ordered) / len(ordered)
 
 
 def largest(values: Sequence[float | None], count: int) -> list[int]:

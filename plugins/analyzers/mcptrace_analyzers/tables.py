@@ -42,11 +42,39 @@ def header_columns(line: str) -> list[str] | None:
 
 
 class OpenTable:
-    __slots__ = ("header", "columns", "rows")
+    """A table being filled: rows one by one (``rows``) or whole column chunks (``add_columns``)."""
+
+    __slots__ = ("header", "columns", "rows", "chunks", "flat", "padded")
 
     def __init__(self, header: str, columns: list[str]) -> None:
         self.header, self.columns = header, columns
         self.rows: list[list[str | None]] = []
+        self.chunks: list[list[list[str | None]]] = []
+        self.flat = True
+        """Rows have split into exactly one token per column so far (no spaces in the last column)."""
+        self.padded = False
+        """Some row had no last column (None stands in)."""
+
+    def add_columns(self, columns: list[list[str]]) -> None:
+        self._flush()
+        self.chunks.append(columns)  # type: ignore[arg-type]
+
+    def column_values(self) -> list[list[str | None]]:
+        self._flush()
+        merged = self.chunks[0] if self.chunks else [[] for _ in self.columns]
+        for chunk in self.chunks[1:]:
+            for values, more in zip(merged, chunk):
+                values.extend(more)
+        self.chunks = [merged]
+        return merged
+
+    def __len__(self) -> int:
+        return len(self.rows) + sum(len(chunk[0]) for chunk in self.chunks)
+
+    def _flush(self) -> None:
+        if self.rows:
+            self.chunks.append([list(values) for values in zip(*self.rows)])
+            self.rows = []
 
 
 class EventLines:
@@ -78,6 +106,7 @@ class EventLines:
             if width > 2 and len(parts) == width - 1:  # an empty last column
                 parts.append(None)
                 table.rows.append(parts)
+                table.padded = True
                 return
         self.other.append(line)
 
@@ -104,7 +133,7 @@ class EventLines:
 
     def result(self) -> tuple[list[EventTable], int, list[str]]:
         """(tables, number of other lines, the first of them)."""
-        tables = [_typed(t.header, t.columns, t.rows) for t in self._tables.values() if t.rows]
+        tables = [_typed(t.header, t.columns, t.column_values(), t.padded) for t in self._tables.values() if len(t)]
         inferred, other = _infer(self.other)
         if inferred is not None:
             tables.append(inferred)
@@ -131,24 +160,27 @@ def _infer(lines: list[str]) -> tuple[EventTable | None, list[str]]:
     width = found.most_common(1)[0][0]
     rows = [parts for parts, run in zip(split, in_run) if run == width]
     rest = [line for line, run in zip(lines, in_run) if run != width]
-    return _typed(None, [f"col{index + 1}" for index in range(width)], rows), rest  # type: ignore[arg-type]
+    names = [f"col{index + 1}" for index in range(width)]
+    return _typed(None, names, [list(values) for values in zip(*rows)]), rest  # type: ignore[arg-type]
 
 
-def _typed(header: str | None, names: list[str], rows: list[list[str | None]]) -> EventTable:
-    columns = [_column(name, list(values)) for name, values in zip(names, zip(*rows))]
-    return EventTable(header=header, columns=columns, rows=len(rows))
+def _typed(header: str | None, names: list[str], values: list[list[str | None]], padded: bool = False) -> EventTable:
+    """A table from its columns' values (strings; None where a row had no value, only when ``padded``)."""
+    columns = [_column(name, column, padded and index == len(names) - 1) for index, (name, column) in
+               enumerate(zip(names, values))]
+    return EventTable(header=header, columns=columns, rows=len(values[0]) if values else 0)
 
 
-def _column(name: str, values: list[str | None]) -> Column:
-    numbers = _numbers(values)
+def _column(name: str, values: list[str | None], has_none: bool) -> Column:
+    numbers = _numbers(values, has_none)
     if numbers is not None:
         return Column(name=name, unit=unit_of(name), numeric=True, values=numbers)
     return Column(name=name, unit=unit_of(name), numeric=False, values=values)
 
 
-def _numbers(values: list[str | None]) -> list[int | float | None] | None:
+def _numbers(values: list[str | None], has_none: bool) -> list[int | float | None] | None:
     """The values as numbers when every present one is a decimal number; else None."""
-    present = [value for value in values if value is not None] if None in values else values
+    present = [value for value in values if value is not None] if has_none else values
     if not present or not all(_looks_numeric(value) for value in present[:64]):  # type: ignore[arg-type]
         return None
     for convert in (int, float):

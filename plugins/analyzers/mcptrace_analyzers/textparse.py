@@ -11,9 +11,9 @@ Mixed output (a tool's banner, printf events, then maps at exit) parses in one r
 - time stamps (``21:30:38``, ``[15:28:45]``) start the next interval; ``Lost N events``, helper
   warnings and ``Attaching N probes...`` are notices; everything else is an event line for the tables.
 
-Speed: runs of event lines (rows under a header, or plain lines) and of ``@map: N`` lines are read
-in tight loops that stop at the first line that might be anything else; only that line goes through
-the full state machine. A million printf lines parse in about a second.
+Speed: runs of event lines go to ``eventruns`` in bulk and runs of ``@map: N`` lines are read in a
+tight loop; both stop at the first line that might be anything else, and only that line goes
+through the full state machine.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import re
 from mcptrace_core.analysis import Bucket, ParsedOutput, StatsValue
 
 from mcptrace_analyzers.collect import MapCollector
+from mcptrace_analyzers.eventruns import HELPER_MARK, take_other, take_rows
 from mcptrace_analyzers.gcpause import paused_gc
 from mcptrace_analyzers.tables import EventLines
 from mcptrace_analyzers.values import bound, map_value
@@ -39,13 +40,6 @@ LOST = re.compile(r"Lost (\d+) events\Z")
 HELPER_WARNING = re.compile(r"(?:\S+: )?WARNING: Failed to (\w+): (.*)\Z")
 ATTACHING = re.compile(r"Attaching \d+ probes?\.\.\.\Z")
 TILDES = re.compile(r"\s*~+\s*\Z")
-HELPER_MARK = "WARNING: Failed to "
-# A line starting with one of these (or holding a map after text, or a helper warning, or being a
-# time stamp) may be more than an event line: the fast loops hand it to the state machine.
-SPECIAL_FIRST = frozenset("@[]() \t~")
-ROW_STOP_FIRST = frozenset("@[]()~")  # rows may be indented (right-aligned numbers), so not white space
-NOTICE_WORDS = frozenset({"Lost", "Attaching"})
-EMBEDDED_MARK = " @"
 
 
 class _Hist:
@@ -88,37 +82,17 @@ class TextParser:
                 index += 1
 
     def _event_lines(self, lines: list[str], index: int, count: int) -> int:
-        """Take event lines in a tight loop (table rows, or lines under no header); stop at the first
-        line that may be something else and return its index."""
-        start = index
+        """Take event lines in bulk (table rows, or lines under no header); stop at the first line
+        that may be something else and return its index."""
         table = self.events.current
         if table is not None:
-            width, rows = len(table.columns), table.rows
-            last = width - 1
-            for index in range(start, count):  # noqa: B020 - the loop variable is the result
-                line = lines[index]
-                parts = line.split(None, last)
-                if (len(parts) != width or parts[0][0] in ROW_STOP_FIRST or parts[0].isupper()
-                        or parts[0] in NOTICE_WORDS or EMBEDDED_MARK in line):
-                    break
-                rows.append(parts)  # type: ignore[arg-type]
-            else:
-                index = count
+            end = take_rows(lines, index, count, table)
         else:
-            other, stamp = self.events.other, TIME_STAMP.match
-            for index in range(start, count):  # noqa: B020
-                line = lines[index]
-                first = line[:1]
-                if (not first or first in SPECIAL_FIRST or first.isupper() or EMBEDDED_MARK in line
-                        or HELPER_MARK in line or (first.isdigit() and len(line) < 64 and stamp(line))):
-                    break
-                other.append(line)
-            else:
-                index = count
-        if index > start:
-            self._previous = lines[index - 1].strip()
+            end = take_other(lines, index, count, self.events.other)
+        if end > index:
+            self._previous = lines[end - 1].strip()
             self.maps.label(self._previous)
-        return index
+        return end
 
     def _consume(self, lines: list[str], index: int, count: int) -> int:
         """Read on while the state machine needs the lines (histogram rows, stack frames, more map
@@ -146,22 +120,34 @@ class TextParser:
         return index
 
     def _map_lines(self, lines: list[str], index: int, count: int) -> int:
-        """Plain ``@map[key]: integer`` lines in a tight loop; anything else goes through ``_line``."""
-        match, entry = MAP_LINE.match, self.maps.entry
+        """Plain ``@map[key]: integer`` lines in a tight loop, handed over a map at a time; anything
+        else goes through ``_line``."""
+        match = MAP_LINE.match
         start = index
         self.events.gap()
-        while index < count and self._stack is None:
-            line = lines[index]
-            found = match(line) if line[:1] == "@" else None
-            if found is None:
-                break
-            name, key, value = found.groups()
-            try:
-                number = int(value)
-            except ValueError:
-                break
-            entry(name, "value", key, number)
-            index += 1
+        name: str | None = None
+        keys: list[str | None] = []
+        values: list[int] = []
+        if self._stack is None:
+            while index < count:
+                line = lines[index]
+                found = match(line) if line[:1] == "@" else None
+                if found is None:
+                    break
+                map_name, key, value = found.groups()
+                try:
+                    number = int(value)
+                except ValueError:
+                    break
+                if map_name != name:
+                    if keys:
+                        self.maps.extend(name, "value", keys, values)  # type: ignore[arg-type]
+                    name, keys, values = map_name, [], []
+                keys.append(key)
+                values.append(number)
+                index += 1
+            if keys:
+                self.maps.extend(name, "value", keys, values)  # type: ignore[arg-type]
         if index == start:  # the first line needs the full state machine
             self._line(lines[index])
             index += 1
