@@ -64,8 +64,8 @@ class BccAnalyzer(Analyzer):
         lines = prefix.splitlines()[:400]
         if any(BCC_HEADER.match(line) for line in lines):
             return 0.92
-        if "@" not in prefix and any(header_columns(line) for line in lines[:20]):
-            return 0.5
+        if not BPFTRACE_MARKS.search(prefix) and any(header_columns(line) for line in lines[:20]):
+            return 0.5  # a table with no bpftrace map in sight
         return 0.0
 
     def parse(self, text: str) -> ParsedOutput:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from typing import Any
 
 from mcptrace_core.analysis import Anomaly, Column, ColumnSummary, EventTable, KeyShare, TableSummary, TopKeys
@@ -80,12 +79,9 @@ def _column_summary(column: Column, role: str, top_n: int) -> ColumnSummary:
                 column=column.name, unit=column.unit, role=role, count=count,
                 min=low, p50=p50, p90=p90, p99=p99, max=high, mean=mean,
             )
-    counts = Counter(column.values)
-    counts.pop(None, None)
-    total = sum(counts.values())
-    top = [KeyShare(key=str(value), value=count, share=round(count / (total or 1), 4))
-           for value, count in counts.most_common(top_n)]
-    return ColumnSummary(column=column.name, unit=column.unit, role=role, count=total, distinct=len(counts), top=top)
+    total, distinct, common = stats.value_counts(column.values, column.numeric, top_n)
+    top = [KeyShare(key=str(value), value=count, share=round(count / (total or 1), 4)) for value, count in common]
+    return ColumnSummary(column=column.name, unit=column.unit, role=role, count=total, distinct=distinct, top=top)
 
 
 def _slowest(table: EventTable, column: Column) -> list[dict[str, Any]]:
@@ -94,10 +90,8 @@ def _slowest(table: EventTable, column: Column) -> list[dict[str, Any]]:
 
 def _failures(column: Column) -> list[Anomaly]:
     """Rows whose error/return/exit column is not 0."""
-    counts = Counter(column.values)
-    counts.pop(None, None)
-    failed = {str(code): count for code, count in counts.most_common() if _is_failure(code)}
-    total = sum(counts.values())
+    total, _, common = stats.value_counts(column.values, column.numeric, len(column.values))
+    failed = {str(code): count for code, count in common if _is_failure(code)}
     count = sum(failed.values())
     if not count:
         return []

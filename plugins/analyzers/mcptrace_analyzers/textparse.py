@@ -29,6 +29,7 @@ from mcptrace_analyzers.tables import EventLines
 from mcptrace_analyzers.values import bound, map_value
 
 MAP_LINE = re.compile(r"(@\w*)(?:\[(.*)\])?: ?(.*)\Z", re.S)
+INTEGER_MAP_LINE = re.compile(r"(@\w*)(\[.*\])?: (-?\d+)\Z")
 STACK_START = re.compile(r"(@\w*)\[\Z")
 BUCKET_ROW = re.compile(r"[\[(](-?\d+[KMGTPE]?|\.\.\.)(?:, (-?\d+[KMGTPE]?|\.\.\.))?[\])]\s+(\d+)\s+\|")
 BCC_HEADER = re.compile(r"\s*(\S+)\s+: count\s+distribution\s*\Z")
@@ -120,35 +121,29 @@ class TextParser:
         return index
 
     def _map_lines(self, lines: list[str], index: int, count: int) -> int:
-        """Plain ``@map[key]: integer`` lines in a tight loop, handed over a map at a time; anything
-        else goes through ``_line``."""
-        match = MAP_LINE.match
-        start = index
+        """``@map[key]: integer`` lines in a tight loop, handed over a map at a time; the first line
+        that is not one goes through ``_line``."""
         self.events.gap()
+        match = INTEGER_MAP_LINE.match
+        start = index
         name: str | None = None
         keys: list[str | None] = []
         values: list[int] = []
-        if self._stack is None:
-            while index < count:
-                line = lines[index]
-                found = match(line) if line[:1] == "@" else None
-                if found is None:
-                    break
-                map_name, key, value = found.groups()
-                try:
-                    number = int(value)
-                except ValueError:
-                    break
-                if map_name != name:
-                    if keys:
-                        self.maps.extend(name, "value", keys, values)  # type: ignore[arg-type]
-                    name, keys, values = map_name, [], []
-                keys.append(key)
-                values.append(number)
-                index += 1
-            if keys:
-                self.maps.extend(name, "value", keys, values)  # type: ignore[arg-type]
-        if index == start:  # the first line needs the full state machine
+        while self._stack is None and index < count:
+            found = match(lines[index])
+            if found is None:
+                break
+            map_name, bracketed, number = found.groups()
+            if map_name != name:
+                if keys:
+                    self.maps.extend(name, "value", keys, values)  # type: ignore[arg-type]
+                name, keys, values = map_name, [], []
+            keys.append(bracketed[1:-1] if bracketed else None)
+            values.append(int(number))
+            index += 1
+        if keys:
+            self.maps.extend(name, "value", keys, values)  # type: ignore[arg-type]
+        if index == start:  # this line needs the full state machine
             self._line(lines[index])
             index += 1
         return index
