@@ -15,9 +15,21 @@ import time
 from mcptrace_analyzers.analyzers import BpftraceTextAnalyzer
 from mcptrace_analyzers.report import build_report
 from mcptrace_analyzers.stats import bucket_label
+
 from mcptrace_core.models import HistBucket
 
-COMMS = ["bash", "python3", "nginx", "postgres", "kworker/0:1", "systemd", "sshd", "java", "node", "containerd"]
+COMMS = [
+    "bash",
+    "python3",
+    "nginx",
+    "postgres",
+    "kworker/0:1",
+    "systemd",
+    "sshd",
+    "java",
+    "node",
+    "containerd",
+]
 
 
 def map_text(target_bytes: int, rng: random.Random) -> str:
@@ -32,7 +44,9 @@ def map_text(target_bytes: int, rng: random.Random) -> str:
             block.append(f"@usecs[{COMMS[key % 10]}-{round_no}-{key}]: ")
             for power in range(rng.randint(4, 18)):
                 bucket = HistBucket(low=float(1 << power), high=float(2 << power), count=rng.randint(0, 5000))
-                block.append(f"{bucket_label(bucket):<16}{bucket.count:>10} |{'@' * (bucket.count // 100):<52}|")
+                block.append(
+                    f"{bucket_label(bucket):<16}{bucket.count:>10} |{'@' * (bucket.count // 100):<52}|"
+                )
             block.append("")
         block.append("@lin: ")
         for low in range(0, 1000, 10):
@@ -40,10 +54,16 @@ def map_text(target_bytes: int, rng: random.Random) -> str:
         block.append("")
         block += [f"@calls[{COMMS[k % 10]}, {k}]: {rng.randint(1, 10**6)}" for k in range(5000)]
         block += [f"@bytes[{k}]: {rng.randint(1, 10**9)}" for k in range(5000)]
-        block += [f"@s[{COMMS[k % 10]}]: count {k + 1}, average {rng.randint(1, 999)}, total {rng.randint(1, 10**6)}"
-                  for k in range(10)]
+        block += [
+            f"@s[{COMMS[k % 10]}]: count {k + 1}, average {rng.randint(1, 999)}, total {rng.randint(1, 10**6)}"
+            for k in range(10)
+        ]
         for k in range(200):
-            block += [f"@stack{round_no}[", *(f"    func_{k}_{d}+{d * 7}" for d in range(6)), f"]: {rng.randint(1, 999)}"]
+            block += [
+                f"@stack{round_no}[",
+                *(f"    func_{k}_{d}+{d * 7}" for d in range(6)),
+                f"]: {rng.randint(1, 999)}",
+            ]
         text = "\n".join(block) + "\n"
         parts.append(text)
         size += len(text)
@@ -53,8 +73,10 @@ def map_text(target_bytes: int, rng: random.Random) -> str:
 def event_text(lines: int, rng: random.Random) -> str:
     rows = ["TIME     PID    COMM             LAT_US FILE"]
     for index in range(lines):
-        rows.append(f"12:{index // 60000 % 60:02d}:{index // 1000 % 60:02d} {rng.randint(1, 99999):<6} "
-                    f"{COMMS[index % 10]:<16} {int(rng.expovariate(1 / 120)):>6} /var/lib/data/file{index % 97}.db")
+        rows.append(
+            f"12:{index // 60000 % 60:02d}:{index // 1000 % 60:02d} {rng.randint(1, 99999):<6} "
+            f"{COMMS[index % 10]:<16} {int(rng.expovariate(1 / 120)):>6} /var/lib/data/file{index % 97}.db"
+        )
     return "\n".join(rows) + "\n"
 
 
@@ -87,8 +109,9 @@ def main() -> None:
     seconds, _ = measure("  analyse the parsed maps", build_report, parsed)
 
     events = event_text(options.events, rng)
-    seconds, parsed = measure(f"parse {options.events} printf event lines ({len(events) / 1e6:.0f} MB)",
-                              analyzer.parse, events)
+    seconds, parsed = measure(
+        f"parse {options.events} printf event lines ({len(events) / 1e6:.0f} MB)", analyzer.parse, events
+    )
     print(f"  -> {parsed.tables[0].rows if parsed.tables else 0} rows in a table")
     report_s, report = measure("  analyse the table", build_report, parsed)
     print(f"  -> parse + analyse: {seconds + report_s:.2f} s; slowest by {report.tables[0].slowest_by}")

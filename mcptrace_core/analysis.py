@@ -60,9 +60,13 @@ class ParsedMap:
     def _entry(self, index: int) -> MapEntry:
         key, value = self.keys[index], self.values[index]
         if self.kind == "hist":
-            return MapEntry(key=key, buckets=[HistBucket(low=b.low, high=b.high, count=b.count) for b in value])
+            return MapEntry(
+                key=key, buckets=[HistBucket(low=b.low, high=b.high, count=b.count) for b in value]
+            )
         if self.kind == "stats":
-            return MapEntry(key=key, stats=MapStats(count=value.count, average=value.average, total=value.total))
+            return MapEntry(
+                key=key, stats=MapStats(count=value.count, average=value.average, total=value.total)
+            )
         return MapEntry(key=key, value=value)
 
     @classmethod
@@ -181,7 +185,9 @@ class Series(Model):
     min: float
     max: float
     trend: Literal["rising", "falling", "flat"]
-    change: float = Field(description="Fitted change over the whole series, relative to its mean (0.5 = +50%).")
+    change: float = Field(
+        description="Fitted change over the whole series, relative to its mean (0.5 = +50%)."
+    )
 
 
 class ColumnSummary(Model):
@@ -210,14 +216,18 @@ class TableSummary(Model):
     sample: list[list[Any]] = Field(description="The first rows, as parsed.")
     summaries: list[ColumnSummary]
     slowest_by: str | None = Field(None, description="The duration column the slowest rows are sorted by.")
-    slowest: list[dict[str, Any]] = Field(default_factory=list, description="The slowest rows, column -> value.")
+    slowest: list[dict[str, Any]] = Field(
+        default_factory=list, description="The slowest rows, column -> value."
+    )
 
 
 class Anomaly(Model):
     """Something unusual, with the evidence that shows it."""
 
-    kind: str = Field(description="bimodal, long_tail, isolated_tail, underflow, overflow, dominant_key, spike, "
-                                  "trend, errors, slow_events, lost_events, helper_errors, ...")
+    kind: str = Field(
+        description="bimodal, long_tail, isolated_tail, underflow, overflow, dominant_key, spike, "
+        "trend, errors, slow_events, lost_events, helper_errors, ..."
+    )
     severity: Severity
     subject: str = Field(description="The map, key, series or column it concerns.")
     message: str

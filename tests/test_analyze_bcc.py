@@ -11,15 +11,17 @@ import time
 from collections.abc import Iterator
 
 import pytest
-
 from mcptrace_analyzers.analyzers import builtin_analyzers
 from mcptrace_analyzers.report import build_report
 from mcptrace_analyzers.tool import choose_analyzer
+
 from mcptrace_core.analysis import ParsedOutput
 
 TOOLS = ("runqlat", "softirqs", "syscount", "execsnoop", "opensnoop", "exitsnoop")
 HAVE_TOOLS = os.geteuid() == 0 and all(shutil.which(tool, path="/usr/sbin:/usr/bin") for tool in TOOLS)
-pytestmark = pytest.mark.skipif(not HAVE_TOOLS, reason="needs root and libbpf-tools (apt-get install libbpf-tools)")
+pytestmark = pytest.mark.skipif(
+    not HAVE_TOOLS, reason="needs root and libbpf-tools (apt-get install libbpf-tools)"
+)
 
 LOAD_COMMANDS = (["cat", "/etc/services"], ["cat", "/nonexistent/mcptrace-test"], ["false"])
 
@@ -47,7 +49,7 @@ def run_tool(*argv: str, seconds: float | None = None) -> str:
     path = shutil.which(argv[0], path="/usr/sbin:/usr/bin")
     assert path is not None
     if seconds is None:
-        completed = subprocess.run([path, *argv[1:]], capture_output=True, text=True, timeout=60)
+        completed = subprocess.run([path, *argv[1:]], check=False, capture_output=True, text=True, timeout=60)
         return completed.stdout
     process = subprocess.Popen([path, *argv[1:]], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     time.sleep(seconds)
@@ -64,7 +66,9 @@ def parse(text: str) -> ParsedOutput:
 
 def bucket_total(text: str) -> int:
     """The counts of every 'lo -> hi : count' row, read independently of the parser."""
-    return sum(int(line.split(":")[1].split("|")[0]) for line in text.splitlines() if "->" in line and "|" in line)
+    return sum(
+        int(line.split(":")[1].split("|")[0]) for line in text.splitlines() if "->" in line and "|" in line
+    )
 
 
 def test_runqlat_per_interval_histograms_become_a_series(load: None) -> None:

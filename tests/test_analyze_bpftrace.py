@@ -8,9 +8,9 @@ import threading
 from pathlib import Path
 
 import pytest
-
 from mcptrace_analyzers.analyzers import BpftraceJsonAnalyzer, BpftraceTextAnalyzer
 from mcptrace_analyzers.report import build_report
+
 from mcptrace_core.analysis import ParsedOutput
 from tests.conftest import requires_bpftrace
 
@@ -43,7 +43,11 @@ BEGIN {
 def bpftrace(program: str, *flags: str, env: dict[str, str] | None = None, timeout: float = 60) -> str:
     """Run bpftrace as the tests' subject; its stdout is the output under test."""
     completed = subprocess.run(
-        ["bpftrace", *flags, "-e", program], capture_output=True, text=True, timeout=timeout,
+        ["bpftrace", *flags, "-e", program],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
         env={**os.environ, **(env or {})},
     )
     assert completed.returncode == 0, completed.stderr[-2000:]
@@ -85,7 +89,9 @@ def test_text_and_json_forms_agree(deterministic) -> None:  # type: ignore[no-un
         assert list(text[name].values()) == list(as_json[name].values()), name
     assert {k.replace(" ", ""): v for k, v in text["@calls"].items()} == as_json["@calls"]  # '0, k' vs '0,k'
     assert sorted(text["@bytes"].values()) == sorted(as_json["@bytes"].values())
-    assert [v for v in text["@a"].values()] == [v.average for v in as_json["@a"].values()]  # avg(): text shows only it
+    assert [v for v in text["@a"].values()] == [
+        v.average for v in as_json["@a"].values()
+    ]  # avg(): text shows only it
 
 
 def test_printf_lines_become_a_table_with_units(deterministic) -> None:  # type: ignore[no-untyped-def]
@@ -96,7 +102,11 @@ def test_printf_lines_become_a_table_with_units(deterministic) -> None:  # type:
         assert latency.numeric and latency.unit == "us" and latency.values[:3] == [0, 60, 120]
         report = build_report(parsed)
         summary = report.tables[0]
-        assert summary.slowest_by == "LAT_US" and summary.slowest[0] == {"ID": 180, "LAT_US": 540, "NAME": "name0"}
+        assert summary.slowest_by == "LAT_US" and summary.slowest[0] == {
+            "ID": 180,
+            "LAT_US": 540,
+            "NAME": "name0",
+        }
 
 
 def test_histogram_statistics_are_interpolated_in_buckets(deterministic) -> None:  # type: ignore[no-untyped-def]
@@ -115,9 +125,11 @@ def _load(stop: threading.Event) -> None:
 
 
 def test_maps_printed_per_interval_become_series_with_their_time_labels() -> None:
-    program = ('tracepoint:raw_syscalls:sys_enter { @calls[comm] = count(); @lat_ns = hist(nsecs % 1000); } '
-               'interval:ms:200 { time("%H:%M:%S\\n"); print(@calls); print(@lat_ns); clear(@calls); clear(@lat_ns); } '
-               'interval:ms:1300 { exit(); }')
+    program = (
+        "tracepoint:raw_syscalls:sys_enter { @calls[comm] = count(); @lat_ns = hist(nsecs % 1000); } "
+        'interval:ms:200 { time("%H:%M:%S\\n"); print(@calls); print(@lat_ns); clear(@calls); clear(@lat_ns); } '
+        "interval:ms:1300 { exit(); }"
+    )
     parsed = BpftraceTextAnalyzer().parse(bpftrace(program))
     assert len(parsed.snapshots) >= 5
     assert all(s.label and s.label.count(":") == 2 for s in parsed.snapshots[:5])
@@ -151,8 +163,9 @@ def test_lost_events_are_counted() -> None:
 
 @pytest.mark.parametrize("flags", [(), ("-f", "json")])
 def test_helper_errors_are_reported(flags: tuple[str, ...]) -> None:
-    output = bpftrace('BEGIN { @[1] = 1; @[2] = 2; @[3] = 3; exit(); }', "-k", *flags,
-                      env={"BPFTRACE_MAP_KEYS_MAX": "2"})
+    output = bpftrace(
+        "BEGIN { @[1] = 1; @[2] = 2; @[3] = 3; exit(); }", "-k", *flags, env={"BPFTRACE_MAP_KEYS_MAX": "2"}
+    )
     analyzer = BpftraceJsonAnalyzer() if flags else BpftraceTextAnalyzer()
     parsed = analyzer.parse(output)
     assert len(parsed.helper_errors) == 1 and "map_update_elem" in parsed.helper_errors[0]
@@ -163,7 +176,7 @@ def test_helper_errors_are_reported(flags: tuple[str, ...]) -> None:
 
 
 def test_stack_keys_span_lines_and_read_as_frames() -> None:
-    text = bpftrace('profile:hz:499 { @[kstack(3)] = count(); } interval:ms:400 { exit(); }')
+    text = bpftrace("profile:hz:499 { @[kstack(3)] = count(); } interval:ms:400 { exit(); }")
     parsed = BpftraceTextAnalyzer().parse(text)
     (stacks,) = parsed.maps
     stacks_seen = [key for key in stacks.keys if key]  # '' is a sample with no kernel stack (user space)
@@ -184,7 +197,9 @@ def test_every_shipped_example_output_parses(path: Path) -> None:
     parsed = BpftraceTextAnalyzer().parse(text)
     printouts = [m for s in parsed.snapshots for m in s.maps] if parsed.snapshots else parsed.maps
     rows = [line for line in text.splitlines() if line[:1] in "[(" and line.rstrip().endswith("|")]
-    parsed_rows = [bucket for m in printouts if m.kind == "hist" for buckets in m.values for bucket in buckets]
+    parsed_rows = [
+        bucket for m in printouts if m.kind == "hist" for buckets in m.values for bucket in buckets
+    ]
     assert len(parsed_rows) == len(rows)
     assert sum(b.count for b in parsed_rows) == sum(int(row.split("|")[0].split()[-1]) for row in rows)
     for dist in build_report(parsed).distributions:
@@ -197,7 +212,9 @@ def test_shipped_examples_give_the_findings_their_authors_describe() -> None:
         parsed = BpftraceTextAnalyzer().parse((EXAMPLES / f"{name}_example.txt").read_text())
         return parsed, build_report(parsed)
 
-    _, biolatency = report("biolatency")  # "two modes ... 1 and 2 ms ... 8 and 16 ms ... 128 to 256 ms: outliers"
+    _, biolatency = report(
+        "biolatency"
+    )  # "two modes ... 1 and 2 ms ... 8 and 16 ms ... 128 to 256 ms: outliers"
     (dist,) = biolatency.distributions
     assert dist.count == 883 and dist.modes == ["[1K, 2K)", "[8K, 16K)"] and dist.unit == "us"
     tail = next(a for a in biolatency.anomalies if a.kind == "isolated_tail")

@@ -90,7 +90,7 @@ async def test_bad_arguments_say_what_is_allowed(client, arguments: dict, messag
 async def test_analyze_a_run_by_its_execution_id(client) -> None:  # type: ignore[no-untyped-def]
     program = (
         'BEGIN { printf("%-6s %s\\n", "ID", "LAT_US"); $i = (uint64)0; '
-        'while ($i < 100) { @lat_us = hist($i); @n[$i % 3] = count(); '
+        "while ($i < 100) { @lat_us = hist($i); @n[$i % 3] = count(); "
         'if ($i % 10 == 0) { printf("%-6d %d\\n", $i, $i * 7); } $i++; } exit(); }'
     )
     run = await client.call_tool("exec_program", {"program": program, "wait": True})
@@ -103,10 +103,14 @@ async def test_analyze_a_run_by_its_execution_id(client) -> None:  # type: ignor
     (hist,) = [m for m in data["maps"] if m["name"] == "@lat_us"]
     assert sum(bucket["count"] for bucket in hist["entries"][0]["buckets"]) == 100
     # get_result's maps come from the same decoder: identical structures
-    assert sorted(data["maps"], key=lambda m: m["name"]) == sorted(run.structured_content["maps"], key=lambda m: m["name"])
+    assert sorted(data["maps"], key=lambda m: m["name"]) == sorted(
+        run.structured_content["maps"], key=lambda m: m["name"]
+    )
     assert data["stats"][0]["count"] == 100 and data["stats"][0]["unit"] == "us"
     (table,) = data["tables"]
-    assert table["columns"] == ["ID", "LAT_US"] and table["rows"] == 10 and table["slowest"][0]["LAT_US"] == 630
+    assert (
+        table["columns"] == ["ID", "LAT_US"] and table["rows"] == 10 and table["slowest"][0]["LAT_US"] == 630
+    )
 
 
 def test_cli_prints_one_json_document_and_writes_the_chart(tmp_path: Path) -> None:
@@ -152,6 +156,7 @@ class KeyValuePlugin:
 
 async def test_a_plugin_adds_an_output_kind_that_is_detected(settings) -> None:  # type: ignore[no-untyped-def]
     from mcptrace_analyzers.tool import AnalyzeInput, analyze_output
+
     from mcptrace_core.tools import ToolCall
 
     pm = build_plugin_manager(plugins=[("keyvalue", KeyValuePlugin())])

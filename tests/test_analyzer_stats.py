@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-
 from mcptrace_analyzers import stats
 from mcptrace_analyzers.maps import display_key, make_series, series_anomalies
 from mcptrace_analyzers.units import format_quantity, role_of, unit_of
+
 from mcptrace_core.analysis import Bucket
 
 
@@ -60,11 +60,25 @@ def test_largest_and_describe_agree_between_python_and_numpy() -> None:
 
 @pytest.mark.parametrize(
     ("name", "unit", "role"),
-    [("@usecs", "us", "duration"), ("@lat_ns[read]", "ns", "duration"), ("TIME (us)", "us", "duration"),
-     ("TOTAL_usecs", "us", "duration"), ("LAT(ms)", "ms", "duration"), ("MS", "ms", "duration"),
-     ("SECONDS", "s", "duration"), ("@bytes", "bytes", "size"), ("TX_KB", "KB", "size"),
-     ("PID", None, "id"), ("TIME(s)", "s", "timestamp"), ("TIME", None, "timestamp"), ("ERR", None, "error"),
-     ("EXIT_CODE", None, "error"), ("COUNT", None, "count"), ("COMM", None, "value"), ("@b", None, "value")],
+    [
+        ("@usecs", "us", "duration"),
+        ("@lat_ns[read]", "ns", "duration"),
+        ("TIME (us)", "us", "duration"),
+        ("TOTAL_usecs", "us", "duration"),
+        ("LAT(ms)", "ms", "duration"),
+        ("MS", "ms", "duration"),
+        ("SECONDS", "s", "duration"),
+        ("@bytes", "bytes", "size"),
+        ("TX_KB", "KB", "size"),
+        ("PID", None, "id"),
+        ("TIME(s)", "s", "timestamp"),
+        ("TIME", None, "timestamp"),
+        ("ERR", None, "error"),
+        ("EXIT_CODE", None, "error"),
+        ("COUNT", None, "count"),
+        ("COMM", None, "value"),
+        ("@b", None, "value"),
+    ],
 )
 def test_units_and_roles_come_from_names(name: str, unit: str | None, role: str) -> None:
     assert unit_of(name) == unit

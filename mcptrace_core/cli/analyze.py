@@ -16,21 +16,49 @@ FOCUS = ("distribution", "top", "trend", "events", "anomalies")
 
 @click.command()
 @click.argument("source", type=click.File("rb"))
-@click.option("--type", "output_type", default=None, metavar="KIND",
-              help="Output kind (bpftrace, bpftrace_json, bcc, or one a plugin adds); detected when omitted.")
-@click.option("--focus", "focus_areas", multiple=True, type=click.Choice(FOCUS),
-              help="Report only these parts (repeatable); all by default.")
+@click.option(
+    "--type",
+    "output_type",
+    default=None,
+    metavar="KIND",
+    help="Output kind (bpftrace, bpftrace_json, bcc, or one a plugin adds); detected when omitted.",
+)
+@click.option(
+    "--focus",
+    "focus_areas",
+    multiple=True,
+    type=click.Choice(FOCUS),
+    help="Report only these parts (repeatable); all by default.",
+)
 @click.option("--name", "names", multiple=True, metavar="NAME", help="Only this map or column (repeatable).")
-@click.option("--top", "top_n", type=click.IntRange(1, 100), default=10, show_default=True,
-              help="How many top keys to list.")
-@click.option("--chart", "chart_path", type=click.Path(dir_okay=False, writable=True), default=None,
-              help="Write a PNG chart of the histograms and time series to this file.")
+@click.option(
+    "--top",
+    "top_n",
+    type=click.IntRange(1, 100),
+    default=10,
+    show_default=True,
+    help="How many top keys to list.",
+)
+@click.option(
+    "--chart",
+    "chart_path",
+    type=click.Path(dir_okay=False, writable=True),
+    default=None,
+    help="Write a PNG chart of the histograms and time series to this file.",
+)
 @json_option
 @click.pass_obj
 @run_async
-async def analyze(state: CliState, source: click.utils.LazyFile, output_type: str | None,
-                  focus_areas: tuple[str, ...], names: tuple[str, ...], top_n: int, chart_path: str | None,
-                  as_json: bool) -> None:
+async def analyze(
+    state: CliState,
+    source: click.utils.LazyFile,
+    output_type: str | None,
+    focus_areas: tuple[str, ...],
+    names: tuple[str, ...],
+    top_n: int,
+    chart_path: str | None,
+    as_json: bool,
+) -> None:
     """Analyse trace output in SOURCE (a file, or - for stdin): percentiles, top keys, trends, anomalies.
 
     Reads bpftrace text or `-f json` output and BCC/libbpf-tools tables and histograms; the kind is

@@ -7,16 +7,21 @@ from __future__ import annotations
 
 import re
 
-from mcptrace_core.analysis import ParsedOutput
-from mcptrace_core.interfaces import Analyzer
-
 from mcptrace_analyzers.bpftrace_json import parse_ndjson
 from mcptrace_analyzers.tables import header_columns
 from mcptrace_analyzers.textparse import BCC_HEADER, TextParser
+from mcptrace_core.analysis import ParsedOutput
+from mcptrace_core.interfaces import Analyzer
 
 DETECT_PREFIX = 64 * 1024
-BPFTRACE_MARKS = re.compile(r"^(?:@\w*(?:\[.*\])?: |@\w*\[$|Attaching \d+ probes?\.\.\.$|\[[-\d.KMGTPE]+(?:, [-\d.KMGTPE]+)?\)?\s+\d+ \|)", re.M)
-JSON_EVENT = re.compile(r'^\{"type": ?"(?:attached_probes|printf|map|hist|stats|time|value|lost_events|helper_error)"', re.M)
+BPFTRACE_MARKS = re.compile(
+    r"^(?:@\w*(?:\[.*\])?: |@\w*\[$|Attaching \d+ probes?\.\.\.$|\[[-\d.KMGTPE]+(?:, [-\d.KMGTPE]+)?\)?\s+\d+ \|)",
+    re.MULTILINE,
+)
+JSON_EVENT = re.compile(
+    r'^\{"type": ?"(?:attached_probes|printf|map|hist|stats|time|value|lost_events|helper_error)"',
+    re.MULTILINE,
+)
 
 
 def _prefix(text: str) -> str:

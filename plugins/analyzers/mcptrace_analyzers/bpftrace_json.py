@@ -20,11 +20,10 @@ import json
 import os
 from typing import Any
 
-from mcptrace_core.analysis import ParsedMap, ParsedOutput
-from mcptrace_core.models import HistBucket, MapEntry, MapStats, TraceMap
-
 from mcptrace_analyzers.gcpause import paused_gc
 from mcptrace_analyzers.textparse import TIME_STAMP, TextParser
+from mcptrace_core.analysis import ParsedMap, ParsedOutput
+from mcptrace_core.models import HistBucket, MapEntry, MapStats, TraceMap
 
 MAP_EVENTS = {"map": "value", "hist": "hist", "stats": "stats"}
 TEXT_EVENTS = frozenset({"printf", "time", "cat", "syscall", "join"})

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import io
 
-from mcptrace_core.analysis import Bucket, Series
-
 from mcptrace_analyzers import stats
+from mcptrace_core.analysis import Bucket, Series
 
 MAX_PANELS = 4
 MAX_LINES = 5
@@ -44,8 +43,9 @@ def _histogram(axis, name: str, buckets: list[Bucket], caption: str) -> None:  #
     shown = buckets[filled[0] : filled[-1] + 1] if filled else buckets
     positions = range(len(shown))
     axis.bar(positions, [bucket.count for bucket in shown], color="#3b6ea8")
-    axis.set_xticks(list(positions), [stats.bucket_label(bucket) for bucket in shown], rotation=45, ha="right",
-                    fontsize=8)
+    axis.set_xticks(
+        list(positions), [stats.bucket_label(bucket) for bucket in shown], rotation=45, ha="right", fontsize=8
+    )
     axis.set_title(f"{name}: {caption}", fontsize=10)
     axis.set_ylabel("count")
 

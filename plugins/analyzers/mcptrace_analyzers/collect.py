@@ -68,8 +68,10 @@ class MapCollector:
         group = self._groups[-1] if self._groups else None
         parsed = group.maps.get(name) if group else None
         distinct = set(keys)
-        if group is None or len(distinct) != len(keys) or (
-            parsed is not None and (parsed.kind != kind or not group.keys[name].isdisjoint(distinct))
+        if (
+            group is None
+            or len(distinct) != len(keys)
+            or (parsed is not None and (parsed.kind != kind or not group.keys[name].isdisjoint(distinct)))
         ):
             for key, value in zip(keys, values):
                 self.entry(name, kind, key, value)

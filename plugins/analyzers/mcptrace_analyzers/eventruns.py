@@ -29,7 +29,6 @@ OTHER_STOP = re.compile(
 )
 
 
-
 def _has_marks(joined: str) -> bool:
     """A map after text, a helper warning or a BCC histogram header somewhere in the chunk. Each test
     starts with a rare character, so the C substring search skips through the text."""
@@ -65,8 +64,14 @@ def take_other(lines: list[str], index: int, end: int, other: list[str]) -> int:
         for position in range(index, stop):
             line = lines[position]
             first = line[:1]
-            if (not first or first in OTHER_STOP_FIRST or first.isupper() or EMBEDDED_MARK in line
-                    or HELPER_MARK in line or (first.isdigit() and OTHER_STOP.match("\n" + line))):
+            if (
+                not first
+                or first in OTHER_STOP_FIRST
+                or first.isupper()
+                or EMBEDDED_MARK in line
+                or HELPER_MARK in line
+                or (first.isdigit() and OTHER_STOP.match("\n" + line))
+            ):
                 return position
             other.append(line)
         index = stop
@@ -96,8 +101,13 @@ def _rows_one_by_one(lines: list[str], index: int, stop: int, table: OpenTable, 
     for position in range(index, stop):
         line = lines[position]
         parts = line.split(None, last)
-        if (len(parts) != width or parts[0][0] in ROW_STOP_FIRST or parts[0].isupper()
-                or parts[0] in NOTICE_WORDS or EMBEDDED_MARK in line):
+        if (
+            len(parts) != width
+            or parts[0][0] in ROW_STOP_FIRST
+            or parts[0].isupper()
+            or parts[0] in NOTICE_WORDS
+            or EMBEDDED_MARK in line
+        ):
             return position
         rows.append(parts)  # type: ignore[arg-type]
     return stop

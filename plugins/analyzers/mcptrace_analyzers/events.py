@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from mcptrace_analyzers import stats
+from mcptrace_analyzers.maps import ranked_keys
+from mcptrace_analyzers.stats import LARGE
+from mcptrace_analyzers.units import format_quantity, role_of
 from mcptrace_core.analysis import Anomaly, Column, ColumnSummary, EventTable, KeyShare, TableSummary, TopKeys
 from mcptrace_core.models import Severity
-
-from mcptrace_analyzers import stats
-from mcptrace_analyzers.stats import LARGE
-from mcptrace_analyzers.maps import ranked_keys
-from mcptrace_analyzers.units import format_quantity, role_of
 
 SAMPLE_ROWS = 5
 TOP_VALUES = 5
@@ -33,7 +32,9 @@ def summarize(table: EventTable, top_n: int) -> tuple[TableSummary, list[TopKeys
         header=table.header,
         rows=table.rows,
         columns=[column.name for column in table.columns],
-        sample=[[column.values[row] for column in table.columns] for row in range(min(SAMPLE_ROWS, table.rows))],
+        sample=[
+            [column.values[row] for column in table.columns] for row in range(min(SAMPLE_ROWS, table.rows))
+        ],
         summaries=summaries,
         slowest_by=duration.name if duration else None,
         slowest=slowest,
@@ -69,23 +70,42 @@ def _varies(column: Column) -> bool:
 
 def _column_summary(column: Column, role: str, top_n: int) -> ColumnSummary:
     if role == "timestamp":  # when events happened: counting each time stamp says little
-        present = sum(1 for value in column.values if value is not None) if len(column.values) < LARGE else None
-        return ColumnSummary(column=column.name, unit=column.unit, role=role, count=present or len(column.values))
+        present = (
+            sum(1 for value in column.values if value is not None) if len(column.values) < LARGE else None
+        )
+        return ColumnSummary(
+            column=column.name, unit=column.unit, role=role, count=present or len(column.values)
+        )
     if column.numeric and role not in CATEGORICAL_ROLES and role != "error":
         described = stats.describe(column.values)
         if described is not None:
             count, low, p50, p90, p99, high, mean = described
             return ColumnSummary(
-                column=column.name, unit=column.unit, role=role, count=count,
-                min=low, p50=p50, p90=p90, p99=p99, max=high, mean=mean,
+                column=column.name,
+                unit=column.unit,
+                role=role,
+                count=count,
+                min=low,
+                p50=p50,
+                p90=p90,
+                p99=p99,
+                max=high,
+                mean=mean,
             )
     total, distinct, common = stats.value_counts(column.values, column.numeric, top_n)
-    top = [KeyShare(key=str(value), value=count, share=round(count / (total or 1), 4)) for value, count in common]
-    return ColumnSummary(column=column.name, unit=column.unit, role=role, count=total, distinct=distinct, top=top)
+    top = [
+        KeyShare(key=str(value), value=count, share=round(count / (total or 1), 4)) for value, count in common
+    ]
+    return ColumnSummary(
+        column=column.name, unit=column.unit, role=role, count=total, distinct=distinct, top=top
+    )
 
 
 def _slowest(table: EventTable, column: Column) -> list[dict[str, Any]]:
-    return [{c.name: c.values[index] for c in table.columns} for index in stats.largest(column.values, SLOWEST_ROWS)]
+    return [
+        {c.name: c.values[index] for c in table.columns}
+        for index in stats.largest(column.values, SLOWEST_ROWS)
+    ]
 
 
 def _failures(column: Column) -> list[Anomaly]:
@@ -97,11 +117,15 @@ def _failures(column: Column) -> list[Anomaly]:
         return []
     share = count / total
     codes = dict(list(failed.items())[:TOP_VALUES])
-    return [Anomaly(
-        kind="errors", severity=Severity.medium if share >= 0.1 else Severity.low, subject=column.name,
-        message=f"{count} of {total} events ({share:.1%}) failed ({column.name} not 0); commonest codes {codes}",
-        evidence={"column": column.name, "failed": count, "share": round(share, 4), "codes": codes},
-    )]
+    return [
+        Anomaly(
+            kind="errors",
+            severity=Severity.medium if share >= 0.1 else Severity.low,
+            subject=column.name,
+            message=f"{count} of {total} events ({share:.1%}) failed ({column.name} not 0); commonest codes {codes}",
+            evidence={"column": column.name, "failed": count, "share": round(share, 4), "codes": codes},
+        )
+    ]
 
 
 def _is_failure(value: Any) -> bool:
@@ -116,12 +140,18 @@ def _is_failure(value: Any) -> bool:
 
 
 def _slow_tail(summary: ColumnSummary, slowest: list[dict[str, Any]]) -> list[Anomaly]:
-    if not (summary.p50 and summary.p99 and summary.count >= 20 and summary.p99 / summary.p50 >= SLOW_TAIL_RATIO):
+    if not (
+        summary.p50 and summary.p99 and summary.count >= 20 and summary.p99 / summary.p50 >= SLOW_TAIL_RATIO
+    ):
         return []
     unit = summary.unit
-    return [Anomaly(
-        kind="slow_events", severity=Severity.medium, subject=summary.column,
-        message=f"{summary.column}: p99 {format_quantity(summary.p99, unit)} is {summary.p99 / summary.p50:.0f}x "
-                f"the median {format_quantity(summary.p50, unit)}; slowest {format_quantity(summary.max, unit)}",
-        evidence={"p50": summary.p50, "p99": summary.p99, "max": summary.max, "slowest": slowest[:3]},
-    )]
+    return [
+        Anomaly(
+            kind="slow_events",
+            severity=Severity.medium,
+            subject=summary.column,
+            message=f"{summary.column}: p99 {format_quantity(summary.p99, unit)} is {summary.p99 / summary.p50:.0f}x "
+            f"the median {format_quantity(summary.p50, unit)}; slowest {format_quantity(summary.max, unit)}",
+            evidence={"p50": summary.p50, "p99": summary.p99, "max": summary.max, "slowest": slowest[:3]},
+        )
+    ]

@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-
+from itertools import pairwise
 from typing import Any
-
-from mcptrace_core.analysis import Anomaly, Bucket, Distribution, KeyShare, ParsedMap, Series, Snapshot, TopKeys
-from mcptrace_core.models import Severity
 
 from mcptrace_analyzers import stats
 from mcptrace_analyzers.units import format_quantity, unit_of
+from mcptrace_core.analysis import (
+    Anomaly,
+    Bucket,
+    Distribution,
+    KeyShare,
+    ParsedMap,
+    Series,
+    Snapshot,
+    TopKeys,
+)
+from mcptrace_core.models import Severity
 
 MAX_HISTOGRAMS = 20
 MAX_SERIES_KEYS = 5
@@ -68,7 +76,9 @@ def distribution(name: str, unit: str | None, buckets: list[Bucket]) -> Distribu
         p90=stats.percentile(buckets, 0.90),
         p99=stats.percentile(buckets, 0.99),
         mode=stats.bucket_label(fullest) if fullest else None,
-        modes=[stats.bucket_label(buckets[modes.first]), stats.bucket_label(buckets[modes.second])] if modes else [],
+        modes=[stats.bucket_label(buckets[modes.first]), stats.bucket_label(buckets[modes.second])]
+        if modes
+        else [],
         underflow=sum(bucket.count for bucket in buckets if bucket.low is None),
         overflow=sum(bucket.count for bucket in buckets if bucket.high is None),
     )
@@ -80,44 +90,68 @@ def histogram_anomalies(dist: Distribution, buckets: list[Bucket]) -> list[Anoma
     if dist.modes:
         modes = stats.bimodal([bucket.count for bucket in buckets])
         assert modes is not None
-        found.append(Anomaly(
-            kind="bimodal", severity=Severity.low, subject=name,
-            message=f"{name} has two modes, {dist.modes[0]} and {dist.modes[1]} {unit or ''}: two populations "
-                    "(e.g. cache hits and misses, fast and slow paths)".replace("  ", " "),
-            evidence={"modes": dist.modes, "counts": [buckets[modes.first].count, buckets[modes.second].count],
-                      "valley": stats.bucket_label(buckets[modes.valley]), "valley_count": buckets[modes.valley].count},
-        ))
+        found.append(
+            Anomaly(
+                kind="bimodal",
+                severity=Severity.low,
+                subject=name,
+                message=f"{name} has two modes, {dist.modes[0]} and {dist.modes[1]} {unit or ''}: two populations "
+                "(e.g. cache hits and misses, fast and slow paths)".replace("  ", " "),
+                evidence={
+                    "modes": dist.modes,
+                    "counts": [buckets[modes.first].count, buckets[modes.second].count],
+                    "valley": stats.bucket_label(buckets[modes.valley]),
+                    "valley_count": buckets[modes.valley].count,
+                },
+            )
+        )
     if dist.p50 and dist.p99 and dist.count >= 20 and dist.p99 / dist.p50 >= LONG_TAIL_RATIO:
-        found.append(Anomaly(
-            kind="long_tail", severity=Severity.medium, subject=name,
-            message=f"{name}: p99 {format_quantity(dist.p99, unit)} is {dist.p99 / dist.p50:.0f}x the median "
-                    f"{format_quantity(dist.p50, unit)}",
-            evidence={"p50": dist.p50, "p99": dist.p99, "ratio": round(dist.p99 / dist.p50, 1)},
-        ))
+        found.append(
+            Anomaly(
+                kind="long_tail",
+                severity=Severity.medium,
+                subject=name,
+                message=f"{name}: p99 {format_quantity(dist.p99, unit)} is {dist.p99 / dist.p50:.0f}x the median "
+                f"{format_quantity(dist.p50, unit)}",
+                evidence={"p50": dist.p50, "p99": dist.p99, "ratio": round(dist.p99 / dist.p50, 1)},
+            )
+        )
     isolated = _isolated_tail(buckets)
     if isolated:
         count = sum(bucket.count for bucket in isolated)
         labels = [stats.bucket_label(bucket) for bucket in isolated if bucket.count]
-        found.append(Anomaly(
-            kind="isolated_tail", severity=Severity.medium, subject=name,
-            message=f"{name}: {count} outliers ({count / dist.count:.1%}) in {', '.join(labels)}, "
-                    f"far above the rest (empty buckets between)",
-            evidence={"buckets": labels, "count": count, "share": round(count / dist.count, 4)},
-        ))
+        found.append(
+            Anomaly(
+                kind="isolated_tail",
+                severity=Severity.medium,
+                subject=name,
+                message=f"{name}: {count} outliers ({count / dist.count:.1%}) in {', '.join(labels)}, "
+                f"far above the rest (empty buckets between)",
+                evidence={"buckets": labels, "count": count, "share": round(count / dist.count, 4)},
+            )
+        )
     if dist.underflow:
-        found.append(Anomaly(
-            kind="underflow", severity=Severity.medium, subject=name,
-            message=f"{name}: {dist.underflow} values below the lowest bucket (negative in hist()): a delta "
-                    "computed without its start time, or a signed value",
-            evidence={"bucket": stats.bucket_label(buckets[0]), "count": dist.underflow},
-        ))
+        found.append(
+            Anomaly(
+                kind="underflow",
+                severity=Severity.medium,
+                subject=name,
+                message=f"{name}: {dist.underflow} values below the lowest bucket (negative in hist()): a delta "
+                "computed without its start time, or a signed value",
+                evidence={"bucket": stats.bucket_label(buckets[0]), "count": dist.underflow},
+            )
+        )
     if dist.overflow and dist.count:
-        found.append(Anomaly(
-            kind="overflow", severity=Severity.low, subject=name,
-            message=f"{name}: {dist.overflow} values ({dist.overflow / dist.count:.1%}) above the lhist() maximum; "
-                    "raise the maximum to see their spread",
-            evidence={"bucket": stats.bucket_label(buckets[-1]), "count": dist.overflow},
-        ))
+        found.append(
+            Anomaly(
+                kind="overflow",
+                severity=Severity.low,
+                subject=name,
+                message=f"{name}: {dist.overflow} values ({dist.overflow / dist.count:.1%}) above the lhist() maximum; "
+                "raise the maximum to see their spread",
+                evidence={"bucket": stats.bucket_label(buckets[-1]), "count": dist.overflow},
+            )
+        )
     return found
 
 
@@ -146,8 +180,11 @@ def entry_size(kind: str, value: Any) -> float | None:
 
 def top_keys(parsed: ParsedMap, limit: int) -> TopKeys | None:
     """The largest keys of a keyed map: by value, by count of a histogram, by total of stats()."""
-    sized = [(key, size) for key, value in zip(parsed.keys, parsed.values)
-             if (size := entry_size(parsed.kind, value)) is not None]
+    sized = [
+        (key, size)
+        for key, value in zip(parsed.keys, parsed.values)
+        if (size := entry_size(parsed.kind, value)) is not None
+    ]
     if len(sized) < 2 or any(key is None for key, _ in sized):
         return None
     averages = parsed.kind == "stats" and all(value.total is None for value in parsed.values)
@@ -156,16 +193,24 @@ def top_keys(parsed: ParsedMap, limit: int) -> TopKeys | None:
     return ranked_keys(parsed.name, unit, pairs, limit, shares=not averages)
 
 
-def ranked_keys(name: str, unit: str | None, pairs: list[tuple[str, float]], limit: int,
-                shares: bool = True) -> TopKeys:
+def ranked_keys(
+    name: str, unit: str | None, pairs: list[tuple[str, float]], limit: int, shares: bool = True
+) -> TopKeys:
     """Keys ranked by value, with their share of the total when shares add up (no negatives, no averages)."""
     pairs = sorted(pairs, key=lambda pair: -pair[1])
     total = sum(value for _, value in pairs)
     shareable = shares and total > 0 and all(value >= 0 for _, value in pairs)
-    top = [KeyShare(key=key, value=value, share=round(value / total, 4) if shareable else None)
-           for key, value in pairs[:limit]]
+    top = [
+        KeyShare(key=key, value=value, share=round(value / total, 4) if shareable else None)
+        for key, value in pairs[:limit]
+    ]
     return TopKeys(
-        subject=name, unit=unit, keys=len(pairs), total=total, top=top, top1_share=top[0].share if top else None,
+        subject=name,
+        unit=unit,
+        keys=len(pairs),
+        total=total,
+        top=top,
+        top1_share=top[0].share if top else None,
         top3_share=round(sum(value for _, value in pairs[:3]) / total, 4) if shareable else None,
     )
 
@@ -174,11 +219,15 @@ def top_anomalies(top: TopKeys) -> list[Anomaly]:
     if top.top1_share is None or top.keys < 3 or top.top1_share < DOMINANT_SHARE:
         return []
     leader = top.top[0]
-    return [Anomaly(
-        kind="dominant_key", severity=Severity.info, subject=top.subject,
-        message=f"{top.subject}: key {leader.key!r} holds {leader.share:.0%} of the total across {top.keys} keys",
-        evidence={"key": leader.key, "value": leader.value, "share": leader.share, "keys": top.keys},
-    )]
+    return [
+        Anomaly(
+            kind="dominant_key",
+            severity=Severity.info,
+            subject=top.subject,
+            message=f"{top.subject}: key {leader.key!r} holds {leader.share:.0%} of the total across {top.keys} keys",
+            evidence={"key": leader.key, "value": leader.value, "share": leader.share, "keys": top.keys},
+        )
+    ]
 
 
 # -- time series -------------------------------------------------------------------------------
@@ -209,7 +258,10 @@ def _map_series(name: str, labels: list[str], printed: list[ParsedMap | None]) -
         merged = [_merged_buckets(m) for m in printed]
         p99 = [stats.percentile(b, 0.99) or 0.0 for b in merged]
         counts = [float(sum(bucket.count for bucket in b)) for b in merged]
-        return [make_series(f"{name} count", None, labels, counts), make_series(f"{name} p99", unit_of(name), labels, p99)]
+        return [
+            make_series(f"{name} count", None, labels, counts),
+            make_series(f"{name} p99", unit_of(name), labels, p99),
+        ]
     per_key: dict[str | None, list[float]] = {}
     for index, parsed in enumerate(printed):
         for key, value in zip(parsed.keys, parsed.values) if parsed else ():
@@ -220,7 +272,7 @@ def _map_series(name: str, labels: list[str], printed: list[ParsedMap | None]) -
         return []
     cumulative = kinds == {"value"} and _cumulative(list(per_key.values()))
     if cumulative:
-        per_key = {key: [values[0]] + [b - a for a, b in zip(values, values[1:])] for key, values in per_key.items()}
+        per_key = {key: [values[0]] + [b - a for a, b in pairwise(values)] for key, values in per_key.items()}
     unit = unit_of(name)
     ranked = sorted(per_key.items(), key=lambda item: -sum(item[1]))
     result = []
@@ -248,14 +300,16 @@ def _cumulative(columns: list[list[float]]) -> bool:
     """Every key only grows and one grows: the map was printed without clear()."""
     grows = False
     for values in columns:
-        for before, after in zip(values, values[1:]):
+        for before, after in pairwise(values):
             if after < before:
                 return False
             grows = grows or after > before
     return grows
 
 
-def make_series(name: str, unit: str | None, labels: list[str], values: list[float], cumulative: bool = False) -> Series:
+def make_series(
+    name: str, unit: str | None, labels: list[str], values: list[float], cumulative: bool = False
+) -> Series:
     """A series with its trend: rising/falling when a fitted line explains >= half the variance and
     changes by >= 20% of the mean over the series."""
     change, r2 = stats.linear_trend(values)
@@ -263,8 +317,16 @@ def make_series(name: str, unit: str | None, labels: list[str], values: list[flo
     if r2 >= TREND_R2 and abs(change) >= TREND_CHANGE:
         trend = "rising" if change > 0 else "falling"
     return Series(
-        subject=name, unit=unit, labels=labels, values=values, cumulative=cumulative,
-        mean=sum(values) / len(values), min=min(values), max=max(values), trend=trend, change=round(change, 4),
+        subject=name,
+        unit=unit,
+        labels=labels,
+        values=values,
+        cumulative=cumulative,
+        mean=sum(values) / len(values),
+        min=min(values),
+        max=max(values),
+        trend=trend,
+        change=round(change, 4),
     )
 
 
@@ -281,21 +343,40 @@ def series_anomalies(item: Series) -> list[Anomaly]:
         if outliers:
             label, value, z = max(outliers, key=lambda outlier: abs(outlier[2]))
             direction = "spike" if z > 0 else "dip"
-            where = f"at {label}" if len(outliers) == 1 else f"in {len(outliers)} intervals, largest at {label}"
-            found.append(Anomaly(
-                kind="spike", severity=Severity.medium, subject=item.subject,
-                message=f"{item.subject}: {direction} {where}: {format_quantity(value, item.unit)} against a median "
-                        f"of {format_quantity(median, item.unit)} (robust z {z:+.1f})",
-                evidence={"intervals": [o[0] for o in outliers[:10]], "values": [o[1] for o in outliers[:10]],
-                          "median": median, "robust_z": [round(o[2], 1) for o in outliers[:10]]},
-            ))
+            where = (
+                f"at {label}" if len(outliers) == 1 else f"in {len(outliers)} intervals, largest at {label}"
+            )
+            found.append(
+                Anomaly(
+                    kind="spike",
+                    severity=Severity.medium,
+                    subject=item.subject,
+                    message=f"{item.subject}: {direction} {where}: {format_quantity(value, item.unit)} against a median "
+                    f"of {format_quantity(median, item.unit)} (robust z {z:+.1f})",
+                    evidence={
+                        "intervals": [o[0] for o in outliers[:10]],
+                        "values": [o[1] for o in outliers[:10]],
+                        "median": median,
+                        "robust_z": [round(o[2], 1) for o in outliers[:10]],
+                    },
+                )
+            )
     if item.trend != "flat" and len(item.values) >= MIN_TREND_POINTS:
-        found.append(Anomaly(
-            kind="trend", severity=Severity.low, subject=item.subject,
-            message=f"{item.subject} is {item.trend} over {len(item.values)} intervals: "
-                    f"{format_quantity(item.values[0], item.unit)} at {item.labels[0]}, "
-                    f"{format_quantity(item.values[-1], item.unit)} at {item.labels[-1]}",
-            evidence={"first": item.values[0], "last": item.values[-1], "change": item.change,
-                      "from": item.labels[0], "to": item.labels[-1]},
-        ))
+        found.append(
+            Anomaly(
+                kind="trend",
+                severity=Severity.low,
+                subject=item.subject,
+                message=f"{item.subject} is {item.trend} over {len(item.values)} intervals: "
+                f"{format_quantity(item.values[0], item.unit)} at {item.labels[0]}, "
+                f"{format_quantity(item.values[-1], item.unit)} at {item.labels[-1]}",
+                evidence={
+                    "first": item.values[0],
+                    "last": item.values[-1],
+                    "change": item.change,
+                    "from": item.labels[0],
+                    "to": item.labels[-1],
+                },
+            )
+        )
     return found

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
+from mcptrace_analyzers.analyzers import builtin_analyzers
+from mcptrace_analyzers.tool import tool_spec
 from mcptrace_core import hookimpl
 from mcptrace_core.interfaces import Analyzer
 from mcptrace_core.tools import ToolSpec
-
-from mcptrace_analyzers.analyzers import builtin_analyzers
-from mcptrace_analyzers.tool import tool_spec
 
 
 @hookimpl

@@ -11,6 +11,9 @@ from collections.abc import Collection
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
+from mcptrace_analyzers import events, maps
+from mcptrace_analyzers.gcpause import paused_gc
+from mcptrace_analyzers.units import format_quantity
 from mcptrace_core.analysis import (
     Anomaly,
     Bucket,
@@ -23,10 +26,6 @@ from mcptrace_core.analysis import (
     TopKeys,
 )
 from mcptrace_core.models import Severity, TraceMap
-
-from mcptrace_analyzers import events, maps
-from mcptrace_analyzers.gcpause import paused_gc
-from mcptrace_analyzers.units import format_quantity
 
 FocusArea = Literal["distribution", "top", "trend", "events", "anomalies"]
 FOCUS_AREAS: tuple[str, ...] = ("distribution", "top", "trend", "events", "anomalies")
@@ -51,8 +50,9 @@ class Report:
     anomalies: list[Anomaly] = field(default_factory=list)
 
 
-def build_report(parsed: ParsedOutput, focus: Collection[str] = FOCUS_AREAS, top_n: int = 10,
-                 names: Collection[str] = ()) -> Report:
+def build_report(
+    parsed: ParsedOutput, focus: Collection[str] = FOCUS_AREAS, top_n: int = 10, names: Collection[str] = ()
+) -> Report:
     """Findings for the parts of ``parsed`` named by ``focus``; ``names`` keeps only those maps/columns."""
     with paused_gc():
         return _build_report(parsed, focus, top_n, names)
@@ -92,8 +92,9 @@ def _build_report(parsed: ParsedOutput, focus: Collection[str], top_n: int, name
 
 
 def _wanted(name: str, names: Collection[str]) -> bool:
-    return not names or any(name == wanted or name.startswith(f"{wanted}[") or name.startswith(f"{wanted} ")
-                            for wanted in names)
+    return not names or any(
+        name == wanted or name.startswith((f"{wanted}[", f"{wanted} ")) for wanted in names
+    )
 
 
 def _only(table: EventTable, names: Collection[str]) -> EventTable:
@@ -119,21 +120,29 @@ def _drop_unfocused(report: Report, focus: Collection[str]) -> None:
 def _notices(parsed: ParsedOutput) -> list[Anomaly]:
     found = []
     if parsed.lost_events:
-        found.append(Anomaly(
-            kind="lost_events", severity=Severity.high, subject="output",
-            message=f"the kernel dropped {parsed.lost_events} events because the reader fell behind: counts and "
-                    "tables are lower bounds (print less per event, or raise BPFTRACE_PERF_RB_PAGES)",
-            evidence={"lost_events": parsed.lost_events},
-        ))
+        found.append(
+            Anomaly(
+                kind="lost_events",
+                severity=Severity.high,
+                subject="output",
+                message=f"the kernel dropped {parsed.lost_events} events because the reader fell behind: counts and "
+                "tables are lower bounds (print less per event, or raise BPFTRACE_PERF_RB_PAGES)",
+                evidence={"lost_events": parsed.lost_events},
+            )
+        )
     if parsed.helper_errors:
         codes = sorted({code for error in parsed.helper_errors for code in ERROR_CODE.findall(error)[:1]})
         hints = [HELPER_HINTS[code] for code in codes if code in HELPER_HINTS]
-        found.append(Anomaly(
-            kind="helper_errors", severity=Severity.medium, subject="program",
-            message=f"{len(parsed.helper_errors)} BPF helper failures, e.g. {parsed.helper_errors[0]}"
-                    + (f" ({'; '.join(hints)})" if hints else ""),
-            evidence={"errors": parsed.helper_errors[:5]},
-        ))
+        found.append(
+            Anomaly(
+                kind="helper_errors",
+                severity=Severity.medium,
+                subject="program",
+                message=f"{len(parsed.helper_errors)} BPF helper failures, e.g. {parsed.helper_errors[0]}"
+                + (f" ({'; '.join(hints)})" if hints else ""),
+                evidence={"errors": parsed.helper_errors[:5]},
+            )
+        )
     return found
 
 
@@ -142,30 +151,39 @@ def summary_text(parsed: ParsedOutput, report: Report, max_lines: int = 24) -> s
     lines = []
     for dist in report.distributions[:6]:
         unit = dist.unit
-        line = (f"{dist.subject}: n={dist.count}, p50 {format_quantity(dist.p50, unit)}, p90 "
-                f"{format_quantity(dist.p90, unit)}, p99 {format_quantity(dist.p99, unit)}, mode {dist.mode}")
+        line = (
+            f"{dist.subject}: n={dist.count}, p50 {format_quantity(dist.p50, unit)}, p90 "
+            f"{format_quantity(dist.p90, unit)}, p99 {format_quantity(dist.p99, unit)}, mode {dist.mode}"
+        )
         lines.append(line + (f", bimodal ({' and '.join(dist.modes)})" if dist.modes else ""))
     for top in report.top[:4]:
         leaders = ", ".join(
-            f"{k.key[:40]} {format_quantity(k.value, top.unit)}" + (f" ({k.share:.0%})" if k.share is not None else "")
+            f"{k.key[:40]} {format_quantity(k.value, top.unit)}"
+            + (f" ({k.share:.0%})" if k.share is not None else "")
             for k in top.top[:3]
         )
         lines.append(f"{top.subject}: {top.keys} keys, top {leaders}")
     for item in report.series[:4]:
-        lines.append(f"{item.subject} over {len(item.values)} intervals: mean {format_quantity(item.mean, item.unit)}, "
-                     f"min {format_quantity(item.min, item.unit)}, max {format_quantity(item.max, item.unit)}, "
-                     f"{item.trend}" + (" (cumulative, differenced)" if item.cumulative else ""))
+        lines.append(
+            f"{item.subject} over {len(item.values)} intervals: mean {format_quantity(item.mean, item.unit)}, "
+            f"min {format_quantity(item.min, item.unit)}, max {format_quantity(item.max, item.unit)}, "
+            f"{item.trend}" + (" (cumulative, differenced)" if item.cumulative else "")
+        )
     for table in report.tables[:3]:
         line = f"{table.rows} events [{' '.join(table.columns[:8])}]"
         if table.slowest_by:
             summary = next(s for s in table.summaries if s.column == table.slowest_by)
-            line += (f"; {table.slowest_by} p50 {format_quantity(summary.p50, summary.unit)}, p99 "
-                     f"{format_quantity(summary.p99, summary.unit)}, max {format_quantity(summary.max, summary.unit)}")
+            line += (
+                f"; {table.slowest_by} p50 {format_quantity(summary.p50, summary.unit)}, p99 "
+                f"{format_quantity(summary.p99, summary.unit)}, max {format_quantity(summary.max, summary.unit)}"
+            )
         lines.append(line)
     for anomaly in report.anomalies[:MAX_SUMMARY_ANOMALIES]:
         lines.append(f"! [{anomaly.severity.value}] {anomaly.message}")
     if len(report.anomalies) > MAX_SUMMARY_ANOMALIES:
-        lines.append(f"! ... {len(report.anomalies) - MAX_SUMMARY_ANOMALIES} more anomalies in the structured result")
+        lines.append(
+            f"! ... {len(report.anomalies) - MAX_SUMMARY_ANOMALIES} more anomalies in the structured result"
+        )
     if not lines:
         lines.append(f"nothing numeric recognised ({parsed.other_lines} plain lines)")
     return "\n".join(lines[:max_lines])

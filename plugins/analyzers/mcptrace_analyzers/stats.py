@@ -12,8 +12,8 @@ import heapq
 import math
 from collections import Counter
 from collections.abc import Sequence
-from typing import Any
 from dataclasses import dataclass
+from typing import Any
 
 from mcptrace_core.analysis import Bucket
 
@@ -90,8 +90,11 @@ def bimodal(counts: Sequence[int]) -> Modes | None:
     if total < 10:
         return None
     peaks = [
-        index for index, count in enumerate(counts)
-        if count and (index == 0 or count >= counts[index - 1]) and (index == len(counts) - 1 or count > counts[index + 1])
+        index
+        for index, count in enumerate(counts)
+        if count
+        and (index == 0 or count >= counts[index - 1])
+        and (index == len(counts) - 1 or count > counts[index + 1])
     ]
     if len(peaks) < 2:
         return None
@@ -164,7 +167,15 @@ def describe(values: Sequence[float | None]) -> tuple[int, float, float, float, 
         high = min(low + 1, last)
         return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
-    return len(ordered), ordered[0], quantile(0.5), quantile(0.9), quantile(0.99), ordered[-1], sum(ordered) / len(ordered)
+    return (
+        len(ordered),
+        ordered[0],
+        quantile(0.5),
+        quantile(0.9),
+        quantile(0.99),
+        ordered[-1],
+        sum(ordered) / len(ordered),
+    )
 
 
 def largest(values: Sequence[float | None], count: int) -> list[int]:

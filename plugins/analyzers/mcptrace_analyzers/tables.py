@@ -14,9 +14,9 @@ from __future__ import annotations
 import itertools
 import re
 from collections import Counter
-from mcptrace_core.analysis import Column, EventTable
 
 from mcptrace_analyzers.units import unit_of
+from mcptrace_core.analysis import Column, EventTable
 
 HEADER_TOKEN = re.compile(r"[A-Z][A-Za-z0-9_%/.#-]*(?:\([A-Za-z%/]+\))?\Z")
 UNIT_TOKEN = re.compile(r"\([A-Za-z%/]+\)\Z")
@@ -44,7 +44,7 @@ def header_columns(line: str) -> list[str] | None:
 class OpenTable:
     """A table being filled: rows one by one (``rows``) or whole column chunks (``add_columns``)."""
 
-    __slots__ = ("header", "columns", "rows", "chunks", "flat", "padded")
+    __slots__ = ("chunks", "columns", "flat", "header", "padded", "rows")
 
     def __init__(self, header: str, columns: list[str]) -> None:
         self.header, self.columns = header, columns
@@ -133,7 +133,9 @@ class EventLines:
 
     def result(self) -> tuple[list[EventTable], int, list[str]]:
         """(tables, number of other lines, the first of them)."""
-        tables = [_typed(t.header, t.columns, t.column_values(), t.padded) for t in self._tables.values() if len(t)]
+        tables = [
+            _typed(t.header, t.columns, t.column_values(), t.padded) for t in self._tables.values() if len(t)
+        ]
         inferred, other = _infer(self.other)
         if inferred is not None:
             tables.append(inferred)
@@ -164,10 +166,14 @@ def _infer(lines: list[str]) -> tuple[EventTable | None, list[str]]:
     return _typed(None, names, [list(values) for values in zip(*rows)]), rest  # type: ignore[arg-type]
 
 
-def _typed(header: str | None, names: list[str], values: list[list[str | None]], padded: bool = False) -> EventTable:
+def _typed(
+    header: str | None, names: list[str], values: list[list[str | None]], padded: bool = False
+) -> EventTable:
     """A table from its columns' values (strings; None where a row had no value, only when ``padded``)."""
-    columns = [_column(name, column, padded and index == len(names) - 1) for index, (name, column) in
-               enumerate(zip(names, values))]
+    columns = [
+        _column(name, column, padded and index == len(names) - 1)
+        for index, (name, column) in enumerate(zip(names, values))
+    ]
     return EventTable(header=header, columns=columns, rows=len(values[0]) if values else 0)
 
 

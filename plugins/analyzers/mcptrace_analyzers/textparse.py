@@ -20,22 +20,21 @@ from __future__ import annotations
 
 import re
 
-from mcptrace_core.analysis import Bucket, ParsedOutput, StatsValue
-
 from mcptrace_analyzers.collect import MapCollector
 from mcptrace_analyzers.eventruns import HELPER_MARK, take_other, take_rows
 from mcptrace_analyzers.gcpause import paused_gc
 from mcptrace_analyzers.tables import EventLines
 from mcptrace_analyzers.values import bound, map_value
+from mcptrace_core.analysis import Bucket, ParsedOutput, StatsValue
 
-MAP_LINE = re.compile(r"(@\w*)(?:\[(.*)\])?: ?(.*)\Z", re.S)
+MAP_LINE = re.compile(r"(@\w*)(?:\[(.*)\])?: ?(.*)\Z", re.DOTALL)
 INTEGER_MAP_LINE = re.compile(r"(@\w*)(\[.*\])?: (-?\d+)\Z")
 STACK_START = re.compile(r"(@\w*)\[\Z")
 BUCKET_ROW = re.compile(r"[\[(](-?\d+[KMGTPE]?|\.\.\.)(?:, (-?\d+[KMGTPE]?|\.\.\.))?[\])]\s+(\d+)\s+\|")
 BCC_HEADER = re.compile(r"\s*(\S+)\s+: count\s+distribution\s*\Z")
 BCC_ROW = re.compile(r"\s*(-?\d+)(?:\s*->\s*(-?\d+))?\s*: (\d+)\s+\|")
 BCC_KEY = re.compile(r"([A-Za-z_][\w ]*?) = (.+)\Z")
-EMBEDDED_MAP = re.compile(r"(.*?\S)\s+(@\w*(?:\[.*\])?: .*)\Z", re.S)
+EMBEDDED_MAP = re.compile(r"(.*?\S)\s+(@\w*(?:\[.*\])?: .*)\Z", re.DOTALL)
 TIME_STAMP = re.compile(r"\[?\d{1,2}:\d{2}:\d{2}(?:\.\d+)?\]?(?:\s+[^:]{0,40}:)?\s*\Z")
 LOST = re.compile(r"Lost (\d+) events\Z")
 HELPER_WARNING = re.compile(r"(?:\S+: )?WARNING: Failed to (\w+): (.*)\Z")
@@ -46,7 +45,7 @@ TILDES = re.compile(r"\s*~+\s*\Z")
 class _Hist:
     """A histogram being read: its map name, key and bucket rows so far."""
 
-    __slots__ = ("name", "key", "buckets", "bcc")
+    __slots__ = ("bcc", "buckets", "key", "name")
 
     def __init__(self, name: str, key: str | None, bcc: bool) -> None:
         self.name, self.key, self.bcc = name, key, bcc

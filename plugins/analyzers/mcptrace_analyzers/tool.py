@@ -4,18 +4,29 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import replace
+
 from pydantic import Field, PrivateAttr, model_validator
 
-from mcptrace_core.analysis import Anomaly, Distribution, ParsedMap, ParsedOutput, Series, TableSummary, TopKeys
+from mcptrace_analyzers.report import FOCUS_AREAS, FocusArea, Report, build_report, shown_maps, summary_text
+from mcptrace_analyzers.units import format_quantity
+from mcptrace_core.analysis import (
+    Anomaly,
+    Distribution,
+    ParsedMap,
+    ParsedOutput,
+    Series,
+    TableSummary,
+    TopKeys,
+)
 from mcptrace_core.interfaces import Analyzer
+from mcptrace_core.logging import get_logger
 from mcptrace_core.models import TraceMap
 from mcptrace_core.runs.models import RunNotFoundError
 from mcptrace_core.services import Services
 from mcptrace_core.textsafety import clean_text
 from mcptrace_core.tools import Image, ToolCall, ToolError, ToolInput, ToolOutput, ToolSpec
 
-from mcptrace_analyzers.report import FOCUS_AREAS, FocusArea, Report, build_report, shown_maps, summary_text
-from mcptrace_analyzers.units import format_quantity
+log = get_logger(__name__)
 
 MAX_OUTPUT_CHARS = 64 * 1024 * 1024
 MAX_LINE_CHARS = 4096
@@ -24,26 +35,35 @@ MAX_MAP_ENTRIES = 50
 
 class AnalyzeInput(ToolInput):
     execution_id: str | None = Field(
-        None, min_length=1, max_length=64,
+        None,
+        min_length=1,
+        max_length=64,
         description="A run to analyse (its kept output lines and its maps). Give this or `output`.",
     )
     output: str | None = Field(
-        None, min_length=1, max_length=MAX_OUTPUT_CHARS,
+        None,
+        min_length=1,
+        max_length=MAX_OUTPUT_CHARS,
         description="Trace output to analyse: bpftrace text or -f json, or a BCC/libbpf tool's output. "
-                    "Give this or `execution_id`.",
+        "Give this or `execution_id`.",
     )
     output_type: str | None = Field(
-        None, min_length=1, max_length=64, pattern=r"^[a-z][a-z0-9_]*$",
+        None,
+        min_length=1,
+        max_length=64,
+        pattern=r"^[a-z][a-z0-9_]*$",
         description="The output kind (an analyzer name: 'bpftrace', 'bpftrace_json', 'bcc', or one a plugin "
-                    "adds); detected when omitted.",
+        "adds); detected when omitted.",
     )
     focus_areas: list[FocusArea] = Field(
-        default_factory=lambda: list(FOCUS_AREAS), max_length=5,
+        default_factory=lambda: list(FOCUS_AREAS),
+        max_length=5,
         description="What to report: distribution (histogram percentiles), top (largest keys), trend "
-                    "(maps printed per interval), events (event tables), anomalies. All by default.",
+        "(maps printed per interval), events (event tables), anomalies. All by default.",
     )
     names: list[str] = Field(
-        default_factory=list, max_length=20,
+        default_factory=list,
+        max_length=20,
         description="Only these maps or columns, e.g. ['@usecs', 'LAT(ms)']; all when empty.",
     )
     top_n: int = Field(10, ge=1, le=100, description="How many top keys and top column values to list.")
@@ -61,19 +81,27 @@ class AnalyzeInput(ToolInput):
 class AnalyzeResult(ToolOutput):
     kind: str = Field(description="The output kind (the analyzer that parsed it).")
     source: str = Field(description="What was analysed: the run, or the size of the given text.")
-    maps: list[TraceMap] = Field(description=f"Parsed maps, at most {MAX_MAP_ENTRIES} entries each (the largest).")
+    maps: list[TraceMap] = Field(
+        description=f"Parsed maps, at most {MAX_MAP_ENTRIES} entries each (the largest)."
+    )
     maps_entries_omitted: int = Field(description="Map entries left out by that cap.")
-    stats: list[Distribution] = Field(description="Histogram statistics: count, p50/p90/p99 (interpolated in "
-                                                  "buckets), mean, mode, bimodality, units.")
+    stats: list[Distribution] = Field(
+        description="Histogram statistics: count, p50/p90/p99 (interpolated in "
+        "buckets), mean, mode, bimodality, units."
+    )
     top: list[TopKeys] = Field(description="The largest keys of each keyed map with their share.")
     series: list[Series] = Field(description="Quantities of maps printed per interval, with trend.")
-    tables: list[TableSummary] = Field(description="Event tables: columns, sample rows, column statistics, slowest.")
+    tables: list[TableSummary] = Field(
+        description="Event tables: columns, sample rows, column statistics, slowest."
+    )
     anomalies: list[Anomaly] = Field(description="Unusual findings with their evidence, most severe first.")
     lost_events: int
     helper_errors: list[str]
     other_lines: int = Field(description="Lines that were none of the above.")
     summary: str = Field(description="The findings in a few lines.")
-    chart: str | None = Field(None, description="What the attached PNG image shows; null when none was drawn.")
+    chart: str | None = Field(
+        None, description="What the attached PNG image shows; null when none was drawn."
+    )
     _png: bytes | None = PrivateAttr(None)
 
     def to_text(self) -> str:
@@ -123,30 +151,47 @@ def choose_analyzer(analyzers: list[Analyzer], text: str, output_type: str | Non
     for analyzer in analyzers:
         try:
             scored.append((float(analyzer.detect(text)), analyzer))
-        except Exception:  # isolation boundary: a third-party detector's bug costs only its own vote
-            continue
+        except Exception:
+            log.exception("analyzer detect failed", analyzer=analyzer.name)
     if not scored:
         raise ToolError("every analyzer failed to read this output")
     return max(scored, key=lambda item: item[0])[1]
 
 
-def analyze(analyzers: list[Analyzer], args: AnalyzeInput, text: str, source: str,
-            run_maps: list[TraceMap] | None = None, run_lost: int = 0) -> AnalyzeResult:
+def analyze(
+    analyzers: list[Analyzer],
+    args: AnalyzeInput,
+    text: str,
+    source: str,
+    run_maps: list[TraceMap] | None = None,
+    run_lost: int = 0,
+) -> AnalyzeResult:
     """Parse, compute the findings and shape the result (CPU work: run it off the event loop)."""
     analyzer = choose_analyzer(analyzers, text, args.output_type)
     try:
         parsed: ParsedOutput = analyzer.parse(text)
-    except Exception as error:  # isolation boundary around (possibly third-party) parsers
-        raise ToolError(f"the {analyzer.name} analyzer could not parse this output: {type(error).__name__}: {error}") from None
+    except Exception as error:  # noqa: BLE001 - isolation boundary around (possibly third-party) parsers
+        raise ToolError(
+            f"the {analyzer.name} analyzer could not parse this output: {type(error).__name__}: {error}"
+        ) from None
     if run_maps:  # the run's structured maps survive the output cap that may have cut their text
         parsed = replace(parsed, maps=[ParsedMap.from_trace_map(m) for m in run_maps])
     parsed.lost_events = max(parsed.lost_events, run_lost)
     report = build_report(parsed, set(args.focus_areas), args.top_n, args.names)
     maps, omitted = shown_maps(parsed.maps, MAX_MAP_ENTRIES)
     result = AnalyzeResult(
-        kind=parsed.kind, source=source, maps=maps, maps_entries_omitted=omitted, stats=report.distributions,
-        top=report.top, series=report.series, tables=report.tables, anomalies=report.anomalies,
-        lost_events=parsed.lost_events, helper_errors=parsed.helper_errors, other_lines=parsed.other_lines,
+        kind=parsed.kind,
+        source=source,
+        maps=maps,
+        maps_entries_omitted=omitted,
+        stats=report.distributions,
+        top=report.top,
+        series=report.series,
+        tables=report.tables,
+        anomalies=report.anomalies,
+        lost_events=parsed.lost_events,
+        helper_errors=parsed.helper_errors,
+        other_lines=parsed.other_lines,
         summary=summary_text(parsed, report),
     )
     if args.chart:

@@ -9,19 +9,65 @@ from __future__ import annotations
 import re
 
 UNIT_WORDS = {
-    "ns": "ns", "nsec": "ns", "nsecs": "ns", "nanoseconds": "ns",
-    "us": "us", "usec": "us", "usecs": "us", "µs": "us", "microseconds": "us",
-    "ms": "ms", "msec": "ms", "msecs": "ms", "milliseconds": "ms",
-    "s": "s", "sec": "s", "secs": "s", "seconds": "s",
-    "bytes": "bytes", "byte": "bytes", "b": "bytes",
-    "kb": "KB", "kbytes": "KB", "kib": "KB", "mb": "MB", "mbytes": "MB", "mib": "MB",
+    "ns": "ns",
+    "nsec": "ns",
+    "nsecs": "ns",
+    "nanoseconds": "ns",
+    "us": "us",
+    "usec": "us",
+    "usecs": "us",
+    "µs": "us",
+    "microseconds": "us",
+    "ms": "ms",
+    "msec": "ms",
+    "msecs": "ms",
+    "milliseconds": "ms",
+    "s": "s",
+    "sec": "s",
+    "secs": "s",
+    "seconds": "s",
+    "bytes": "bytes",
+    "byte": "bytes",
+    "b": "bytes",
+    "kb": "KB",
+    "kbytes": "KB",
+    "kib": "KB",
+    "mb": "MB",
+    "mbytes": "MB",
+    "mib": "MB",
 }
 DURATION_UNITS = frozenset({"ns", "us", "ms", "s"})
 SIZE_UNITS = frozenset({"bytes", "KB", "MB"})
-ID_WORDS = frozenset({
-    "pid", "tid", "ppid", "tgid", "uid", "gid", "cpu", "fd", "port", "lport", "rport", "dport", "sport",
-    "id", "inode", "ino", "dev", "irq", "sig", "cap", "major", "minor", "audit", "flags", "mode", "vec",
-})
+ID_WORDS = frozenset(
+    {
+        "pid",
+        "tid",
+        "ppid",
+        "tgid",
+        "uid",
+        "gid",
+        "cpu",
+        "fd",
+        "port",
+        "lport",
+        "rport",
+        "dport",
+        "sport",
+        "id",
+        "inode",
+        "ino",
+        "dev",
+        "irq",
+        "sig",
+        "cap",
+        "major",
+        "minor",
+        "audit",
+        "flags",
+        "mode",
+        "vec",
+    }
+)
 ERROR_WORDS = frozenset({"err", "errno", "ret", "retval", "rc", "exit_code", "error"})
 TIMESTAMP_WORDS = frozenset({"time", "timestamp", "ts", "date", "when"})
 DURATION_WORDS = frozenset({"lat", "latency", "duration", "delta", "age", "elapsed", "wait", "runtime"})

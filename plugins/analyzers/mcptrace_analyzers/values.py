@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import math
 import re
 
 from mcptrace_core.analysis import StatsValue
@@ -31,7 +32,7 @@ def number(text: str) -> int | float | None:
         value = float(text)
     except ValueError:
         return None
-    return value if value == value and value not in (float("inf"), float("-inf")) else None
+    return value if math.isfinite(value) else None
 
 
 def map_value(text: str) -> tuple[str, int | float | str | list[TupleItem] | StatsValue]:

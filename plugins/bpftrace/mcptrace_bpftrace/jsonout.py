@@ -10,8 +10,15 @@ from __future__ import annotations
 
 import json
 
-from mcptrace_analyzers.bpftrace_json import MAP_EVENTS, TEXT_EVENTS, helper_error_text, maps_from_event, scalar_text
+from mcptrace_analyzers.bpftrace_json import (
+    MAP_EVENTS,
+    TEXT_EVENTS,
+    helper_error_text,
+    maps_from_event,
+    scalar_text,
+)
 from mcptrace_analyzers.stats import bucket_label
+
 from mcptrace_core.models import HistBucket, TraceMap
 from mcptrace_core.runs.run import Run
 
@@ -83,8 +90,10 @@ def render_map(trace_map: TraceMap) -> list[str]:
             lines.append("")
         elif entry.stats is not None:
             s = entry.stats
-            text = _number(s.average) if s.count is None else (
-                f"count {s.count}, average {_number(s.average)}, total {_number(s.total)}"
+            text = (
+                _number(s.average)
+                if s.count is None
+                else (f"count {s.count}, average {_number(s.average)}, total {_number(s.total)}")
             )
             lines.extend(f"{label}: {text}".split("\n"))
         else:
