@@ -75,7 +75,7 @@ class TextParser:
         index, count = 0, len(lines)
         while index < count:
             index = self._consume(lines, index, count)
-            if index < count:
+            if index < count and not self._skip_source:  # the line under a helper warning is dropped
                 index = self._event_lines(lines, index, count)
             if index < count:
                 self._line(lines[index])
