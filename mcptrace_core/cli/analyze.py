@@ -11,9 +11,6 @@ from mcptrace_core.cli.data import call
 from mcptrace_core.services import Services
 from mcptrace_core.tools import ToolError
 
-FOCUS = ("distribution", "top", "trend", "events", "anomalies")
-
-
 @click.command()
 @click.argument("source", type=click.File("rb"))
 @click.option(
@@ -27,8 +24,8 @@ FOCUS = ("distribution", "top", "trend", "events", "anomalies")
     "--focus",
     "focus_areas",
     multiple=True,
-    type=click.Choice(FOCUS),
-    help="Report only these parts (repeatable); all by default.",
+    metavar="AREA",
+    help="Report only this part (repeatable): distribution, top, trend, events or anomalies; all by default.",
 )
 @click.option("--name", "names", multiple=True, metavar="NAME", help="Only this map or column (repeatable).")
 @click.option(

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Collection
 from dataclasses import dataclass, field, replace
-from typing import Literal
+from typing import Literal, get_args
 
 from mcptrace_analyzers import events, maps
 from mcptrace_analyzers.gcpause import paused_gc
@@ -28,7 +28,7 @@ from mcptrace_core.analysis import (
 from mcptrace_core.models import Severity, TraceMap
 
 FocusArea = Literal["distribution", "top", "trend", "events", "anomalies"]
-FOCUS_AREAS: tuple[str, ...] = ("distribution", "top", "trend", "events", "anomalies")
+FOCUS_AREAS: tuple[str, ...] = get_args(FocusArea)
 MAX_TABLES = 10
 MAX_SUMMARY_ANOMALIES = 8
 

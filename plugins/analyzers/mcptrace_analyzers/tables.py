@@ -1,8 +1,9 @@
 """Turn event lines (printf output, BCC tool rows) into tables of typed columns.
 
-A header row is a line of two or more capitalised column names, at least half of them in upper case
-(``PID COMM FD ERR PATH``, ``SYSCALL COUNT TIME (us)``, ``TIME(s) PCOMM AGE(s)``, ``SOFTIRQ TOTAL_usecs``). The rows under it are split on white space
-into as many fields as the header has; the last field takes the rest of the line, since the last
+A header row is a line of two or more capitalised column names, at least half of them in upper
+case (``PID COMM FD ERR PATH``, ``SYSCALL COUNT TIME (us)``, ``TIME(s) PCOMM AGE(s)``,
+``SOFTIRQ TOTAL_usecs``). The rows under it are split on white space into as many fields as the
+header has; the last field takes the rest of the line, since the last
 column is usually free text (a path, the arguments of a command). A header printed again (a tool
 printing each interval) continues its table; a blank line ends it. Lines under no header form tables
 of their own where five or more consecutive lines have the same number of fields (columns
@@ -90,7 +91,7 @@ class EventLines:
     def add(self, line: str) -> None:
         """One line: a row of the current table, a header, a gap (blank), or an other line."""
         if not line.strip():
-            self.current = None
+            self.gap()
             return
         table = self.current
         columns = header_columns(line) if line.lstrip()[:1].isupper() else None
