@@ -65,13 +65,13 @@ class MapCollector:
 
     def extend(self, name: str, kind: MapKind, keys: list[str | None], values: list[Any]) -> None:
         """Consecutive entries of one map: added at once unless a key repeats (a new snapshot)."""
-        group = self._groups[-1] if self._groups else None
-        parsed = group.maps.get(name) if group else None
+        if not self._groups:
+            self.begin_map(name)
+        group = self._groups[-1]
+        parsed = group.maps.get(name)
         distinct = set(keys)
-        if (
-            group is None
-            or len(distinct) != len(keys)
-            or (parsed is not None and (parsed.kind != kind or not group.keys[name].isdisjoint(distinct)))
+        if len(distinct) != len(keys) or (
+            parsed is not None and (parsed.kind != kind or not group.keys[name].isdisjoint(distinct))
         ):
             for key, value in zip(keys, values):
                 self.entry(name, kind, key, value)

@@ -28,7 +28,6 @@ from mcptrace_analyzers.values import bound, map_value
 from mcptrace_core.analysis import Bucket, ParsedOutput, StatsValue
 
 MAP_LINE = re.compile(r"(@\w*)(?:\[(.*)\])?: ?(.*)\Z", re.DOTALL)
-INTEGER_MAP_LINE = re.compile(r"(@\w*)(\[.*\])?: (-?\d+)\Z")
 STACK_START = re.compile(r"(@\w*)\[\Z")
 BUCKET_ROW = re.compile(r"[\[(](-?\d+[KMGTPE]?|\.\.\.)(?:, (-?\d+[KMGTPE]?|\.\.\.))?[\])]\s+(\d+)\s+\|")
 BCC_HEADER = re.compile(r"\s*(\S+)\s+: count\s+distribution\s*\Z")
@@ -120,25 +119,30 @@ class TextParser:
         return index
 
     def _map_lines(self, lines: list[str], index: int, count: int) -> int:
-        """``@map[key]: integer`` lines in a tight loop, handed over a map at a time; the first line
-        that is not one goes through ``_line``."""
+        """``@map[key]: integer`` lines in a tight loop of string methods (a regex costs more here),
+        handed over a map at a time; the first line that is not one goes through ``_line``."""
         self.events.gap()
-        match = INTEGER_MAP_LINE.match
         start = index
         name: str | None = None
         keys: list[str | None] = []
         values: list[int] = []
         while self._stack is None and index < count:
-            found = match(lines[index])
-            if found is None:
+            head, separator, number = lines[index].rpartition(": ")
+            if not separator or head[:1] != "@" or not number[:1].isdigit() and number[:1] != "-":
                 break
-            map_name, bracketed, number = found.groups()
+            try:
+                value = int(number)
+            except ValueError:
+                break
+            map_name, bracket, key = head.partition("[")
+            if not (map_name == "@" or map_name[1:].isidentifier()) or bracket and key[-1:] != "]":
+                break
             if map_name != name:
                 if keys:
                     self.maps.extend(name, "value", keys, values)  # type: ignore[arg-type]
                 name, keys, values = map_name, [], []
-            keys.append(bracketed[1:-1] if bracketed else None)
-            values.append(int(number))
+            keys.append(key[:-1] if bracket else None)
+            values.append(value)
             index += 1
         if keys:
             self.maps.extend(name, "value", keys, values)  # type: ignore[arg-type]
