@@ -29,7 +29,7 @@ from mcptrace_core.analysis import Bucket, ParsedOutput, StatsValue
 
 MAP_LINE = re.compile(r"(@\w*)(?:\[(.*)\])?: ?(.*)\Z", re.DOTALL)
 STACK_START = re.compile(r"(@\w*)\[\Z")
-BUCKET_ROW = re.compile(r"[\[(](-?\d+[KMGTPE]?|\.\.\.)(?:, (-?\d+[KMGTPE]?|\.\.\.))?[\])]\s+(\d+)\s+\|")
+BUCKET_ROW = re.compile(r"[\[(](-?\d+[KMGTPE]?|\.\.\.)(?:, (-?\d+[KMGTPE]?|\.\.\.))?[\])]\s*(\d+)\s+\|")
 BCC_HEADER = re.compile(r"\s*(\S+)\s+: count\s+distribution\s*\Z")
 BCC_ROW = re.compile(r"\s*(-?\d+)(?:\s*->\s*(-?\d+))?\s*: (\d+)\s+\|")
 BCC_KEY = re.compile(r"([A-Za-z_][\w ]*?) = (.+)\Z")

@@ -106,7 +106,7 @@ def _hist_rows(buckets: list[HistBucket]) -> list[str]:
     rows = []
     for bucket in buckets:
         bar = "@" * round(bucket.count * BAR_WIDTH / peak)
-        rows.append(f"{bucket_label(bucket):<16}{bucket.count:>10} |{bar:<{BAR_WIDTH}}|")
+        rows.append(f"{bucket_label(bucket):<15} {bucket.count:>10} |{bar:<{BAR_WIDTH}}|")
     return rows
 
 
