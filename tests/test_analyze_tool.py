@@ -169,3 +169,30 @@ async def test_a_plugin_adds_an_output_kind_that_is_detected(settings) -> None: 
     assert result.kind == "keyvalue"
     assert result.top[0].top[0].key == "reads" and result.top[0].top1_share == 0.9
     assert any(a.kind == "dominant_key" for a in result.anomalies)
+
+
+@requires_bpftrace
+async def test_a_run_with_helper_errors_keeps_every_map(client, services) -> None:  # type: ignore[no-untyped-def]
+    from mcptrace_bpftrace.jsonout import JsonOutputDecoder
+    from mcptrace_core.runs.models import RunSpec
+
+    program = "BEGIN { @[1] = 1; @[2] = 2; @[3] = 3; @after = 7; exit(); }"
+    spec = RunSpec(
+        argv=["bpftrace", "-k", "-f", "json", "-e", program],
+        backend="bpftrace",
+        label=program,
+        timeout_s=30,
+        decoder=JsonOutputDecoder(),
+        env={"BPFTRACE_MAP_KEYS_MAX": "2"},
+    )
+    run = await services.runs.start(spec)
+    assert await run.wait_done(30)
+    result = await client.call_tool("analyze_output", {"execution_id": run.id})
+    data = result.structured_content
+    assert data["helper_errors"] == [
+        "map_update_elem: Argument list too long (-7) at line 1 col 34"
+    ]  # the third @[..]
+    assert {m["name"] for m in data["maps"]} == {"@", "@after"}
+    assert any(
+        a["kind"] == "helper_errors" and "BPFTRACE_MAP_KEYS_MAX" in a["message"] for a in data["anomalies"]
+    )

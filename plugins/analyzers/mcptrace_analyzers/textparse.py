@@ -36,7 +36,7 @@ BCC_KEY = re.compile(r"([A-Za-z_][\w ]*?) = (.+)\Z")
 EMBEDDED_MAP = re.compile(r"(.*?\S)\s+(@\w*(?:\[.*\])?: .*)\Z", re.DOTALL)
 TIME_STAMP = re.compile(r"\[?\d{1,2}:\d{2}:\d{2}(?:\.\d+)?\]?(?:\s+[^:]{0,40}:)?\s*\Z")
 LOST = re.compile(r"Lost (\d+) events\Z")
-HELPER_WARNING = re.compile(r"(?:\S+: )?WARNING: Failed to (\w+): (.*)\Z")
+HELPER_WARNING = re.compile(r"(\S+: )?WARNING: Failed to (\w+): (.*)\Z")
 ATTACHING = re.compile(r"Attaching \d+ probes?\.\.\.\Z")
 TILDES = re.compile(r"\s*~+\s*\Z")
 
@@ -280,8 +280,9 @@ class TextParser:
         if HELPER_MARK in text:
             warning = HELPER_WARNING.match(text)
             if warning:
+                where, helper, reason = warning.groups()
                 if len(self.helper_errors) < 100:
-                    self.helper_errors.append(f"{warning.group(1)}: {warning.group(2)}")
-                self._skip_source = True
+                    self.helper_errors.append(f"{helper}: {reason}")
+                self._skip_source = where is not None  # 'stdin:1:27-32: WARNING ...' quotes the program
                 return True
         return ATTACHING.match(text) is not None
