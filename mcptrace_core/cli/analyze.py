@@ -63,7 +63,7 @@ async def analyze(
 
     \b
     Examples:
-      bpftrace -e 'tracepoint:sched:sched_wakeup { @[comm] = count(); }' -c 'sleep 1' | mcptrace analyze -
+      bpftrace -e 'tracepoint:sched:sched_wakeup { @[comm] = count(); }' -c '/usr/bin/sleep 1' | mcptrace analyze -
       runqlat 1 5 > runqlat.txt; mcptrace analyze runqlat.txt --chart runqlat.png
       mcptrace analyze out.json --type bpftrace_json --focus distribution --json
     """
