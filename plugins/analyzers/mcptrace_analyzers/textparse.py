@@ -64,6 +64,7 @@ class TextParser:
         self._stack: tuple[str, list[str]] | None = None
         self._previous = ""
         self._skip_source = False
+        self._spans: dict[tuple[bool, str, str | None], tuple[float | None, float | None]] = {}
 
     def parse(self, text: str) -> ParsedOutput:
         with paused_gc():
@@ -109,11 +110,16 @@ class TextParser:
         hist = self._hist
         assert hist is not None
         row = BCC_ROW.match if hist.bcc else BUCKET_ROW.match
+        spans, append = self._spans, hist.buckets.append
         while index < count:
             match = row(lines[index])
             if match is None:
                 break
-            self._bucket(hist, match)
+            first, second, number = match.groups()
+            span = spans.get((hist.bcc, first, second))
+            if span is None:
+                span = spans[(hist.bcc, first, second)] = _span(hist.bcc, first, second)
+            append(Bucket(span[0], span[1], int(number)))
             index += 1
         self._close_hist()
         return index
@@ -128,16 +134,18 @@ class TextParser:
         values: list[int] = []
         while self._stack is None and index < count:
             head, separator, number = lines[index].rpartition(": ")
-            if not separator or head[:1] != "@" or not number[:1].isdigit() and number[:1] != "-":
+            if not separator or head[:1] != "@":
                 break
             try:
                 value = int(number)
             except ValueError:
                 break
             map_name, bracket, key = head.partition("[")
-            if not (map_name == "@" or map_name[1:].isidentifier()) or bracket and key[-1:] != "]":
+            if bracket and key[-1:] != "]":
                 break
             if map_name != name:
+                if not (map_name == "@" or map_name[1:].isidentifier()):
+                    break
                 if keys:
                     self.maps.extend(name, "value", keys, values)  # type: ignore[arg-type]
                 name, keys, values = map_name, [], []
@@ -173,7 +181,9 @@ class TextParser:
         if hist is not None:
             match = BCC_ROW.match(line) if hist.bcc else BUCKET_ROW.match(line)
             if match:
-                self._bucket(hist, match)
+                first, second, number = match.groups()
+                low, high = _span(hist.bcc, first, second)
+                hist.buckets.append(Bucket(low, high, int(number)))
                 return
             self._close_hist()
         if line[:1] == "@":
@@ -216,17 +226,6 @@ class TextParser:
             self.maps.entry(name, "stats", key, parsed)
         else:
             self.maps.entry(name, kind, key, parsed)  # type: ignore[arg-type]
-
-    def _bucket(self, hist: _Hist, match: re.Match[str]) -> None:
-        first, second, count = match.groups()
-        if hist.bcc:  # 'lo -> hi' covers lo..hi inclusive
-            low: float | None = float(first)
-            high = float(second) + 1 if second is not None else low + 1  # type: ignore[operator]
-        else:
-            low, high = bound(first), bound(second) if second is not None else None
-            if second is None:  # '[5]': exactly 5
-                high = low + 1 if low is not None else None
-        hist.buckets.append(Bucket(low, high, int(count)))
 
     def _close_hist(self) -> None:
         hist, self._hist = self._hist, None
@@ -286,3 +285,14 @@ class TextParser:
                 self._skip_source = where is not None  # 'stdin:1:27-32: WARNING ...' quotes the program
                 return True
         return ATTACHING.match(text) is not None
+
+
+def _span(bcc: bool, first: str, second: str | None) -> tuple[float | None, float | None]:
+    """[low, high) of a bucket row: BCC's 'lo -> hi' is inclusive; bpftrace's '[5]' holds just 5."""
+    if bcc:
+        low = float(first)
+        return low, (float(second) + 1 if second is not None else low + 1)
+    low = bound(first)
+    if second is None:
+        return low, (low + 1 if low is not None else None)
+    return low, bound(second)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import math
 import re
 
@@ -13,7 +12,6 @@ STATS_TEXT = re.compile(r"count (-?\d+), average (-?\d+(?:\.\d+)?), total (-?\d+
 TupleItem = int | float | str
 
 
-@functools.lru_cache(maxsize=4096)
 def bound(text: str) -> float | None:
     """A bucket bound as bpftrace prints it: '512', '2K' (x1024), '-10'; '...' (open end) is None."""
     if text == "...":
