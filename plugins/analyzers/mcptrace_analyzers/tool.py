@@ -7,6 +7,7 @@ from dataclasses import replace
 
 from pydantic import Field, PrivateAttr, model_validator
 
+from mcptrace_analyzers.gcpause import paused_gc
 from mcptrace_analyzers.report import FOCUS_AREAS, FocusArea, Report, build_report, shown_maps, summary_text
 from mcptrace_analyzers.units import format_quantity
 from mcptrace_core.analysis import (
@@ -167,6 +168,18 @@ def analyze(
     run_lost: int = 0,
 ) -> AnalyzeResult:
     """Parse, compute the findings and shape the result (CPU work: run it off the event loop)."""
+    with paused_gc():  # while millions of parsed values are alive, a collection would rescan them all
+        return _analyze(analyzers, args, text, source, run_maps, run_lost)
+
+
+def _analyze(
+    analyzers: list[Analyzer],
+    args: AnalyzeInput,
+    text: str,
+    source: str,
+    run_maps: list[TraceMap] | None,
+    run_lost: int,
+) -> AnalyzeResult:
     analyzer = choose_analyzer(analyzers, text, args.output_type)
     try:
         parsed: ParsedOutput = analyzer.parse(text)
