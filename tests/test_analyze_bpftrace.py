@@ -149,6 +149,7 @@ def test_lost_events_are_counted() -> None:
             'tracepoint:raw_syscalls:sys_enter { printf("%s %d %d %s\\n", comm, pid, args->id, '
             '"padding padding padding padding padding padding"); } interval:ms:1000 { exit(); }',
             env={"BPFTRACE_PERF_RB_PAGES": "1"},
+            timeout=180,  # a one-second program, but it prints a line per syscall on a busy machine
         )
     finally:
         stop.set()
