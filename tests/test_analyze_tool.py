@@ -174,6 +174,7 @@ async def test_a_plugin_adds_an_output_kind_that_is_detected(settings) -> None: 
 @requires_bpftrace
 async def test_a_run_with_helper_errors_keeps_every_map(client, services) -> None:  # type: ignore[no-untyped-def]
     from mcptrace_bpftrace.jsonout import JsonOutputDecoder
+
     from mcptrace_core.runs.models import RunSpec
 
     program = "BEGIN { @[1] = 1; @[2] = 2; @[3] = 3; @after = 7; exit(); }"

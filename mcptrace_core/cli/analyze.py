@@ -11,6 +11,7 @@ from mcptrace_core.cli.data import call
 from mcptrace_core.services import Services
 from mcptrace_core.tools import ToolError
 
+
 @click.command()
 @click.argument("source", type=click.File("rb"))
 @click.option(
