@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
+    from mcptrace_core.analysis import ParsedOutput
     from mcptrace_core.models import Example, HostCheck, Severity
     from mcptrace_core.program.ir import Program
     from mcptrace_core.safety.engine import RuleContext
@@ -77,18 +78,26 @@ class SafetyRule(ABC):
 
 
 class Analyzer(ABC):
-    """Recognises one kind of trace output and parses it into structured data."""
+    """Recognises one kind of trace output and parses it into the shared ``ParsedOutput``.
+
+    Statistics, top keys, trends and anomalies are computed from the parsed form by the analysis
+    tool, so an analyzer only recognises and parses. ``name`` is the output kind callers pass as
+    ``output_type`` (e.g. 'bpftrace', 'bpftrace_json', 'bcc').
+    """
 
     name: ClassVar[str]
     description: ClassVar[str]
 
     @abstractmethod
     def detect(self, text: str) -> float:
-        """How confident (0..1) this analyzer is that ``text`` is its kind of output."""
+        """How confident (0..1) this analyzer is that ``text`` is its kind of output.
+
+        ``text`` may be large: look at a prefix. The most confident analyzer parses the output.
+        """
 
     @abstractmethod
-    def parse(self, text: str) -> Any:
-        """Parse ``text`` into this analyzer's structured form."""
+    def parse(self, text: str) -> ParsedOutput:
+        """Parse ``text`` (untrusted: any input must parse without raising) into maps, tables, notices."""
 
 
 class TemplatePack(ABC):

@@ -9,6 +9,7 @@ that says what was wrong and what is allowed. Nothing a client sends can crash t
 
 from __future__ import annotations
 
+import base64
 import secrets
 from typing import Any
 
@@ -144,10 +145,12 @@ async def call_tool(
     except Exception as error:  # isolation boundary: a plugin's bug must not take the server down
         log.exception("tool crashed", tool=spec.name)
         return error_result(f"internal error in {spec.name}: {type(error).__name__}: {error}")
-    return types.CallToolResult(
-        content=[types.TextContent(type="text", text=output.to_text())],
-        structured_content=output.model_dump(mode="json"),
-    )
+    content: list[types.ContentBlock] = [types.TextContent(type="text", text=output.to_text())]
+    content += [
+        types.ImageContent(type="image", data=base64.b64encode(image.data).decode("ascii"), mime_type=image.mime_type)
+        for image in output.images()
+    ]
+    return types.CallToolResult(content=content, structured_content=output.model_dump(mode="json"))
 
 
 def _client_name(ctx: Any) -> str | None:

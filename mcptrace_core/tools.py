@@ -31,15 +31,26 @@ class ToolInput(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+@dataclass(frozen=True)
+class Image:
+    """An image a tool returns beside its text (a chart); sent as MCP image content, not as JSON."""
+
+    data: bytes
+    mime_type: str = "image/png"
+
+
 class ToolOutput(BaseModel):
     """Base of tool output models.
 
     ``to_text`` is the short human text sent next to the structured content; a tool overrides it
-    to say what matters in a few lines.
+    to say what matters in a few lines. ``images`` are extra content blocks (none by default).
     """
 
     def to_text(self) -> str:
         return self.model_dump_json(exclude_none=True)
+
+    def images(self) -> list[Image]:
+        return []
 
 
 ProgressFn = Callable[[float, float | None, str | None], Awaitable[None]]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import click
 
 from mcptrace_core.cli.bcc import bcc
+from mcptrace_core.cli.analyze import analyze
 from mcptrace_core.cli.common import CliState, global_options
 from mcptrace_core.cli.config_cmd import config
 from mcptrace_core.cli.data import doctor, plugins, probes
@@ -35,7 +36,9 @@ def cli(ctx: click.Context, config_file: str | None, log_level: str | None) -> N
     ctx.obj = CliState(config_file=config_file, log_level=log_level)
 
 
-for command in (serve, doctor, probes, discover, validate, run, templates, bcc, history, plugins, config, install, examples):
+for command in (
+    serve, doctor, probes, discover, validate, run, analyze, templates, bcc, history, plugins, config, install, examples,
+):
     cli.add_command(command)
 
 

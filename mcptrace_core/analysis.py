@@ -1,0 +1,234 @@
+"""The shared shape of parsed trace output and of what is learnt from it.
+
+An analyzer (``interfaces.Analyzer``) turns raw output into a ``ParsedOutput``; the statistics and
+findings computed from it (``Distribution``, ``TopKeys``, ``Series``, ``ColumnSummary``, ``Anomaly``)
+are the same whoever parsed it, so a third-party analyzer that adds an output kind gets percentiles,
+top keys, trends and anomalies for free.
+
+The parsed form is made of plain dataclasses and tuples, not pydantic models: it is an in-process
+hand-over that may hold millions of values, and validating each one (2-5 us a model here) would
+cap parsing at a few MB/s. ``ParsedMap.to_trace_map`` gives the validated ``TraceMap`` that tools
+return (get_result's form); the findings below are pydantic models, since tools return them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal, NamedTuple
+
+from pydantic import Field
+
+from mcptrace_core.models import HistBucket, MapEntry, MapStats, Model, Severity, TraceMap
+
+MapKind = Literal["value", "hist", "stats"]
+
+
+class Bucket(NamedTuple):
+    """A histogram bucket [low, high); None bounds are the open underflow/overflow buckets."""
+
+    low: float | None
+    high: float | None
+    count: int
+
+
+class StatsValue(NamedTuple):
+    """A stats() value; avg() gives only the average."""
+
+    count: int | None
+    average: float | None
+    total: float | None
+
+
+@dataclass
+class ParsedMap:
+    """A map as parsed: keys and values side by side (None key for a scalar map).
+
+    A value is a number, a string or a tuple (list) for kind 'value'; a list of Buckets for 'hist';
+    a StatsValue for 'stats'.
+    """
+
+    name: str
+    kind: MapKind
+    keys: list[str | None] = field(default_factory=list)
+    values: list[Any] = field(default_factory=list)
+
+    def to_trace_map(self, indices: list[int] | None = None) -> TraceMap:
+        """The validated TraceMap of these entries (all, or those at ``indices``)."""
+        chosen = range(len(self.keys)) if indices is None else indices
+        return TraceMap(name=self.name, kind=self.kind, entries=[self._entry(index) for index in chosen])
+
+    def _entry(self, index: int) -> MapEntry:
+        key, value = self.keys[index], self.values[index]
+        if self.kind == "hist":
+            return MapEntry(
+                key=key, buckets=[HistBucket(low=b.low, high=b.high, count=b.count) for b in value]
+            )
+        if self.kind == "stats":
+            return MapEntry(
+                key=key, stats=MapStats(count=value.count, average=value.average, total=value.total)
+            )
+        return MapEntry(key=key, value=value)
+
+    @classmethod
+    def from_trace_map(cls, trace_map: TraceMap) -> ParsedMap:
+        parsed = cls(trace_map.name, trace_map.kind)
+        for entry in trace_map.entries:
+            parsed.keys.append(entry.key)
+            if entry.buckets is not None:
+                parsed.values.append([Bucket(b.low, b.high, b.count) for b in entry.buckets])
+            elif entry.stats is not None:
+                parsed.values.append(StatsValue(entry.stats.count, entry.stats.average, entry.stats.total))
+            else:
+                parsed.values.append(entry.value)
+        return parsed
+
+
+@dataclass
+class Snapshot:
+    """One printout of maps: bpftrace's print() on an interval, or one interval of a BCC tool."""
+
+    label: str | None
+    """What was printed before it, e.g. a time '21:30:38'; None if nothing."""
+    maps: list[ParsedMap] = field(default_factory=list)
+
+
+@dataclass
+class Column:
+    """One column of an event table, values in row order (None where a row had no value)."""
+
+    name: str
+    unit: str | None
+    """Inferred from the name: ns, us, ms, s, bytes, KB, ..."""
+    numeric: bool
+    """Every present value is a number (the values are numbers, else strings)."""
+    values: list[Any]
+
+
+@dataclass
+class EventTable:
+    """Event lines (printf output, a BCC tool's rows) split into columns under their header."""
+
+    header: str | None
+    """The header row as printed; None when the columns were inferred (col1, col2, ...)."""
+    columns: list[Column]
+    rows: int
+
+
+@dataclass
+class ParsedOutput:
+    """Everything an analyzer recognised in one output. Lines it did not recognise are counted."""
+
+    kind: str
+    """The analyzer that parsed it, e.g. 'bpftrace', 'bpftrace_json', 'bcc'."""
+    maps: list[ParsedMap] = field(default_factory=list)
+    """The latest printout of each map."""
+    snapshots: list[Snapshot] = field(default_factory=list)
+    """Every printout in order, when maps were printed more than once (else empty)."""
+    tables: list[EventTable] = field(default_factory=list)
+    other_lines: int = 0
+    other_sample: list[str] = field(default_factory=list)
+    lost_events: int = 0
+    """Events the kernel dropped ('Lost N events')."""
+    helper_errors: list[str] = field(default_factory=list)
+
+
+# -- what is learnt from parsed output ---------------------------------------------------------
+
+
+class Distribution(Model):
+    """Statistics of one histogram. Percentiles and the mean are estimated inside buckets (see stats)."""
+
+    subject: str = Field(description="The map and key, e.g. '@usecs' or '@us[xfs_file_read_iter]'.")
+    unit: str | None = Field(description="Unit inferred from the name, e.g. 'us'; None when unknown.")
+    count: int
+    min: float | None = Field(description="Lower bound of the first non-empty bucket.")
+    max: float | None = Field(description="Upper bound of the last non-empty bucket (exclusive).")
+    mean: float | None = Field(description="Estimated from bucket midpoints.")
+    p50: float | None
+    p90: float | None
+    p99: float | None
+    mode: str | None = Field(description="The fullest bucket, as bpftrace prints it.")
+    modes: list[str] = Field(default_factory=list, description="Both peaks when the distribution is bimodal.")
+    underflow: int = Field(0, description="Values below the first bound (negative values in hist()).")
+    overflow: int = Field(0, description="Values above the last bound of an lhist().")
+
+
+class KeyShare(Model):
+    key: str = Field(description="The key, shortened for display (stacks as 'f0 <- f1 <- ...').")
+    value: float
+    share: float | None = Field(description="Fraction of the map's total (None when values are negative).")
+
+
+class TopKeys(Model):
+    """The largest keys of a map (by value, or by count for keyed histograms)."""
+
+    subject: str
+    unit: str | None
+    keys: int = Field(description="How many keys the map has.")
+    total: float
+    top: list[KeyShare]
+    top1_share: float | None = Field(description="Share of the largest key: concentration.")
+    top3_share: float | None
+
+
+class Series(Model):
+    """One quantity across printouts (a key of a map printed each interval, a histogram's p99, ...)."""
+
+    subject: str
+    unit: str | None
+    labels: list[str] = Field(description="The interval labels (times when printed, else #1, #2, ...).")
+    values: list[float]
+    cumulative: bool = Field(
+        False, description="The map was never cleared, so values were differenced to per-interval amounts."
+    )
+    mean: float
+    min: float
+    max: float
+    trend: Literal["rising", "falling", "flat"]
+    change: float = Field(
+        description="Fitted change over the whole series, relative to its mean (0.5 = +50%)."
+    )
+
+
+class ColumnSummary(Model):
+    """A column of an event table: numbers get percentiles, names get their most frequent values."""
+
+    column: str
+    unit: str | None
+    role: str = Field(description="duration, size, count, id, timestamp, error, or value.")
+    count: int
+    distinct: int | None = None
+    min: float | None = None
+    p50: float | None = None
+    p90: float | None = None
+    p99: float | None = None
+    max: float | None = None
+    mean: float | None = None
+    top: list[KeyShare] = Field(default_factory=list)
+
+
+class TableSummary(Model):
+    """An event table in brief: its columns, a few rows, each column summarised, the slowest rows."""
+
+    header: str | None
+    rows: int
+    columns: list[str]
+    sample: list[list[Any]] = Field(description="The first rows, as parsed.")
+    summaries: list[ColumnSummary]
+    slowest_by: str | None = Field(None, description="The duration column the slowest rows are sorted by.")
+    slowest: list[dict[str, Any]] = Field(
+        default_factory=list, description="The slowest rows, column -> value."
+    )
+
+
+class Anomaly(Model):
+    """Something unusual, with the evidence that shows it."""
+
+    kind: str = Field(
+        description="bimodal, long_tail, isolated_tail, underflow, overflow, dominant_key, spike, "
+        "trend, errors, slow_events, lost_events, helper_errors, ..."
+    )
+    severity: Severity
+    subject: str = Field(description="The map, key, series or column it concerns.")
+    message: str
+    evidence: dict[str, Any] = Field(description="Where it shows: bucket, key, interval, value, threshold.")

@@ -1,0 +1,145 @@
+"""libbpf-tools (the CO-RE BCC tools in /usr/sbin) run here for a second; their output is parsed."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+from mcptrace_analyzers.analyzers import builtin_analyzers
+from mcptrace_analyzers.report import build_report
+from mcptrace_analyzers.tool import choose_analyzer
+
+from mcptrace_core.analysis import ParsedOutput
+
+TOOLS = ("runqlat", "softirqs", "syscount", "execsnoop", "opensnoop", "exitsnoop")
+HAVE_TOOLS = os.geteuid() == 0 and all(shutil.which(tool, path="/usr/sbin:/usr/bin") for tool in TOOLS)
+pytestmark = pytest.mark.skipif(
+    not HAVE_TOOLS, reason="needs root and libbpf-tools (apt-get install libbpf-tools)"
+)
+
+LOAD_COMMANDS = (["cat", "/etc/services"], ["cat", "/nonexistent/mcptrace-test"], ["false"])
+
+
+@pytest.fixture
+def load() -> Iterator[None]:
+    """Processes that start, read a file, fail to open one and exit 1, so every tool has events."""
+    stop = threading.Event()
+
+    def work() -> None:
+        while not stop.is_set():
+            for command in LOAD_COMMANDS:
+                subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+            time.sleep(0.01)
+
+    worker = threading.Thread(target=work)
+    worker.start()
+    yield
+    stop.set()
+    worker.join()
+
+
+def run_tool(*argv: str, seconds: float | None = None) -> str:
+    """Run a tool; a snoop tool (no count argument) is stopped with SIGINT after ``seconds``."""
+    path = shutil.which(argv[0], path="/usr/sbin:/usr/bin")
+    assert path is not None
+    if seconds is None:
+        completed = subprocess.run([path, *argv[1:]], check=False, capture_output=True, text=True, timeout=60)
+        return completed.stdout
+    process = subprocess.Popen([path, *argv[1:]], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(seconds)
+    process.send_signal(signal.SIGINT)
+    stdout, _ = process.communicate(timeout=30)
+    return stdout
+
+
+def parse(text: str) -> ParsedOutput:
+    analyzer = choose_analyzer(builtin_analyzers(), text, None)
+    assert analyzer.name == "bcc", text[:500]
+    return analyzer.parse(text)
+
+
+def bucket_total(text: str) -> int:
+    """The counts of every 'lo -> hi : count' row, read independently of the parser."""
+    return sum(
+        int(line.split(":")[1].split("|")[0]) for line in text.splitlines() if "->" in line and "|" in line
+    )
+
+
+def test_runqlat_per_interval_histograms_become_a_series(load: None) -> None:
+    text = run_tool("runqlat", "-T", "1", "3")
+    parsed = parse(text)
+    assert len(parsed.snapshots) == 3 and all(s.label and s.label.count(":") == 2 for s in parsed.snapshots)
+    counted = sum(b.count for s in parsed.snapshots for m in s.maps for buckets in m.values for b in buckets)
+    assert counted == bucket_total(text)
+    report = build_report(parsed)
+    p99 = next(s for s in report.series if s.subject == "usecs p99")
+    assert len(p99.values) == 3 and p99.unit == "us" and p99.labels == [s.label for s in parsed.snapshots]
+    (dist,) = report.distributions
+    assert dist.unit == "us" and dist.count == sum(b.count for b in parsed.maps[0].values[0])
+    assert dist.p50 <= dist.p90 <= dist.p99  # type: ignore[operator]
+
+
+def test_runqlat_in_milliseconds_states_its_unit(load: None) -> None:
+    report = build_report(parse(run_tool("runqlat", "-m", "1", "1")))
+    assert report.distributions[0].subject == "msecs" and report.distributions[0].unit == "ms"
+
+
+def test_keyed_histograms_take_their_key_from_the_line_before(load: None) -> None:
+    text = run_tool("softirqs", "-d", "1", "1")
+    parsed = parse(text)
+    (histograms,) = parsed.maps
+    assert histograms.keys and all(key.startswith("softirq=") for key in histograms.keys)
+    assert parsed.other_lines <= 1  # only the 'Tracing ...' banner is left over
+    top = build_report(parsed).top[0]
+    assert top.subject == "usecs" and top.keys == len(histograms.keys)
+
+
+def test_summary_tables_rank_their_keys(load: None) -> None:
+    parsed = parse(run_tool("softirqs", "1", "1"))
+    report = build_report(parsed)
+    (table,) = report.tables
+    assert table.columns == ["SOFTIRQ", "TOTAL_usecs"]
+    top = next(t for t in report.top if t.subject == "TOTAL_usecs")
+    assert top.unit == "us" and top.top[0].share is not None and top.top1_share >= top.top[-1].share  # type: ignore[operator]
+
+
+def test_syscount_latency_column_has_a_unit(load: None) -> None:
+    parsed = parse(run_tool("syscount", "-L", "-d", "1"))
+    (table,) = parsed.tables
+    assert [c.name for c in table.columns] == ["SYSCALL", "COUNT", "TIME (us)"]
+    time_us = table.columns[2]
+    assert time_us.numeric and time_us.unit == "us" and table.rows >= 3
+    summary = build_report(parsed).tables[0]
+    assert summary.slowest_by == "TIME (us)"
+    assert summary.slowest[0]["TIME (us)"] == max(time_us.values)
+
+
+def test_execsnoop_rows_keep_their_arguments_whole(load: None) -> None:
+    parsed = parse(run_tool("execsnoop", seconds=1.5))
+    (table,) = parsed.tables
+    names = [c.name for c in table.columns]
+    assert names == ["PCOMM", "PID", "PPID", "RET", "ARGS"]
+    args = table.columns[names.index("ARGS")].values
+    assert "/usr/bin/cat /etc/services" in [value.strip() for value in args if value]
+    comm = next(s for s in build_report(parsed).tables[0].summaries if s.column == "PCOMM")
+    assert comm.role == "value" and "cat" in [share.key for share in comm.top]
+
+
+def test_opensnoop_failures_are_an_anomaly_with_their_errno(load: None) -> None:
+    parsed = parse(run_tool("opensnoop", seconds=1.5))
+    report = build_report(parsed)
+    failures = next(a for a in report.anomalies if a.kind == "errors" and a.subject == "ERR")
+    assert "2" in failures.evidence["codes"]  # ENOENT from the cat of a missing file
+
+
+def test_exitsnoop_exit_codes_are_counted(load: None) -> None:
+    parsed = parse(run_tool("exitsnoop", seconds=1.5))
+    report = build_report(parsed)
+    failures = next(a for a in report.anomalies if a.kind == "errors" and a.subject == "EXIT_CODE")
+    assert failures.evidence["failed"] >= 1
