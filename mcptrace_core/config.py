@@ -101,6 +101,13 @@ class BpftraceSettings(Section):
     )
 
 
+class SearchSettings(Section):
+    embedder: str = Field(
+        "onnx-minilm",
+        description="Embedder plugin that gives search its sense of meaning; 'none' ranks by exact terms only.",
+    )
+
+
 class Settings(Section):
     server: ServerSettings = Field(default_factory=ServerSettings)
     runs: RunSettings = Field(default_factory=RunSettings)
@@ -108,6 +115,7 @@ class Settings(Section):
     plugins: PluginSettings = Field(default_factory=PluginSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
     bpftrace: BpftraceSettings = Field(default_factory=BpftraceSettings)
+    search: SearchSettings = Field(default_factory=SearchSettings)
 
 
 def user_config_path() -> Path:

@@ -13,6 +13,7 @@ from mcptrace_core.cli.config_cmd import config
 from mcptrace_core.cli.data import doctor, plugins, probes
 from mcptrace_core.cli.install import install
 from mcptrace_core.cli.run import run
+from mcptrace_core.cli.search_cmd import index, search
 from mcptrace_core.cli.serve import serve
 
 
@@ -29,7 +30,7 @@ def cli(ctx: click.Context, config_file: str | None, log_level: str | None) -> N
     ctx.obj = CliState(config_file=config_file, log_level=log_level)
 
 
-for command in (serve, doctor, probes, run, plugins, config, install):
+for command in (serve, doctor, probes, run, search, index, plugins, config, install):
     cli.add_command(command)
 
 

@@ -1,0 +1,204 @@
+"""The search engine of one server (or CLI command): builds the index on first use, then answers queries.
+
+The first query pays for collecting the capabilities, loading (or building) the vector cache, loading
+the embedding model and reading the host's facts; later queries only embed the query and score. When
+no embedder is available (disabled, or ``search.embedder = "none"``) search runs on exact terms alone
+and says so.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import anyio
+import anyio.to_thread
+
+from mcptrace_core.interfaces import Embedder
+from mcptrace_core.logging import get_logger
+from mcptrace_core.search import capability as capabilities_module
+from mcptrace_core.search import host as host_module
+from mcptrace_core.search import vectors as vectors_module
+from mcptrace_core.search.capability import KINDS, Capability, CapabilityKind
+from mcptrace_core.search.host import Availability, HostView
+from mcptrace_core.search.lexical import LexicalIndex
+from mcptrace_core.search.ranking import best_alternative, fuse
+
+if TYPE_CHECKING:
+    from mcptrace_core.services import Services
+
+log = get_logger(__name__)
+
+SUBSTITUTABLE = ("probe type kprobe", "probe type kfunc")
+"""What a tracepoint (or other runnable) example can stand in for: a probe mechanism this kernel lacks."""
+ALTERNATIVE_POOL = 32
+
+
+@dataclass(frozen=True)
+class IndexInfo:
+    """How the index came to be, for `mcptrace index build` and the tools' notes."""
+
+    capabilities: int
+    by_kind: dict[str, int]
+    embedder: str | None
+    model_id: str | None
+    from_cache: bool
+    seconds: float
+    note: str | None = None
+
+
+@dataclass
+class Hit:
+    capability: Capability
+    score: float
+    availability: Availability
+    alternative: Capability | None = None
+    """A runnable capability that does the same job, when this one cannot run here."""
+    alternative_for: Capability | None = None
+    """The unrunnable capability this one stands in for."""
+
+
+@dataclass
+class SearchIndex:
+    capabilities: list[Capability]
+    lexical: LexicalIndex
+    vectors: vectors_module.VectorIndex | None
+    embedder: Embedder | None
+    host: HostView
+    availability: list[Availability]
+    info: IndexInfo
+
+
+class SearchEngine:
+    def __init__(self, services: Services) -> None:
+        self._services = services
+        self._index: SearchIndex | None = None
+        self._lock = anyio.Lock()
+
+    async def index(self, progress: vectors_module.Progress | None = None, rebuild: bool = False) -> SearchIndex:
+        """The index, built (or loaded from the cache) on first use; ``rebuild`` embeds everything again."""
+        async with self._lock:
+            if self._index is None or rebuild:
+                self._index = await self._build(progress, rebuild)
+            return self._index
+
+    async def search(
+        self,
+        query: str,
+        *,
+        kinds: Collection[CapabilityKind] = KINDS,
+        limit: int = 5,
+        runnable_only: bool = False,
+        tags: Sequence[str] = (),
+    ) -> list[Hit]:
+        """The best ``limit`` capabilities of the given kinds for ``query``, best first.
+
+        An example that cannot run here for want of kprobes or kfuncs is followed by the runnable
+        example most like it (its ``alternative``), unless that one already ranks above it.
+        """
+        index = await self.index()
+        wanted_tags = {tag.lower() for tag in tags}
+        rows = [
+            row
+            for row, capability in enumerate(index.capabilities)
+            if capability.kind in kinds and wanted_tags <= {tag.lower() for tag in capability.tags}
+        ]
+        if not rows:
+            return []
+        semantic = await self._semantic(index, query)
+        scored = fuse(
+            rows,
+            semantic,
+            index.lexical.bm25(query),
+            index.lexical.named(query),
+            [availability.runnable for availability in index.availability],
+        )
+        scores = dict(scored)
+        hits: list[Hit] = []
+        shown: set[int] = set()
+        for row, score in scored:
+            if len(hits) >= limit:
+                break
+            if row in shown or (runnable_only and not index.availability[row].runnable):
+                continue
+            hit = Hit(index.capabilities[row], score, index.availability[row])
+            hits.append(hit)
+            shown.add(row)
+            alternative = self._alternative(index, row, scores)
+            if alternative is not None:
+                hit.alternative = index.capabilities[alternative]
+                if alternative not in shown:
+                    hits.append(Hit(index.capabilities[alternative], scores[alternative],
+                                    index.availability[alternative], alternative_for=hit.capability))
+                    shown.add(alternative)
+        return hits[:limit]
+
+    async def _semantic(self, index: SearchIndex, query: str) -> dict[int, float]:
+        if index.vectors is None or index.embedder is None:
+            return {}
+        try:
+            vector = (await anyio.to_thread.run_sync(index.embedder.embed, [query]))[0]
+        except Exception as error:  # isolation boundary: exact terms still rank when the model fails
+            log.error("query embedding failed; ranking by exact terms", embedder=index.embedder.name,
+                      error=f"{type(error).__name__}: {error}")
+            return {}
+        return index.vectors.similar(vector, len(index.vectors))
+
+    def _alternative(self, index: SearchIndex, row: int, scores: dict[int, float]) -> int | None:
+        availability = index.availability[row]
+        capability = index.capabilities[row]
+        if availability.runnable or capability.kind != "example" or index.vectors is None:
+            return None
+        if not any(item in SUBSTITUTABLE for item in availability.missing):
+            return None
+        similar = index.vectors.similar(index.vectors.vector(row), ALTERNATIVE_POOL)
+        eligible = (
+            other for other in similar
+            if other != row and index.availability[other].runnable and index.capabilities[other].kind == "example"
+        )
+        return best_alternative(similar, scores, eligible)
+
+    async def _build(self, progress: vectors_module.Progress | None, rebuild: bool) -> SearchIndex:
+        started = time.perf_counter()
+        services = self._services
+        capabilities = capabilities_module.collect(services.registry)
+        host = await host_module.gather(services)
+        availability = [host.availability(capability) for capability in capabilities]
+        lexical = LexicalIndex.build(capabilities)
+        embedder, note = self._embedder()
+        vectors = None
+        if embedder is not None:
+            texts = [capability.embedding_text() for capability in capabilities]
+            try:
+                vectors = await vectors_module.load_or_build(embedder, texts, progress, rebuild)
+            except Exception as error:  # isolation boundary: a broken embedder leaves exact-term search working
+                log.error("semantic index failed; searching by exact terms only", embedder=embedder.name,
+                          error=f"{type(error).__name__}: {error}")
+                embedder, note = None, f"semantic search is off: embedder {embedder.name!r} failed ({error})"
+        info = IndexInfo(
+            capabilities=len(capabilities),
+            by_kind=dict(Counter(capability.kind for capability in capabilities)),
+            embedder=embedder.name if embedder else None,
+            model_id=vectors.model_id if vectors else None,
+            from_cache=bool(vectors and vectors.loaded_from_cache),
+            seconds=round(time.perf_counter() - started, 3),
+            note=note,
+        )
+        log.info("search index ready", **{k: v for k, v in info.__dict__.items() if k != "by_kind"})
+        return SearchIndex(capabilities, lexical, vectors, embedder, host, availability, info)
+
+    def _embedder(self) -> tuple[Embedder | None, str | None]:
+        wanted = self._services.settings.search.embedder
+        if wanted == "none":
+            return None, "semantic search is off (search.embedder = 'none'): ranking by exact terms only"
+        embedder = self._services.registry.get("embedder", wanted)
+        if isinstance(embedder, Embedder):
+            return embedder, None
+        loaded = ", ".join(e.name for e in self._services.registry.embedders) or "none"
+        return None, (
+            f"semantic search is off: embedder {wanted!r} is not loaded (loaded: {loaded}); "
+            "set search.embedder or check `mcptrace plugins`"
+        )
