@@ -23,9 +23,9 @@ EXAMPLES = [
         title="Files opened, with failures",
         description="Print every file a process opens and whether the open failed, from the openat syscall tracepoints.",
         program=(
-            "tracepoint:syscalls:sys_enter_openat { @name[tid] = args.filename; }\n"
+            "tracepoint:syscalls:sys_enter_openat { @name[tid] = args->filename; }\n"
             "tracepoint:syscalls:sys_exit_openat /@name[tid]/ {\n"
-            '  printf("%-16s %4d %s\\n", comm, args.ret, str(@name[tid]));\n'
+            '  printf("%-16s %4d %s\\n", comm, args->ret, str(@name[tid]));\n'
             "  delete(@name[tid]);\n"
             "}\n"
         ),
@@ -39,7 +39,7 @@ EXAMPLES = [
         id="sched.switches",
         title="Context switches per process",
         description="Count how often each process is switched off a CPU, to find the busiest or most preempted ones.",
-        program="t:sched:sched_switch { @switches[args.prev_comm] = count(); }\n",
+        program="t:sched:sched_switch { @switches[args->prev_comm] = count(); }\n",
         probes=["t:sched:sched_switch"],
         tags=["scheduler"],
         category="scheduler",
@@ -61,7 +61,7 @@ EXAMPLES = [
         id="syscalls.read-bytes",
         title="Read sizes per process",
         description="Histogram of how many bytes read() returns, per process, from the read syscall exit tracepoint.",
-        program="tracepoint:syscalls:sys_exit_read /args.ret > 0/ { @bytes[comm] = hist(args.ret); }\n",
+        program="tracepoint:syscalls:sys_exit_read /args->ret > 0/ { @bytes[comm] = hist(args->ret); }\n",
         probes=["tracepoint:syscalls:sys_exit_read"],
         tags=["files"],
         category="filesystem",

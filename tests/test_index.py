@@ -45,13 +45,17 @@ async def test_first_build_embeds_and_the_next_process_loads_the_cache(cache_dir
     assert second.vectors.key == first.vectors.key
 
 
-async def test_a_changed_pack_gets_a_new_key_and_is_rebuilt(cache_dir: Path) -> None:
-    await make_services().search.index()
+async def test_a_changed_pack_gets_a_new_key_and_only_the_changed_text_is_embedded(cache_dir: Path) -> None:
+    first = await make_services().search.index()
+    assert first.info.embedded == first.info.capabilities
     edited = [EXAMPLES[0].model_copy(update={"description": EXAMPLES[0].description + " Now also counts them."}),
               *EXAMPLES[1:]]
     changed = await make_services(("search-test", PackPlugin(SearchTestPack(edited)))).search.index()
     assert not changed.info.from_cache
+    assert changed.info.embedded == 1, "the other texts' vectors come from the first cache"
     assert len(_caches(cache_dir)) == 2
+    services = make_services(("search-test", PackPlugin(SearchTestPack(edited))))
+    assert (await services.search.search("which files are opened", kinds=("example",)))[0].capability.id == "files.opens"
     again = await make_services().search.index()
     assert again.info.from_cache, "the first version's cache is still there"
 
@@ -99,7 +103,7 @@ async def test_rebuild_embeds_again_and_reports_progress(cache_dir: Path) -> Non
         seen.append((done, total))
 
     rebuilt = await services.search.index(progress=progress, rebuild=True)
-    assert not rebuilt.info.from_cache
+    assert not rebuilt.info.from_cache and rebuilt.info.embedded == rebuilt.info.capabilities
     total = rebuilt.info.capabilities
     assert seen[0] == (0, total) and seen[-1] == (total, total)
     assert [done for done, _ in seen] == sorted(done for done, _ in seen)

@@ -95,7 +95,7 @@ async def build(state: CliState, force: bool, as_json: bool) -> None:
     examples = [row for row, c in enumerate(built.capabilities) if c.kind == "example"]
     runnable = sum(1 for row in examples if built.availability[row].runnable)
     data = {**info.__dict__, "examples_runnable_here": runnable, "host_problem": built.host.problem}
-    source = "loaded from cache" if info.from_cache else "built"
+    source = "loaded from cache" if info.from_cache else f"built ({info.embedded} texts embedded)"
     kinds = ", ".join(f"{count} {kind}" for kind, count in sorted(info.by_kind.items()))
     lines = [
         f"search index {source} in {info.seconds:.2f} s: {info.capabilities} capabilities ({kinds})",

@@ -46,6 +46,8 @@ class IndexInfo:
     embedder: str | None
     model_id: str | None
     from_cache: bool
+    embedded: int
+    """Texts embedded to build it (0 when it came whole from the cache)."""
     seconds: float
     note: str | None = None
 
@@ -184,6 +186,7 @@ class SearchEngine:
             embedder=embedder.name if embedder else None,
             model_id=vectors.model_id if vectors else None,
             from_cache=bool(vectors and vectors.loaded_from_cache),
+            embedded=vectors.embedded if vectors else 0,
             seconds=round(time.perf_counter() - started, 3),
             note=note,
         )

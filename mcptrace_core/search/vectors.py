@@ -46,10 +46,14 @@ def cache_root() -> Path:
     return user_cache_path("mcptrace") / "search"
 
 
-def cache_key(model_id: str, texts: Sequence[str]) -> str:
+def text_hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def cache_key(model_id: str, text_hashes: Sequence[str]) -> str:
     digest = hashlib.sha256(f"format {FORMAT}\nmodel {model_id}\n".encode())
-    for text in texts:
-        digest.update(hashlib.sha256(text.encode("utf-8")).digest())
+    for text in text_hashes:
+        digest.update(text.encode("ascii"))
     return digest.hexdigest()[:32]
 
 
@@ -61,6 +65,8 @@ class VectorIndex:
     model_id: str
     key: str
     loaded_from_cache: bool
+    embedded: int
+    """Texts embedded to make this index; the others were loaded from this or an earlier cache."""
 
     def __len__(self) -> int:
         return len(self.index)
@@ -80,28 +86,39 @@ class VectorIndex:
 async def load_or_build(
     embedder: Embedder, texts: Sequence[str], progress: Progress | None = None, rebuild: bool = False
 ) -> VectorIndex:
-    """The cached index for these texts, or a new one embedded in batches (progress after each)."""
+    """The cached index for these texts, or a new one.
+
+    A new index reuses the vectors of unchanged texts from the latest cache of the same model, so
+    editing or adding one example embeds one text; only new texts are embedded, in batches, with
+    ``progress(done, to_embed)`` after each. ``rebuild`` embeds every text again.
+    """
     model_id = embedder.model_id
-    key = cache_key(model_id, texts)
+    hashes = [text_hash(text) for text in texts]
+    key = cache_key(model_id, hashes)
     folder = cache_root() / f"{_safe(embedder.name)}-{key}"
     if not rebuild:
-        index = await anyio.to_thread.run_sync(_load, folder, embedder.dimensions, len(texts))
+        index = await anyio.to_thread.run_sync(_load, folder, embedder.dimensions, hashes)
         if index is not None:
-            return VectorIndex(index, model_id, key, loaded_from_cache=True)
+            return VectorIndex(index, model_id, key, loaded_from_cache=True, embedded=0)
+    known = {} if rebuild else await anyio.to_thread.run_sync(_latest_vectors, embedder, model_id)
     index = _new_index(embedder.dimensions)
-    done = 0
+    reused = [row for row, digest in enumerate(hashes) if digest in known]
+    if reused:
+        import numpy
+
+        index.add(reused, numpy.stack([known[hashes[row]] for row in reused]))
+    missing = [row for row, digest in enumerate(hashes) if digest not in known]
     if progress is not None:
-        await progress(0, len(texts))
-    for start in range(0, len(texts), BATCH):
-        batch = list(texts[start : start + BATCH])
-        vectors = await anyio.to_thread.run_sync(embedder.embed, batch)
-        _check(vectors, len(batch), embedder)
-        index.add(list(range(start, start + len(batch))), vectors)
-        done += len(batch)
+        await progress(0, len(missing))
+    for start in range(0, len(missing), BATCH):
+        rows = missing[start : start + BATCH]
+        vectors = await anyio.to_thread.run_sync(embedder.embed, [texts[row] for row in rows])
+        _check(vectors, len(rows), embedder)
+        index.add(rows, vectors)
         if progress is not None:
-            await progress(done, len(texts))
-    await anyio.to_thread.run_sync(_save, index, folder, model_id, len(texts))
-    return VectorIndex(index, model_id, key, loaded_from_cache=False)
+            await progress(start + len(rows), len(missing))
+    await anyio.to_thread.run_sync(_save, index, folder, model_id, hashes)
+    return VectorIndex(index, model_id, key, loaded_from_cache=False, embedded=len(missing))
 
 
 def _new_index(dimensions: int) -> Any:
@@ -120,12 +137,10 @@ def _check(vectors: Any, rows: int, embedder: Embedder) -> None:
         )
 
 
-def _load(folder: Path, dimensions: int, rows: int) -> Any | None:
-    try:
-        meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    if meta.get("format") != FORMAT or meta.get("rows") != rows:
+def _load(folder: Path, dimensions: int, hashes: Sequence[str] | None = None) -> Any | None:
+    """The index saved in ``folder`` (for exactly these text hashes, when given); None when unusable."""
+    meta = _meta(folder)
+    if meta is None or (hashes is not None and meta.get("text_hashes") != list(hashes)):
         return None
     index = _new_index(dimensions)
     try:
@@ -133,19 +148,48 @@ def _load(folder: Path, dimensions: int, rows: int) -> Any | None:
     except (OSError, RuntimeError, ValueError) as error:
         log.warning("search cache unreadable, rebuilding", folder=str(folder), error=str(error))
         return None
-    if len(index) != rows:
+    if len(index) != len(meta["text_hashes"]):
         return None
     os.utime(folder)  # the most recently used caches are the ones kept
     return index
 
 
-def _save(index: Any, folder: Path, model_id: str, rows: int) -> None:
+def _meta(folder: Path) -> dict[str, Any] | None:
+    try:
+        meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT or not isinstance(meta.get("text_hashes"), list):
+        return None
+    return meta
+
+
+def _latest_vectors(embedder: Embedder, model_id: str) -> dict[str, np.ndarray]:
+    """Vectors by text hash from the most recently used cache made by the same model, if any."""
+    root = cache_root()
+    if not root.is_dir():
+        return {}
+    folders = [path for path in root.glob(f"{_safe(embedder.name)}-*") if path.is_dir()]
+    for folder in sorted(folders, key=lambda path: path.stat().st_mtime, reverse=True):
+        meta = _meta(folder)
+        if meta is None or meta.get("model_id") != model_id:
+            continue
+        index = _load(folder, embedder.dimensions)
+        if index is None:
+            continue
+        hashes = meta["text_hashes"]
+        vectors = index.get(list(range(len(hashes))))
+        return {digest: vectors[row] for row, digest in enumerate(hashes)}
+    return {}
+
+
+def _save(index: Any, folder: Path, model_id: str, hashes: Sequence[str]) -> None:
     """Write the cache atomically (a reader sees the old state or the whole new one), then prune old ones."""
     try:
         folder.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=".building-", dir=folder.parent))
         index.save(str(staging / "vectors.usearch"))
-        meta = {"format": FORMAT, "model_id": model_id, "rows": rows}
+        meta = {"format": FORMAT, "model_id": model_id, "text_hashes": list(hashes)}
         (staging / "meta.json").write_text(json.dumps(meta), encoding="utf-8")
         shutil.rmtree(folder, ignore_errors=True)
         staging.rename(folder)
