@@ -71,13 +71,27 @@ EXAMPLES = [
     Example(
         id="tcp.retransmits-k",
         title="TCP retransmissions",
-        description="Print each retransmitted TCP segment with its process, from the kernel retransmit function.",
+        description=(
+            "Print each retransmitted TCP segment with its process, from the kernel retransmit function. "
+            "Needs kprobes; tcp.retransmit-counts counts the same from a tracepoint."
+        ),
         program='kprobe:tcp_retransmit_skb { printf("%s retransmits\\n", comm); }\n',
         probes=["kprobe:tcp_retransmit_skb"],
         tags=["network", "tcp"],
         category="network",
         requires=["kprobe"],
         output="events",
+    ),
+    Example(
+        id="tcp.retransmit-counts",
+        title="TCP retransmissions per socket state",
+        description="Count retransmitted TCP segments by the state of their socket, from the tcp tracepoint.",
+        program="tracepoint:tcp:tcp_retransmit_skb { @retransmits[args->state] = count(); }\n",
+        probes=["tracepoint:tcp:tcp_retransmit_skb"],
+        tags=["network", "tcp"],
+        category="network",
+        requires=["tracepoint"],
+        output="map",
     ),
     Example(
         id="bash.lines",

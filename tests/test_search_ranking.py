@@ -40,7 +40,7 @@ async def _ids(engine: SearchEngine, query: str, **options: object) -> list[str]
         ("opensnoop", "files.opens"),
         ("sched_switch", "sched.switches"),
         ("t:sched:sched_switch", "sched.switches"),
-        ("tcp_retransmit_skb", "tcp.retransmits-k"),
+        ("kprobe:tcp_retransmit_skb", "tcp.retransmits-k"),
         ("what does vfs_read return", "vfs.read-bytes"),
         ("list_probes", "list_probes"),
         ("syscall_latency", "syscall_latency"),
@@ -84,7 +84,10 @@ async def test_each_result_says_whether_it_runs_here_and_what_is_missing(engine:
 async def test_runnable_only_keeps_only_what_runs_here(engine: SearchEngine) -> None:
     hits = await engine.search("tcp retransmits and vfs reads", kinds=("example",), limit=50, runnable_only=True)
     assert hits and all(hit.availability.runnable for hit in hits)
-    assert "nowhere.events" not in {hit.capability.id for hit in hits}
+    shown = {hit.capability.id for hit in hits}
+    assert "nowhere.events" not in shown and "tcp.retransmit-counts" in shown
+    if "kprobe" not in (await engine.index()).host.usable_types:
+        assert "tcp.retransmits-k" not in shown and "vfs.read-bytes" not in shown
 
 
 @requires_bpftrace
@@ -101,6 +104,16 @@ async def test_a_kprobe_answer_on_a_host_without_kprobes_is_followed_by_its_alte
 
 
 @requires_bpftrace
+async def test_the_alternative_an_example_names_is_preferred(engine: SearchEngine) -> None:
+    index = await engine.index()
+    if "kprobe" in index.host.usable_types:
+        pytest.skip("this host has kprobes: the kprobe example runs itself")
+    hits = await engine.search("kprobe:tcp_retransmit_skb", kinds=("example",), limit=2)
+    assert [hit.capability.id for hit in hits] == ["tcp.retransmits-k", "tcp.retransmit-counts"]
+    assert hits[0].alternative is hits[1].capability and hits[1].alternative_for is hits[0].capability
+
+
+@requires_bpftrace
 async def test_an_unrelated_unrunnable_example_gets_no_forced_alternative(engine: SearchEngine) -> None:
     hits = await engine.search("imaginary subsystem events", kinds=("example",), limit=2)
     assert hits[0].capability.id == "nowhere.events"
@@ -109,7 +122,7 @@ async def test_an_unrelated_unrunnable_example_gets_no_forced_alternative(engine
 
 async def test_tags_and_kinds_filter(engine: SearchEngine) -> None:
     network = await engine.search("anything at all", kinds=("example",), tags=["network"], limit=10)
-    assert [hit.capability.id for hit in network] == ["tcp.retransmits-k"]
+    assert {hit.capability.id for hit in network} == {"tcp.retransmits-k", "tcp.retransmit-counts"}
     tools = await engine.search("run a program", kinds=("tool",), limit=10)
     assert tools and {hit.capability.kind for hit in tools} == {"tool"}
     assert await engine.search("anything", kinds=("bcc_tool",)) == []

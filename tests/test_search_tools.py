@@ -47,17 +47,20 @@ async def test_search_examples_returns_programs_with_host_awareness(search_clien
 
 @requires_bpftrace
 async def test_runnable_only_and_alternatives_over_mcp(search_client: Any) -> None:
-    everything = (await _call(search_client, "search_examples", query="tcp_retransmit_skb", limit=2)).structured_content
+    everything = (await _call(search_client, "search_examples", query="kprobe:tcp_retransmit_skb", limit=2)).structured_content
     top = everything["results"][0]
     assert top["id"] == "tcp.retransmits-k"
     info = (await _call(search_client, "bpf_info")).structured_content
     if "kprobe" not in info["usable_probe_types"]:
         assert top["runnable"] is False and top["missing"] == ["probe type kprobe"]
-        runnable = await _call(search_client, "search_examples", query="tcp_retransmit_skb", runnable_only=True)
+        assert top["alternative"]["id"] == everything["results"][1]["id"] == "tcp.retransmit-counts"
+        assert everything["results"][1]["alternative_for"]["id"] == "tcp.retransmits-k"
+        runnable = await _call(search_client, "search_examples", query="kprobe:tcp_retransmit_skb", runnable_only=True)
         assert all(hit["runnable"] for hit in runnable.structured_content["results"])
         assert "tcp.retransmits-k" not in {hit["id"] for hit in runnable.structured_content["results"]}
-        text = (await _call(search_client, "search_examples", query="tcp_retransmit_skb")).content[0].text
+        text = (await _call(search_client, "search_examples", query="kprobe:tcp_retransmit_skb")).content[0].text
         assert "NOT runnable here, missing: probe type kprobe" in text
+        assert "runnable alternative: search-test/tcp.retransmit-counts" in text
 
 
 @requires_bpftrace

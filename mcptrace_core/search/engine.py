@@ -12,6 +12,7 @@ import time
 from collections import Counter
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 import anyio
@@ -19,23 +20,19 @@ import anyio.to_thread
 
 from mcptrace_core.interfaces import Embedder
 from mcptrace_core.logging import get_logger
+from mcptrace_core.search import alternatives
 from mcptrace_core.search import capability as capabilities_module
 from mcptrace_core.search import host as host_module
 from mcptrace_core.search import vectors as vectors_module
 from mcptrace_core.search.capability import KINDS, Capability, CapabilityKind
 from mcptrace_core.search.host import Availability, HostView
 from mcptrace_core.search.lexical import LexicalIndex
-from mcptrace_core.search.ranking import best_alternative, fuse
+from mcptrace_core.search.ranking import fuse
 
 if TYPE_CHECKING:
     from mcptrace_core.services import Services
 
 log = get_logger(__name__)
-
-SUBSTITUTABLE = ("probe type kprobe", "probe type kfunc")
-"""What a tracepoint (or other runnable) example can stand in for: a probe mechanism this kernel lacks."""
-ALTERNATIVE_POOL = 32
-
 
 @dataclass(frozen=True)
 class IndexInfo:
@@ -72,6 +69,11 @@ class SearchIndex:
     host: HostView
     availability: list[Availability]
     info: IndexInfo
+
+    @cached_property
+    def example_rows(self) -> dict[tuple[str, str], int]:
+        """The row of each example by (pack, id)."""
+        return {(c.source, c.id): row for row, c in enumerate(self.capabilities) if c.kind == "example"}
 
 
 class SearchEngine:
@@ -129,7 +131,7 @@ class SearchEngine:
             hit = Hit(index.capabilities[row], score, index.availability[row])
             hits.append(hit)
             shown.add(row)
-            alternative = self._alternative(index, row, scores)
+            alternative = alternatives.find(index, row, scores)
             if alternative is not None:
                 hit.alternative = index.capabilities[alternative]
                 if alternative not in shown:
@@ -148,20 +150,6 @@ class SearchEngine:
                       error=f"{type(error).__name__}: {error}")
             return {}
         return index.vectors.similar(vector, len(index.vectors))
-
-    def _alternative(self, index: SearchIndex, row: int, scores: dict[int, float]) -> int | None:
-        availability = index.availability[row]
-        capability = index.capabilities[row]
-        if availability.runnable or capability.kind != "example" or index.vectors is None:
-            return None
-        if not any(item in SUBSTITUTABLE for item in availability.missing):
-            return None
-        similar = index.vectors.similar(index.vectors.vector(row), ALTERNATIVE_POOL)
-        eligible = (
-            other for other in similar
-            if other != row and index.availability[other].runnable and index.capabilities[other].kind == "example"
-        )
-        return best_alternative(similar, scores, eligible)
 
     async def _build(self, progress: vectors_module.Progress | None, rebuild: bool) -> SearchIndex:
         started = time.perf_counter()

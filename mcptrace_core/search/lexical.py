@@ -25,6 +25,9 @@ STOPWORDS = frozenset(
     "that the their them these this those to trace traces tracing was what when where which who why with "
     "you your all any each".split()
 )
+IDENTIFIER_MARKS = "_:/."
+RARE_WORD_ROWS = 3
+"""A plain word in at most this many texts is a name (opensnoop, malloc), not vocabulary (count, latency)."""
 K1 = 1.2
 B = 0.75
 TITLE_REPEAT = 2
@@ -112,18 +115,24 @@ class LexicalIndex:
         return scores
 
     def named(self, query: str) -> dict[int, float]:
-        """Rows whose identifiers the query names, weighted 0..1.
+        """Rows whose identifiers the query names exactly (weight 1.0 each).
 
-        A token shaped like an identifier (``sched_switch``, ``kprobe:vfs_read``, ``/usr/bin/bash``) counts
-        fully for every row that carries it. A plain word (``opensnoop``, ``malloc``) counts fully when it
-        names one or two rows and less the more rows share it, so a tag such as ``latency`` stays a hint.
+        A token shaped like an identifier (``sched_switch``, ``kprobe:vfs_read``, ``files.opens``) names
+        every row that carries it. A plain word (``opensnoop``, ``malloc``) names a row only when the word
+        is rare in all indexed texts: a tag such as ``count`` or ``latency`` is a word people search
+        with, and BM25 already weighs it.
         """
         weights: dict[int, float] = {}
         for name in names_in(query):
             rows = self.identifiers.get(name)
             if not rows:
                 continue
-            weight = 1.0 if any(char in name for char in "_:/") else min(1.0, 2.0 / len(rows))
+            if not any(char in name for char in IDENTIFIER_MARKS) and self._frequency(name) > RARE_WORD_ROWS:
+                continue
             for row in rows:
-                weights[row] = max(weights.get(row, 0.0), weight)
+                weights[row] = 1.0
         return weights
+
+    def _frequency(self, word: str) -> int:
+        """In how many rows the word occurs (as a stemmed term)."""
+        return max((len(self.postings.get(term, ())) for term in terms(word)), default=0)

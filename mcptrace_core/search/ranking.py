@@ -23,8 +23,6 @@ class Weights:
 
 
 WEIGHTS = Weights()
-ALTERNATIVE_MIN_SIMILARITY = 0.45
-"""How alike (cosine of their texts) a runnable example must be to stand in for one that cannot run."""
 
 
 def fuse(
@@ -49,22 +47,3 @@ def fuse(
     ]
     scored.sort(key=lambda item: -item[1])
     return scored
-
-
-def best_alternative(
-    similar_to_unrunnable: dict[int, float],
-    query_scores: dict[int, float],
-    eligible: Iterable[int],
-) -> int | None:
-    """The eligible row most like the one that cannot run, tie-broken by how well it answers the query.
-
-    :param similar_to_unrunnable: cosine of each row's text with the unrunnable row's text.
-    :param query_scores: the fused query score of each row.
-    :param eligible: rows that could stand in (runnable here, same kind).
-    """
-    candidates = [
-        (similarity + 0.5 * query_scores.get(row, 0.0), row)
-        for row in eligible
-        if (similarity := similar_to_unrunnable.get(row, 0.0)) >= ALTERNATIVE_MIN_SIMILARITY
-    ]
-    return max(candidates)[1] if candidates else None
