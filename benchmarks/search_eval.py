@@ -36,6 +36,7 @@ from mcptrace_core.tools import ToolError, invoke
 RANKS_SCORED = 10
 RETURN_PROBES = {"kretprobe": "kprobe", "uretprobe": "uprobe"}
 RUN_SECONDS = 1.0
+ATTACH_TIMEOUT_S = 60.0
 
 
 def default_queries() -> Path:
@@ -59,7 +60,7 @@ def relevant(example: Example, patterns: list[str]) -> bool:
 
 
 class TomlDirPack(ExamplePack):
-    """Every *.toml below a directory, one example each (fields the Example model does not know are ignored)."""
+    """Every *.toml below a directory, one example each (fields Example does not know are ignored)."""
 
     description = "examples read from a directory for evaluation"
 
@@ -75,7 +76,11 @@ class TomlDirPack(ExamplePack):
             if "program" not in data:
                 continue
             fields = {key: value for key, value in data.items() if key in known}
-            found.append(Example.model_validate({**fields, "source": fields.get("source") or "mcptrace", "pack": self.name}))
+            found.append(
+                Example.model_validate(
+                    {**fields, "source": fields.get("source") or "mcptrace", "pack": self.name}
+                )
+            )
         return found
 
 
@@ -96,27 +101,61 @@ async def validate(services: Services, program: str) -> str | None:
             result = (await invoke(services, spec, {"program": program})).model_dump()
         except ToolError as error:
             return str(error)
-        return None if result.get("valid") else "; ".join(e["message"] for e in result.get("errors", [])) or "invalid"
+        return (
+            None
+            if result.get("valid")
+            else "; ".join(e["message"] for e in result.get("errors", [])) or "invalid"
+        )
     backend = services.backend("bpftrace")
     process = await asyncio.create_subprocess_exec(
-        *backend.command(), "-d", "-e", program,
-        stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+        *backend.command(),
+        "-d",
+        "-e",
+        program,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
     )
     _, stderr = await asyncio.wait_for(process.communicate(), 60)
     if process.returncode == 0:
         return None
-    lines = [line for line in stderr.decode("utf-8", "replace").splitlines() if "ERROR" in line and "RLIMIT" not in line]
+    lines = [
+        line
+        for line in stderr.decode("utf-8", "replace").splitlines()
+        if "ERROR" in line and "RLIMIT" not in line
+    ]
     return "; ".join(lines[:2]) or f"bpftrace -d exited {process.returncode}"
 
 
 async def run_one_second(services: Services, program: str) -> str | None:
-    """None when the program runs for a second (or ends cleanly sooner); else what went wrong."""
-    spec = services.registry.get("tool", "exec_program")
+    """None when the program, once its probes are attached, runs for a second and stops cleanly.
+
+    The second is counted from the attachment, not from the start: compiling takes a variable time
+    on a busy machine, and a program interrupted before it attached has not run.
+    """
+    tools = {
+        name: services.registry.get("tool", name) for name in ("exec_program", "get_result", "stop_execution")
+    }
     try:
-        result = (await invoke(services, spec, {"program": program, "timeout_s": RUN_SECONDS, "wait": True})).model_dump()
+        started = (
+            await invoke(services, tools["exec_program"], {"program": program, "timeout_s": ATTACH_TIMEOUT_S})
+        ).model_dump()
+        execution = {"execution_id": started["execution_id"]}
+        result = started
+        while result["attached_probes"] is None and result["status"] == "running":
+            result = (
+                await invoke(
+                    services,
+                    tools["get_result"],
+                    {**execution, "offset": result["total_lines"], "limit": 1, "wait_s": 0.2},
+                )
+            ).model_dump()
+        if result["status"] == "running":
+            await asyncio.sleep(RUN_SECONDS)
+            result = (await invoke(services, tools["stop_execution"], execution)).model_dump()["execution"]
     except ToolError as error:
         return str(error)
-    if result["status"] in ("timed_out", "completed") and not result["errors"] and result["exit_code"] in (0, None):
+    if result["status"] in ("stopped", "completed") and not result["errors"] and result["exit_code"] == 0:
         return None
     return f"{result['status']} (exit {result['exit_code']}): {result['error'] or ''}".strip()
 
@@ -146,12 +185,18 @@ async def evaluate(args: argparse.Namespace) -> dict[str, Any]:
         reciprocal += 1 / rank if rank else 0.0
         at1 += rank == 1
         at3 += rank is not None and rank <= 3
-        entry: dict[str, Any] = {"q": case["q"], "rank": rank, "top": [f"{h.capability.source}/{h.capability.id}" for h in hits[:3]]}
+        entry: dict[str, Any] = {
+            "q": case["q"],
+            "rank": rank,
+            "top": [f"{h.capability.source}/{h.capability.id}" for h in hits[:3]],
+        }
         if case.get("here") and not args.skip_runs:
             entry["here"] = await check_here(services, case)
         report["cases"].append(entry)
     count = len(cases) or 1
-    report.update(recall_at_1=round(at1 / count, 3), recall_at_3=round(at3 / count, 3), mrr=round(reciprocal / count, 3))
+    report.update(
+        recall_at_1=round(at1 / count, 3), recall_at_3=round(at3 / count, 3), mrr=round(reciprocal / count, 3)
+    )
     here = [entry["here"] for entry in report["cases"] if "here" in entry]
     if here:
         report["here"] = {
@@ -169,7 +214,10 @@ async def check_here(services: Services, case: dict[str, Any]) -> dict[str, Any]
     if not hits:
         return {"ok": False, "problem": "no runnable result"}
     example: Example = hits[0].capability.item
-    outcome: dict[str, Any] = {"example": f"{example.pack}/{example.id}", "relevant": relevant(example, case["p"])}
+    outcome: dict[str, Any] = {
+        "example": f"{example.pack}/{example.id}",
+        "relevant": relevant(example, case["p"]),
+    }
     if example.run_exception:
         return {**outcome, "ok": False, "exempt": True, "problem": f"not run: {example.run_exception}"}
     problem = await validate(services, example.program) or await run_one_second(services, example.program)
@@ -177,21 +225,35 @@ async def check_here(services: Services, case: dict[str, Any]) -> dict[str, Any]
 
 
 def print_report(report: dict[str, Any], verbose: bool) -> None:
-    print(f"{report['examples']} examples from {', '.join(report['packs']) or 'no pack'}; index ready in {report['index_seconds']} s")
+    print(
+        f"{report['examples']} examples from {', '.join(report['packs']) or 'no pack'}; index ready in {report['index_seconds']} s"
+    )
     if report["note"]:
         print(f"note: {report['note']}")
     for case in report["cases"]:
         here = case.get("here")
-        flag = "" if here is None else ("  run ok" if here["ok"] else f"  RUN PROBLEM {here.get('example', '')}: {here.get('problem')}")
+        flag = (
+            ""
+            if here is None
+            else (
+                "  run ok"
+                if here["ok"]
+                else f"  RUN PROBLEM {here.get('example', '')}: {here.get('problem')}"
+            )
+        )
         if verbose or case["rank"] != 1 or (here and not here["ok"]):
             print(f"  rank {case['rank'] or '-':>2}  {case['q']}{flag}")
             if case["rank"] != 1:
                 print(f"           top: {', '.join(case['top'])}")
-    print(f"recall@1 {report['recall_at_1']:.3f}  recall@3 {report['recall_at_3']:.3f}  MRR {report['mrr']:.3f}")
+    print(
+        f"recall@1 {report['recall_at_1']:.3f}  recall@3 {report['recall_at_3']:.3f}  MRR {report['mrr']:.3f}"
+    )
     if "here" in report:
         here = report["here"]
-        print(f"here: top runnable_only result validated and ran {RUN_SECONDS:g} s in {here['ran']}/{here['cases']} cases "
-              f"(relevant in {here['relevant_top']}, exempt by run_exception {here['exempt']})")
+        print(
+            f"here: top runnable_only result validated and ran {RUN_SECONDS:g} s in {here['ran']}/{here['cases']} cases "
+            f"(relevant in {here['relevant_top']}, exempt by run_exception {here['exempt']})"
+        )
 
 
 def main() -> int:

@@ -184,5 +184,7 @@ def make_services(*extra: tuple[str, object], settings: Settings | None = None) 
         ("onnx-minilm", mcptrace_embedder.plugin),
     ]
     pack = [] if any(name == "search-test" for name, _ in extra) else [("search-test", PackPlugin())]
-    pm = build_plugin_manager(settings.plugins.disable, load_entry_points=False, plugins=[*plugins, *pack, *extra])
+    pm = build_plugin_manager(
+        settings.plugins.disable, load_entry_points=False, plugins=[*plugins, *pack, *extra]
+    )
     return Services.create(settings, pm)

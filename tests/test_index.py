@@ -48,14 +48,18 @@ async def test_first_build_embeds_and_the_next_process_loads_the_cache(cache_dir
 async def test_a_changed_pack_gets_a_new_key_and_only_the_changed_text_is_embedded(cache_dir: Path) -> None:
     first = await make_services().search.index()
     assert first.info.embedded == first.info.capabilities
-    edited = [EXAMPLES[0].model_copy(update={"description": EXAMPLES[0].description + " Now also counts them."}),
-              *EXAMPLES[1:]]
+    edited = [
+        EXAMPLES[0].model_copy(update={"description": EXAMPLES[0].description + " Now also counts them."}),
+        *EXAMPLES[1:],
+    ]
     changed = await make_services(("search-test", PackPlugin(SearchTestPack(edited)))).search.index()
     assert not changed.info.from_cache
     assert changed.info.embedded == 1, "the other texts' vectors come from the first cache"
     assert len(_caches(cache_dir)) == 2
     services = make_services(("search-test", PackPlugin(SearchTestPack(edited))))
-    assert (await services.search.search("which files are opened", kinds=("example",)))[0].capability.id == "files.opens"
+    assert (await services.search.search("which files are opened", kinds=("example",)))[
+        0
+    ].capability.id == "files.opens"
     again = await make_services().search.index()
     assert again.info.from_cache, "the first version's cache is still there"
 
@@ -146,7 +150,9 @@ async def test_an_embedder_that_fails_leaves_exact_term_search_working(cache_dir
     services = make_services(("broken", Plugin()), settings=settings)
     index = await services.search.index()
     assert index.vectors is None and "model file missing" in (index.info.note or "")
-    assert (await services.search.search("sched_switch", kinds=("example",)))[0].capability.id == "sched.switches"
+    assert (await services.search.search("sched_switch", kinds=("example",)))[
+        0
+    ].capability.id == "sched.switches"
 
 
 async def test_a_pack_that_raises_is_skipped_and_the_rest_is_indexed(cache_dir: Path) -> None:

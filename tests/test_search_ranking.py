@@ -30,6 +30,11 @@ async def engine() -> AsyncIterator[SearchEngine]:
     await services.aclose()
 
 
+async def _skip_with_kprobes(engine: SearchEngine) -> None:
+    if "kprobe" in (await engine.index()).host.usable_types:
+        pytest.skip("this host has kprobes: a kprobe example runs itself and needs no alternative")
+
+
 async def _ids(engine: SearchEngine, query: str, **options: object) -> list[str]:
     return [hit.capability.id for hit in await engine.search(query, **options)]  # type: ignore[arg-type]
 
@@ -46,7 +51,9 @@ async def _ids(engine: SearchEngine, query: str, **options: object) -> list[str]
         ("syscall_latency", "syscall_latency"),
     ],
 )
-async def test_a_query_naming_something_finds_it_first(engine: SearchEngine, query: str, expected: str) -> None:
+async def test_a_query_naming_something_finds_it_first(
+    engine: SearchEngine, query: str, expected: str
+) -> None:
     assert (await _ids(engine, query))[0] == expected
 
 
@@ -82,7 +89,9 @@ async def test_each_result_says_whether_it_runs_here_and_what_is_missing(engine:
 
 @requires_bpftrace
 async def test_runnable_only_keeps_only_what_runs_here(engine: SearchEngine) -> None:
-    hits = await engine.search("tcp retransmits and vfs reads", kinds=("example",), limit=50, runnable_only=True)
+    hits = await engine.search(
+        "tcp retransmits and vfs reads", kinds=("example",), limit=50, runnable_only=True
+    )
     assert hits and all(hit.availability.runnable for hit in hits)
     shown = {hit.capability.id for hit in hits}
     assert "nowhere.events" not in shown and "tcp.retransmit-counts" in shown
@@ -91,10 +100,10 @@ async def test_runnable_only_keeps_only_what_runs_here(engine: SearchEngine) -> 
 
 
 @requires_bpftrace
-async def test_a_kprobe_answer_on_a_host_without_kprobes_is_followed_by_its_alternative(engine: SearchEngine) -> None:
-    index = await engine.index()
-    if "kprobe" in index.host.usable_types:
-        pytest.skip("this host has kprobes: the kprobe example runs itself")
+async def test_a_kprobe_answer_on_a_host_without_kprobes_is_followed_by_its_alternative(
+    engine: SearchEngine,
+) -> None:
+    await _skip_with_kprobes(engine)
     hits = await engine.search("bytes returned by the vfs_read kernel function", kinds=("example",), limit=3)
     first, second = hits[0], hits[1]
     assert first.capability.id == "vfs.read-bytes" and not first.availability.runnable
@@ -105,9 +114,7 @@ async def test_a_kprobe_answer_on_a_host_without_kprobes_is_followed_by_its_alte
 
 @requires_bpftrace
 async def test_the_alternative_an_example_names_is_preferred(engine: SearchEngine) -> None:
-    index = await engine.index()
-    if "kprobe" in index.host.usable_types:
-        pytest.skip("this host has kprobes: the kprobe example runs itself")
+    await _skip_with_kprobes(engine)
     hits = await engine.search("kprobe:tcp_retransmit_skb", kinds=("example",), limit=2)
     assert [hit.capability.id for hit in hits] == ["tcp.retransmits-k", "tcp.retransmit-counts"]
     assert hits[0].alternative is hits[1].capability and hits[1].alternative_for is hits[0].capability
@@ -138,7 +145,12 @@ def test_terms_are_stemmed_and_identifiers_split() -> None:
     assert lexical.terms("Opens failing") == ["open", "fail"]
     assert lexical.terms("sys_enter_openat") == ["sys_enter_openat", "sys", "enter", "openat"]
     assert lexical.names_in("calls to vfs_fsync() in t:syscalls:sys_enter_sync, please") == [
-        "calls", "to", "vfs_fsync", "in", "tracepoint:syscalls:sys_enter_sync", "please",
+        "calls",
+        "to",
+        "vfs_fsync",
+        "in",
+        "tracepoint:syscalls:sys_enter_sync",
+        "please",
     ]
 
 
@@ -154,7 +166,9 @@ def test_availability_rules_on_a_described_host() -> None:
     )
     assert host.availability(_capability("t:sched:sched_*", "BEGIN", "profile:hz:99")).runnable
     assert host.availability(_capability("tracepoint:block:*")).missing == ("probe tracepoint:block:*",)
-    assert host.availability(_capability("kretprobe:vfs_read", "kprobe:vfs_write")).missing == ("probe type kprobe",)
+    assert host.availability(_capability("kretprobe:vfs_read", "kprobe:vfs_write")).missing == (
+        "probe type kprobe",
+    )
     assert host.availability(_capability("uprobe:/no/such/binary:f")).missing == ("binary /no/such/binary",)
     assert host.availability(_capability("uprobe:/bin/sh:main")).runnable
     assert host.availability(_capability("uretprobe:libc:malloc")).runnable
@@ -163,7 +177,9 @@ def test_availability_rules_on_a_described_host() -> None:
     )
     assert host.availability(_capability(requires=("watchpoint",))).missing == ("probe type watchpoint",)
     unknown = HostView.unknown("bpftrace not found")
-    assert unknown.availability(_capability("t:sched:sched_switch")).missing == ("bpftrace (bpftrace not found)",)
+    assert unknown.availability(_capability("t:sched:sched_switch")).missing == (
+        "bpftrace (bpftrace not found)",
+    )
     assert unknown.availability(_capability()).runnable
 
 

@@ -40,14 +40,26 @@ async def test_search_examples_returns_programs_with_host_awareness(search_clien
     first = data["results"][0]
     assert first["id"] == "files.opens" and first["pack"] == "search-test"
     assert "sys_exit_openat" in first["program"]
-    assert set(first) >= {"id", "title", "description", "program", "probes", "score", "runnable", "missing", "pack"}
+    assert set(first) >= {
+        "id",
+        "title",
+        "description",
+        "program",
+        "probes",
+        "score",
+        "runnable",
+        "missing",
+        "pack",
+    }
     text = result.content[0].text
     assert "files.opens" in text and "| tracepoint:syscalls:sys_enter_openat" in text
 
 
 @requires_bpftrace
 async def test_runnable_only_and_alternatives_over_mcp(search_client: Any) -> None:
-    everything = (await _call(search_client, "search_examples", query="kprobe:tcp_retransmit_skb", limit=2)).structured_content
+    everything = (
+        await _call(search_client, "search_examples", query="kprobe:tcp_retransmit_skb", limit=2)
+    ).structured_content
     top = everything["results"][0]
     assert top["id"] == "tcp.retransmits-k"
     info = (await _call(search_client, "bpf_info")).structured_content
@@ -55,17 +67,23 @@ async def test_runnable_only_and_alternatives_over_mcp(search_client: Any) -> No
         assert top["runnable"] is False and top["missing"] == ["probe type kprobe"]
         assert top["alternative"]["id"] == everything["results"][1]["id"] == "tcp.retransmit-counts"
         assert everything["results"][1]["alternative_for"]["id"] == "tcp.retransmits-k"
-        runnable = await _call(search_client, "search_examples", query="kprobe:tcp_retransmit_skb", runnable_only=True)
+        runnable = await _call(
+            search_client, "search_examples", query="kprobe:tcp_retransmit_skb", runnable_only=True
+        )
         assert all(hit["runnable"] for hit in runnable.structured_content["results"])
         assert "tcp.retransmits-k" not in {hit["id"] for hit in runnable.structured_content["results"]}
-        text = (await _call(search_client, "search_examples", query="kprobe:tcp_retransmit_skb")).content[0].text
+        text = (
+            (await _call(search_client, "search_examples", query="kprobe:tcp_retransmit_skb")).content[0].text
+        )
         assert "NOT runnable here, missing: probe type kprobe" in text
         assert "runnable alternative: search-test/tcp.retransmit-counts" in text
 
 
 @requires_bpftrace
 async def test_the_top_runnable_result_really_runs_for_a_second(search_client: Any) -> None:
-    found = await _call(search_client, "search_examples", query="context switches per process", runnable_only=True)
+    found = await _call(
+        search_client, "search_examples", query="context switches per process", runnable_only=True
+    )
     program = found.structured_content["results"][0]["program"]
     run = await _call(search_client, "exec_program", program=program, timeout_s=1, wait=True)
     assert run.structured_content["status"] == "timed_out", run.structured_content
@@ -73,10 +91,14 @@ async def test_the_top_runnable_result_really_runs_for_a_second(search_client: A
 
 
 async def test_find_capabilities_covers_tools_templates_and_examples(search_client: Any) -> None:
-    tools = (await _call(search_client, "find_capabilities", query="stop a running trace and keep its maps")).structured_content
+    tools = (
+        await _call(search_client, "find_capabilities", query="stop a running trace and keep its maps")
+    ).structured_content
     assert tools["results"][0]["kind"] == "tool" and tools["results"][0]["id"] == "stop_execution"
     assert "stop_execution" in tools["results"][0]["usage"]
-    templates = await _call(search_client, "find_capabilities", query="how long does a system call take", kinds=["template"])
+    templates = await _call(
+        search_client, "find_capabilities", query="how long does a system call take", kinds=["template"]
+    )
     hit = templates.structured_content["results"][0]
     assert (hit["kind"], hit["id"], hit["source"]) == ("template", "syscall_latency", "search-test-templates")
     assert "generate_from_template" in hit["usage"]
@@ -106,7 +128,9 @@ async def test_bad_arguments_are_errors_that_name_the_field(
 
 
 def test_search_command_prints_one_json_document() -> None:
-    result = CliRunner().invoke(cli, ["search", "trace the programs that are started", "--limit", "2", "--json"])
+    result = CliRunner().invoke(
+        cli, ["search", "trace the programs that are started", "--limit", "2", "--json"]
+    )
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert data["query"] == "trace the programs that are started"

@@ -42,13 +42,17 @@ async def _index(services: Services, rebuild: bool = False) -> SearchIndex:
 
 @click.command()
 @click.argument("query")
-@click.option("--limit", type=click.IntRange(1, 50), default=5, show_default=True, help="Most examples to show.")
+@click.option(
+    "--limit", type=click.IntRange(1, 50), default=5, show_default=True, help="Most examples to show."
+)
 @click.option("--runnable-only", is_flag=True, help="Only examples that can run on this host.")
 @click.option("--tag", "tags", multiple=True, help="Only examples with this tag or category (repeatable).")
 @json_option
 @click.pass_obj
 @run_async
-async def search(state: CliState, query: str, limit: int, runnable_only: bool, tags: tuple[str, ...], as_json: bool) -> None:
+async def search(
+    state: CliState, query: str, limit: int, runnable_only: bool, tags: tuple[str, ...], as_json: bool
+) -> None:
     """Find example programs by meaning or by name, and whether each can run here.
 
     \b
@@ -61,7 +65,12 @@ async def search(state: CliState, query: str, limit: int, runnable_only: bool, t
     try:
         await _index(services)
         result = await call(
-            services, "search_examples", query=query, limit=limit, runnable_only=runnable_only, tags=list(tags)
+            services,
+            "search_examples",
+            query=query,
+            limit=limit,
+            runnable_only=runnable_only,
+            tags=list(tags),
         )
     except ToolError as error:
         fail(str(error), as_json)

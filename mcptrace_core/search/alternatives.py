@@ -34,8 +34,10 @@ def find(index: SearchIndex, row: int, scores: dict[int, float]) -> int | None:
     if not SUBSTITUTABLE.intersection(availability.missing):
         return None
     named = [
-        other for token in ID_LIKE.findall(capability.text)
-        if (other := index.example_rows.get((capability.source, token))) is not None and _eligible(index, other, row)
+        other
+        for token in ID_LIKE.findall(capability.text)
+        if (other := index.example_rows.get((capability.source, token))) is not None
+        and _eligible(index, other, row)
     ]
     if named:
         return max(named, key=lambda other: (_similarity(index, row, other), scores.get(other, 0.0)))

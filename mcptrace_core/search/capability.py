@@ -111,7 +111,7 @@ def from_tool(spec: ToolSpec) -> Capability:
 
 
 def collect(registry: Registry) -> list[Capability]:
-    """Every capability the loaded plugins offer, in a stable order; a failing provider is logged and skipped."""
+    """Every capability the plugins offer, in a stable order; a failing provider is logged and skipped."""
     found: dict[str, Capability] = {}
     for capability in _all(registry):
         if capability.key in found:
@@ -127,8 +127,12 @@ def _all(registry: Registry) -> Iterator[Capability]:
         try:
             examples = list(pack.examples())
         except Exception as error:  # isolation boundary: a broken pack must not break search
-            log.error("example pack skipped", pack=getattr(pack, "name", "?"), plugin=contribution.plugin,
-                      error=f"{type(error).__name__}: {error}")
+            log.error(
+                "example pack skipped",
+                pack=getattr(pack, "name", "?"),
+                plugin=contribution.plugin,
+                error=f"{type(error).__name__}: {error}",
+            )
             continue
         for example in examples:
             if not example.pack:
@@ -143,5 +147,8 @@ def _all(registry: Registry) -> Iterator[Capability]:
             try:
                 yield from list(contribution.item.capabilities())
             except Exception as error:  # isolation boundary
-                log.error("capability provider skipped", plugin=contribution.plugin,
-                          error=f"{type(error).__name__}: {error}")
+                log.error(
+                    "capability provider skipped",
+                    plugin=contribution.plugin,
+                    error=f"{type(error).__name__}: {error}",
+                )

