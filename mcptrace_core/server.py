@@ -22,6 +22,7 @@ log = get_logger(__name__)
 
 INSTRUCTIONS = """mcptrace traces the Linux kernel of the machine it runs on with bpftrace.
 Start with bpf_info (what works on this host) and list_probes (what can be traced).
+search_examples finds tested programs for a task (and says which run here); find_capabilities finds any tool.
 exec_program starts a bpftrace program and returns an execution_id at once (wait=true waits and streams
 progress); get_result pages its output and maps; stop_execution stops it and returns its final maps.
 Programs run as root on this host: prefer tracepoints, filter hot probes, keep timeouts short."""

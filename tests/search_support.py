@@ -11,8 +11,8 @@ from pathlib import Path
 
 from mcptrace_core import hookimpl
 from mcptrace_core.config import Settings, load_settings
-from mcptrace_core.interfaces import ExamplePack, TemplatePack
-from mcptrace_core.models import Example
+from mcptrace_core.interfaces import Backend, ExamplePack, TemplatePack
+from mcptrace_core.models import Example, HostCheck
 from mcptrace_core.plugins import build_plugin_manager
 from mcptrace_core.search.capability import Capability
 from mcptrace_core.services import Services
@@ -154,6 +154,40 @@ class TemplatesWithCapabilities(TemplatePack):
         ]
 
 
+class BccLikeBackend(Backend):
+    """A backend that offers the tools it discovered to search, as the BCC backend will."""
+
+    name = "search-test-bcc"
+    description = "Two BCC-style tools, one of which failed its trial run here."
+
+    async def doctor(self) -> list[HostCheck]:
+        return []
+
+    def capabilities(self) -> list[Capability]:
+        return [
+            Capability(
+                kind="bcc_tool",
+                id="filetop",
+                title="Top files by reads and writes",
+                text="Refreshing table of the files read and written most, with the processes doing it.",
+                source=self.name,
+                identifiers=("filetop",),
+                requires=("tracepoint",),
+                usage="exec_bcc_tool(tool_name='filetop')",
+            ),
+            Capability(
+                kind="bcc_tool",
+                id="biotop",
+                title="Top processes by disk I/O",
+                text="Refreshing table of the processes doing the most block device I/O.",
+                source=self.name,
+                identifiers=("biotop",),
+                missing=("its trial run failed here: it needs kprobes",),
+                usage="exec_bcc_tool(tool_name='biotop')",
+            ),
+        ]
+
+
 class PackPlugin:
     def __init__(self, *packs: ExamplePack) -> None:
         self.packs = list(packs) or [SearchTestPack()]
@@ -165,6 +199,10 @@ class PackPlugin:
     @hookimpl
     def mcptrace_template_packs(self) -> list[TemplatePack]:
         return [TemplatesWithCapabilities()]
+
+    @hookimpl
+    def mcptrace_backends(self) -> list[Backend]:
+        return [BccLikeBackend()]
 
 
 def make_services(*extra: tuple[str, object], settings: Settings | None = None) -> Services:

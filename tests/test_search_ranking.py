@@ -132,7 +132,9 @@ async def test_tags_and_kinds_filter(engine: SearchEngine) -> None:
     assert {hit.capability.id for hit in network} == {"tcp.retransmits-k", "tcp.retransmit-counts"}
     tools = await engine.search("run a program", kinds=("tool",), limit=10)
     assert tools and {hit.capability.kind for hit in tools} == {"tool"}
-    assert await engine.search("anything", kinds=("bcc_tool",)) == []
+    bcc = await engine.search("anything", kinds=("bcc_tool",), limit=10)
+    assert {hit.capability.id for hit in bcc} == {"filetop", "biotop"}
+    assert await engine.search("anything", kinds=("example",), tags=["no-such-tag"]) == []
 
 
 async def test_results_are_sorted_and_limited(engine: SearchEngine) -> None:

@@ -102,6 +102,13 @@ async def test_find_capabilities_covers_tools_templates_and_examples(search_clie
     hit = templates.structured_content["results"][0]
     assert (hit["kind"], hit["id"], hit["source"]) == ("template", "syscall_latency", "search-test-templates")
     assert "generate_from_template" in hit["usage"]
+    tools = await _call(
+        search_client, "find_capabilities", query="which process does the most disk I/O", kinds=["bcc_tool"]
+    )
+    first = tools.structured_content["results"][0]
+    assert (first["id"], first["runnable"]) == ("biotop", False)
+    assert first["missing"] == ["its trial run failed here: it needs kprobes"]
+    assert "NOT runnable here" in tools.content[0].text
     examples = await _call(search_client, "find_capabilities", query="opensnoop", kinds=["example"], limit=1)
     assert [h["id"] for h in examples.structured_content["results"]] == ["files.opens"]
 

