@@ -26,6 +26,7 @@ from typing import Any
 
 from mcptrace_core import hookimpl
 from mcptrace_core.config import load_settings
+from mcptrace_core.logging import configure_logging
 from mcptrace_core.interfaces import ExamplePack
 from mcptrace_core.models import Example
 from mcptrace_core.plugins import build_plugin_manager
@@ -163,6 +164,7 @@ async def run_one_second(services: Services, program: str) -> str | None:
 async def evaluate(args: argparse.Namespace) -> dict[str, Any]:
     cases = json.loads(Path(args.queries).read_text(encoding="utf-8"))["cases"]
     settings = load_settings()
+    configure_logging("warning")  # logs to stderr; stdout is the report
     extra = [("eval-toml-dir", TomlDirPlugin(Path(args.toml_dir)))] if args.toml_dir else []
     services = Services.create(settings, build_plugin_manager(settings.plugins.disable, plugins=extra))
     engine = services.search

@@ -28,11 +28,13 @@ started = time.perf_counter()
 sys.path.insert(0, {here!r})
 from search_eval import TomlDirPlugin
 from mcptrace_core.config import load_settings
+from mcptrace_core.logging import configure_logging
 from mcptrace_core.plugins import build_plugin_manager
 from mcptrace_core.services import Services
 
 async def main():
     settings = load_settings()
+    configure_logging("warning")
     extra = [("eval-toml-dir", TomlDirPlugin(__import__("pathlib").Path({toml_dir!r})))] if {toml_dir!r} else []
     services = Services.create(settings, build_plugin_manager(settings.plugins.disable, plugins=extra))
     loaded = time.perf_counter()
