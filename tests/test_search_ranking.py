@@ -121,20 +121,6 @@ async def test_the_alternative_an_example_names_is_preferred(engine: SearchEngin
 
 
 @requires_bpftrace
-async def test_with_runnable_only_the_alternative_takes_the_place_of_the_kprobe_answer(
-    engine: SearchEngine,
-) -> None:
-    await _skip_with_kprobes(engine)
-    hits = await engine.search("bytes returned by the vfs_read kernel function", kinds=("example",), limit=1)
-    assert hits[0].capability.id == "vfs.read-bytes"
-    (stand_in,) = await engine.search(
-        "bytes returned by the vfs_read kernel function", kinds=("example",), limit=1, runnable_only=True
-    )
-    assert stand_in.capability.id == "syscalls.read-bytes"
-    assert stand_in.alternative_for is hits[0].capability
-
-
-@requires_bpftrace
 async def test_an_unrelated_unrunnable_example_gets_no_forced_alternative(engine: SearchEngine) -> None:
     hits = await engine.search("imaginary subsystem events", kinds=("example",), limit=2)
     assert hits[0].capability.id == "nowhere.events"

@@ -104,8 +104,7 @@ class SearchEngine:
         """The best ``limit`` capabilities of the given kinds for ``query``, best first.
 
         An example that cannot run here for want of kprobes or kfuncs is followed by the runnable
-        example that stands in for it (its ``alternative``), unless that one already ranks above it;
-        with ``runnable_only`` the stand-in takes its place.
+        example most like it (its ``alternative``), unless that one already ranks above it.
         """
         index = await self.index()
         wanted_tags = {tag.lower() for tag in tags}
@@ -130,27 +129,24 @@ class SearchEngine:
         for row, score in scored:
             if len(hits) >= limit:
                 break
-            if row in shown:
+            if row in shown or (runnable_only and not index.availability[row].runnable):
                 continue
-            availability = index.availability[row]
-            alternative = None if availability.runnable else alternatives.find(index, row, scores)
-            if availability.runnable or not runnable_only:
-                hit = Hit(index.capabilities[row], score, availability)
-                hit.alternative = index.capabilities[alternative] if alternative is not None else None
-                hits.append(hit)
-                shown.add(row)
-            if alternative is not None and alternative not in shown:
-                # right after the answer it stands in for, or in its place with runnable_only
-                stand_in = index.capabilities[alternative]
-                hits.append(
-                    Hit(
-                        stand_in,
-                        scores[alternative],
-                        index.availability[alternative],
-                        alternative_for=index.capabilities[row],
+            hit = Hit(index.capabilities[row], score, index.availability[row])
+            hits.append(hit)
+            shown.add(row)
+            alternative = alternatives.find(index, row, scores)
+            if alternative is not None:
+                hit.alternative = index.capabilities[alternative]
+                if alternative not in shown:
+                    hits.append(
+                        Hit(
+                            index.capabilities[alternative],
+                            scores[alternative],
+                            index.availability[alternative],
+                            alternative_for=hit.capability,
+                        )
                     )
-                )
-                shown.add(alternative)
+                    shown.add(alternative)
         return hits[:limit]
 
     async def _semantic(self, index: SearchIndex, query: str) -> dict[int, float]:
