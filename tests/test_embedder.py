@@ -62,15 +62,19 @@ def _python(code: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_loading_the_plugins_imports_nothing_heavy() -> None:
+def test_starting_the_cli_and_server_imports_nothing_heavy() -> None:
     result = _python(
         "import sys\n"
+        "import mcptrace_core.cli\n"
         "from mcptrace_core.config import Settings\n"
         "from mcptrace_core.plugins import build_plugin_manager\n"
         "from mcptrace_core.registry import build_registry\n"
         "registry = build_registry(build_plugin_manager(), Settings())\n"
         "assert registry.get('embedder', 'onnx-minilm') is not None\n"
         "assert registry.get('tool', 'search_examples') is not None\n"
+        "from mcptrace_core.server import build_server\n"
+        "from mcptrace_core.services import Services\n"
+        "build_server(Services.create(Settings()))\n"
         "heavy = [m for m in ('onnxruntime', 'usearch', 'numpy', 'tokenizers') if m in sys.modules]\n"
         "print(heavy)\n"
     )

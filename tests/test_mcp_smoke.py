@@ -8,7 +8,7 @@ from tests.conftest import requires_bpftrace
 
 pytestmark = pytest.mark.anyio
 
-READ_ONLY = {"bpf_info", "list_probes", "get_result", "list_executions"}
+READ_ONLY = {"bpf_info", "list_probes", "get_result", "list_executions", "search_examples", "find_capabilities"}
 
 
 async def test_tools_are_listed_with_flat_schemas_and_honest_annotations(client) -> None:  # type: ignore[no-untyped-def]
