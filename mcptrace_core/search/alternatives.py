@@ -25,7 +25,8 @@ ID_LIKE = re.compile(r"[a-z0-9][a-z0-9_.-]*[a-z0-9]")
 def find(index: SearchIndex, row: int, scores: dict[int, float]) -> int | None:
     """The row that stands in for ``row``, or None (runnable already, not an example, or nothing fits).
 
-    :param scores: the fused query score of each row, to break ties toward what the query asked.
+    :param scores: the fused query score of each row that the search's filters (kinds, tags) allow;
+        only those rows may stand in.
     """
     capability = index.capabilities[row]
     availability = index.availability[row]
@@ -37,7 +38,7 @@ def find(index: SearchIndex, row: int, scores: dict[int, float]) -> int | None:
         other
         for token in ID_LIKE.findall(capability.text)
         if (other := index.example_rows.get((capability.source, token))) is not None
-        and _eligible(index, other, row)
+        and _eligible(index, other, row, scores)
     ]
     if named:
         return max(named, key=lambda other: (_similarity(index, row, other), scores.get(other, 0.0)))
@@ -47,13 +48,18 @@ def find(index: SearchIndex, row: int, scores: dict[int, float]) -> int | None:
     candidates = [
         (similarity + 0.5 * scores.get(other, 0.0), other)
         for other, similarity in similar.items()
-        if similarity >= MIN_SIMILARITY and _eligible(index, other, row)
+        if similarity >= MIN_SIMILARITY and _eligible(index, other, row, scores)
     ]
     return max(candidates)[1] if candidates else None
 
 
-def _eligible(index: SearchIndex, other: int, row: int) -> bool:
-    return other != row and index.availability[other].runnable and index.capabilities[other].kind == "example"
+def _eligible(index: SearchIndex, other: int, row: int, scores: dict[int, float]) -> bool:
+    return (
+        other != row
+        and other in scores
+        and index.availability[other].runnable
+        and index.capabilities[other].kind == "example"
+    )
 
 
 def _similarity(index: SearchIndex, row: int, other: int) -> float:

@@ -104,7 +104,8 @@ class SearchEngine:
         """The best ``limit`` capabilities of the given kinds for ``query``, best first.
 
         An example that cannot run here for want of kprobes or kfuncs is followed by the runnable
-        example most like it (its ``alternative``), unless that one already ranks above it.
+        example that stands in for it (its ``alternative``), unless that one already ranks above it.
+        ``runnable_only`` is a plain filter.
         """
         index = await self.index()
         wanted_tags = {tag.lower() for tag in tags}
