@@ -40,13 +40,13 @@ RUN_SECONDS = 1.0
 ATTACH_TIMEOUT_S = 60.0
 
 
-def default_queries() -> Path:
+def default_queries() -> Path | None:
     """shared/eval/dev_queries.json beside the checkout (or beside one of its parents)."""
     for parent in Path(__file__).resolve().parents:
         candidate = parent / "shared" / "eval" / "dev_queries.json"
         if candidate.exists():
             return candidate
-    return Path("../shared/eval/dev_queries.json")
+    return None
 
 
 def canonical(spec: str) -> str:
@@ -260,12 +260,14 @@ def print_report(report: dict[str, Any], verbose: bool) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--queries", default=str(default_queries()), help="the evaluation set (JSON)")
+    parser.add_argument("--queries", default=default_queries(), help="the evaluation set (JSON)")
     parser.add_argument("--skip-runs", action="store_true", help="score ranking only; do not validate or run")
     parser.add_argument("--toml-dir", help="also index the example TOML files below this directory")
     parser.add_argument("--json", action="store_true", help="print the report as one JSON document")
     parser.add_argument("-v", "--verbose", action="store_true", help="list every case, not only the misses")
     args = parser.parse_args()
+    if args.queries is None:
+        parser.error("shared/eval/dev_queries.json is not beside this checkout: pass --queries FILE")
     report = asyncio.run(evaluate(args))
     if args.json:
         print(json.dumps(report, indent=2))

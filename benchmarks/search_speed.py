@@ -113,7 +113,10 @@ def main() -> int:
     sys.path.insert(0, str(HERE))
     from search_eval import default_queries
 
-    questions = [case["q"] for case in json.loads(default_queries().read_text())["cases"]] * args.repeat
+    queries = default_queries()
+    if queries is None:
+        parser.error("shared/eval/dev_queries.json is not beside this checkout")
+    questions = [case["q"] for case in json.loads(queries.read_text())["cases"]] * args.repeat
     with tempfile.TemporaryDirectory() as tmp:
         cache = Path(tmp) / "cache"
         toml_dir = None
