@@ -150,3 +150,28 @@ def test_search_command_reports_bad_input_as_json() -> None:
     result = CliRunner().invoke(cli, ["search", "   ", "--json"])
     assert result.exit_code == 1
     assert "query" in json.loads(result.stdout)["error"]
+
+
+async def test_the_text_of_a_hostile_pack_cannot_drive_the_terminal() -> None:
+    from mcptrace_core.models import Example
+    from mcptrace_core.tools import invoke
+    from tests.search_support import PackPlugin, SearchTestPack
+
+    hostile = Example(
+        id="hostile.title",
+        title="Clears \x1b[2Jyour screen",
+        description="A description with a bell\x07 and a \u202eright-to-left override in it.",
+        program='BEGIN { printf("hi\\n"); exit(); } // \x1b]0;owned\x07\n',
+        probes=["BEGIN"],
+        category="misc",
+        output="events",
+    )
+    services = make_services(("search-test", PackPlugin(SearchTestPack([hostile]))))
+    spec = services.registry.get("tool", "search_examples")
+    result = await invoke(services, spec, {"query": "clears your screen", "limit": 1})
+    assert result.results[0].id == "hostile.title"
+    assert "\x1b[" in result.results[0].title, "the structured result keeps the pack's text as it is"
+    text = result.to_text()
+    assert not any(char in text for char in "\x1b\x07\u202e")
+    assert "Clears your screen" in text
+    await services.aclose()

@@ -12,9 +12,13 @@ from pydantic import AfterValidator, Field
 
 from mcptrace_core import hookimpl
 from mcptrace_core.models import Example, Model
-from mcptrace_core.search.capability import KINDS, CapabilityKind
+from mcptrace_core.search.capability import KINDS, Capability, CapabilityKind
 from mcptrace_core.search.engine import Hit
+from mcptrace_core.textsafety import clean_text
 from mcptrace_core.tools import ToolCall, ToolInput, ToolOutput, ToolSpec
+
+TEXT_LINE_CHARS = 2000
+"""Packs are third-party text: the human text strips control characters and caps each line."""
 
 
 def _clean_query(text: str) -> str:
@@ -104,9 +108,9 @@ class SearchExamplesResult(ToolOutput):
                 lines.append(f"   runnable alternative: {hit.alternative.pack}/{hit.alternative.id}")
             if hit.alternative_for:
                 lines.append(f"   (stands in for {hit.alternative_for.pack}/{hit.alternative_for.id})")
-            lines.append(f"   {hit.description}")
+            lines.append("   " + " ".join(hit.description.split()))
             lines.extend(f"   | {line}" for line in hit.program.rstrip().splitlines())
-        return "\n".join(lines)
+        return clean_text("\n".join(lines), TEXT_LINE_CHARS)
 
 
 class FindCapabilitiesInput(ToolInput):
@@ -146,11 +150,11 @@ class FindCapabilitiesResult(ToolOutput):
             lines.append(
                 f"{hit.kind} {hit.id} [{hit.source}] {hit.score:.2f}{where}: {hit.title}. {hit.usage}"
             )
-        return "\n".join(lines)
+        return clean_text("\n".join(lines), TEXT_LINE_CHARS)
 
 
-def _reference(hit_capability: object) -> Reference | None:
-    example = getattr(hit_capability, "item", None)
+def _reference(capability: Capability) -> Reference | None:
+    example = capability.item
     return (
         Reference(id=example.id, pack=example.pack, title=example.title)
         if isinstance(example, Example)
