@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import sys
 from collections.abc import Iterator
+from dataclasses import asdict
 from typing import Any
 
 import click
@@ -103,7 +104,7 @@ async def build(state: CliState, force: bool, as_json: bool) -> None:
     info = built.info
     examples = [row for row, c in enumerate(built.capabilities) if c.kind == "example"]
     runnable = sum(1 for row in examples if built.availability[row].runnable)
-    data = {**info.__dict__, "examples_runnable_here": runnable, "host_problem": built.host.problem}
+    data = {**asdict(info), "examples_runnable_here": runnable, "host_problem": built.host.problem}
     source = "loaded from cache" if info.from_cache else f"built ({info.embedded} texts embedded)"
     kinds = ", ".join(f"{count} {kind}" for kind, count in sorted(info.by_kind.items()))
     lines = [

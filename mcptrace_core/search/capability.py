@@ -98,7 +98,7 @@ def from_example(example: Example) -> Capability:
         probes=tuple(example.probes),
         requires=tuple(example.requires),
         tags=(*example.tags, example.category),
-        usage="run its program with exec_program (validate_program first to check it)",
+        usage=f"search_examples(query='{example.id}') gives its program; run it with exec_program",
         item=example,
     )
 

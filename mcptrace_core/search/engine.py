@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING
 
@@ -186,7 +186,7 @@ class SearchEngine:
             seconds=round(time.perf_counter() - started, 3),
             note=note,
         )
-        log.info("search index ready", **{k: v for k, v in info.__dict__.items() if k != "by_kind"})
+        log.info("search index ready", **asdict(info))
         availability = [host.availability(capability) for capability in capabilities]
         return SearchIndex(
             capabilities, lexical, vectors, embedder if vectors else None, host, availability, info
