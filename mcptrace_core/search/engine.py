@@ -13,7 +13,7 @@ from collections import Counter
 from collections.abc import Collection, Sequence
 from dataclasses import asdict, dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import anyio.to_thread
@@ -75,6 +75,16 @@ class SearchIndex:
     def example_rows(self) -> dict[tuple[str, str], int]:
         """The row of each example by (pack, id)."""
         return {(c.source, c.id): row for row, c in enumerate(self.capabilities) if c.kind == "example"}
+
+    @cached_property
+    def house_style_removed(self) -> Any:
+        """Every row's vector less its source's mean (numpy, rows x dimensions)."""
+        if self.vectors is None:
+            raise ValueError("no vectors: semantic search is off")
+        rows = list(range(len(self.capabilities)))
+        return alternatives.remove_house_style(
+            self.vectors.index.get(rows), [c.source for c in self.capabilities]
+        )
 
 
 class SearchEngine:
