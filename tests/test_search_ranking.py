@@ -188,3 +188,24 @@ def test_availability_rules_on_a_described_host() -> None:
 def test_kernel_features_are_read_from_this_host() -> None:
     features = kernel_features()
     assert features["btf"] == Path("/sys/kernel/btf/vmlinux").exists()
+
+
+def test_removing_house_style_lets_content_decide_across_packs() -> None:
+    import numpy as np
+
+    from mcptrace_core.search.alternatives import remove_house_style
+
+    rng = np.random.default_rng(3)
+    style, tcp, files = (rng.normal(size=64) for _ in range(3))
+    noise = [rng.normal(scale=0.3, size=64) for _ in range(12)]
+    host = [3 * style + tcp + noise[0], 3 * style + files + noise[1]]  # one pack, written alike
+    host += [3 * style + rng.normal(size=64) for _ in range(4)]
+    core = [tcp + noise[2], files + noise[3]] + [rng.normal(size=64) for _ in range(4)]
+    vectors = np.array(host + core)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    raw = vectors @ vectors.T
+    assert raw[0, 1] > raw[0, 6], "before: the two host texts look alike through their shared style"
+    centred = remove_house_style(vectors, ["host"] * 6 + ["core"] * 6)
+    assert np.allclose(np.linalg.norm(centred, axis=1), 1.0, atol=1e-5)
+    after = centred @ centred.T
+    assert after[0, 6] > after[0, 1], "after: the host tcp text is closest to the core tcp text"
