@@ -81,10 +81,7 @@ class SearchIndex:
         """Every row's vector less its source's mean (numpy, rows x dimensions)."""
         if self.vectors is None:
             raise ValueError("no vectors: semantic search is off")
-        rows = list(range(len(self.capabilities)))
-        return alternatives.remove_house_style(
-            self.vectors.index.get(rows), [c.source for c in self.capabilities]
-        )
+        return alternatives.remove_house_style(self.vectors.all(), [c.source for c in self.capabilities])
 
 
 class SearchEngine:

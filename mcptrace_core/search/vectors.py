@@ -82,8 +82,9 @@ class VectorIndex:
             for key, distance in zip(matches.keys, matches.distances, strict=True)
         }
 
-    def vector(self, row: int) -> np.ndarray:
-        return self.index.get(row)
+    def all(self) -> np.ndarray:
+        """Every row's vector, in row order (rows x dimensions)."""
+        return self.index.get(list(range(len(self.index))))
 
 
 async def load_or_build(
