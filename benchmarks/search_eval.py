@@ -228,7 +228,8 @@ async def check_here(services: Services, case: dict[str, Any]) -> dict[str, Any]
 
 def print_report(report: dict[str, Any], verbose: bool) -> None:
     print(
-        f"{report['examples']} examples from {', '.join(report['packs']) or 'no pack'}; index ready in {report['index_seconds']} s"
+        f"{report['examples']} examples from {', '.join(report['packs']) or 'no pack'}; "
+        f"index ready in {report['index_seconds']} s"
     )
     if report["note"]:
         print(f"note: {report['note']}")
@@ -253,7 +254,8 @@ def print_report(report: dict[str, Any], verbose: bool) -> None:
     if "here" in report:
         here = report["here"]
         print(
-            f"here: top runnable_only result validated and ran {RUN_SECONDS:g} s in {here['ran']}/{here['cases']} cases "
+            f"here: top runnable_only result validated and ran {RUN_SECONDS:g} s "
+            f"in {here['ran']}/{here['cases']} cases "
             f"(relevant in {here['relevant_top']}, exempt by run_exception {here['exempt']})"
         )
 

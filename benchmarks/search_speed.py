@@ -24,6 +24,7 @@ HERE = Path(__file__).resolve().parent
 
 COLD = """
 import asyncio, json, sys, time
+from pathlib import Path
 started = time.perf_counter()
 sys.path.insert(0, {here!r})
 from search_eval import TomlDirPlugin
@@ -35,7 +36,7 @@ from mcptrace_core.services import Services
 async def main():
     settings = load_settings()
     configure_logging("warning")
-    extra = [("eval-toml-dir", TomlDirPlugin(__import__("pathlib").Path({toml_dir!r})))] if {toml_dir!r} else []
+    extra = [("eval-toml-dir", TomlDirPlugin(Path({toml_dir!r})))] if {toml_dir!r} else []
     services = Services.create(settings, build_plugin_manager(settings.plugins.disable, plugins=extra))
     loaded = time.perf_counter()
     first, first_cpu = time.perf_counter(), time.process_time()
@@ -43,13 +44,15 @@ async def main():
     await services.search.search("which files do processes open", kinds=("example",), limit=5)
     done, done_cpu = time.perf_counter(), time.process_time()
     warm = []
+    warm_cpu = time.process_time()
     for query in {queries!r}:
         t = time.perf_counter()
         await services.search.search(query, kinds=("example",), limit=5)
         warm.append(time.perf_counter() - t)
+    warm_cpu = (time.process_time() - warm_cpu) / len(warm)
     print(json.dumps({{"startup_s": loaded - started, "first_query_s": done - first,
                       "first_query_cpu_s": done_cpu - first_cpu, "from_cache": index.info.from_cache,
-                      "capabilities": index.info.capabilities, "warm_s": warm}}))
+                      "capabilities": index.info.capabilities, "warm_s": warm, "warm_cpu_s": warm_cpu}}))
 
 asyncio.run(main())
 """
@@ -128,27 +131,26 @@ def main() -> int:
         loading = cold_run(cache, questions, toml_dir)
     assert not building["from_cache"] and loading["from_cache"]
     warm = loading["warm_s"] + building["warm_s"]
-    print(f"capabilities indexed: {building['capabilities']}")
-    print(f"plugins + services start: {loading['startup_s']:.2f} s")
-    print(
-        f"load average at start: {load:.1f} on {os.cpu_count()} CPUs (wall times grow with it; CPU times less)"
-    )
-    print(
-        f"cold first query, empty cache (embeds everything): {building['first_query_s']:.2f} s "
-        f"({building['first_query_cpu_s']:.1f} s CPU)"
-    )
-    print(
-        f"cold first query, index cached: {loading['first_query_s']:.2f} s ({loading['first_query_cpu_s']:.1f} s CPU)"
-    )
-    print(
-        f"warm query latency over {len(warm)} queries: p50 {statistics.median(warm) * 1000:.1f} ms, "
-        f"p95 {percentile(warm, 0.95) * 1000:.1f} ms, max {max(warm) * 1000:.1f} ms"
-    )
-    modes = usearch_modes()
-    print(
-        f"usearch at {modes['rows']} vectors: exact p50 {modes['exact']['p50_ms']} ms (recall {modes['exact']['recall_at_10']}), "
-        f"HNSW ef=256 p50 {modes['hnsw']['p50_ms']} ms (recall {modes['hnsw']['recall_at_10']}), HNSW build {modes['hnsw_build_s']} s"
-    )
+    warm_cpu = (loading["warm_cpu_s"] + building["warm_cpu_s"]) / 2
+    exact, hnsw = (modes := usearch_modes())["exact"], modes["hnsw"]
+    built, cached = building, loading
+    lines = [
+        f"capabilities indexed: {built['capabilities']}",
+        f"load average at start: {load:.1f} on {os.cpu_count()} CPUs "
+        "(wall times grow with it, CPU times less)",
+        f"plugins + services start: {cached['startup_s']:.2f} s",
+        f"cold first query, empty cache (embeds everything): {built['first_query_s']:.2f} s "
+        f"({built['first_query_cpu_s']:.1f} s CPU)",
+        f"cold first query, index cached: {cached['first_query_s']:.2f} s "
+        f"({cached['first_query_cpu_s']:.1f} s CPU)",
+        f"warm query over {len(warm)} queries: p50 {statistics.median(warm) * 1000:.1f} ms, "
+        f"p95 {percentile(warm, 0.95) * 1000:.1f} ms, max {max(warm) * 1000:.1f} ms; "
+        f"{warm_cpu * 1000:.1f} ms CPU",
+        f"usearch, {modes['rows']} vectors: exact p50 {exact['p50_ms']} ms "
+        f"(recall@10 {exact['recall_at_10']}), HNSW ef=256 p50 {hnsw['p50_ms']} ms "
+        f"(recall@10 {hnsw['recall_at_10']}), HNSW build {modes['hnsw_build_s']} s",
+    ]
+    print("\n".join(lines))
     return 0
 
 
