@@ -77,6 +77,11 @@ class SearchIndex:
         return {(c.source, c.id): row for row, c in enumerate(self.capabilities) if c.kind == "example"}
 
     @cached_property
+    def tags(self) -> list[frozenset[str]]:
+        """Each row's tags, lower-cased, for filtering."""
+        return [frozenset(tag.lower() for tag in c.tags) for c in self.capabilities]
+
+    @cached_property
     def house_style_removed(self) -> Any:
         """Every row's vector less its source's mean (numpy, rows x dimensions)."""
         if self.vectors is None:
@@ -119,7 +124,7 @@ class SearchEngine:
         rows = [
             row
             for row, capability in enumerate(index.capabilities)
-            if capability.kind in kinds and wanted_tags <= {tag.lower() for tag in capability.tags}
+            if capability.kind in kinds and (not wanted_tags or wanted_tags <= index.tags[row])
         ]
         if not rows:
             return []
