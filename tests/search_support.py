@@ -205,24 +205,15 @@ class PackPlugin:
         return [BccLikeBackend()]
 
 
+CONTENT_HOOKS = {"mcptrace_example_packs", "mcptrace_template_packs"}
+
+
 def make_services(*extra: tuple[str, object], settings: Settings | None = None) -> Services:
-    """Services with the real plugins search needs, the test pack and ``extra``; no other installed pack,
-    so that rankings do not move when a new pack is installed."""
-    import mcptrace_bpftrace.plugin
-    import mcptrace_embedder.plugin
-
-    import mcptrace_core.runs.tools
-    import mcptrace_core.search.tools
-
+    """Services as `mcptrace serve` loads them, but with the test pack (and ``extra``) in place of the
+    installed example and template packs, so that rankings do not move when a pack is installed."""
     settings = settings or load_settings(Path("/nonexistent/mcptrace.toml"))
-    plugins = [
-        ("runs", mcptrace_core.runs.tools),
-        ("bpftrace", mcptrace_bpftrace.plugin),
-        ("search", mcptrace_core.search.tools),
-        ("onnx-minilm", mcptrace_embedder.plugin),
-    ]
+    installed = build_plugin_manager(settings.plugins.disable).records
+    content = [record.name for record in installed if CONTENT_HOOKS.intersection(record.hooks)]
     pack = [] if any(name == "search-test" for name, _ in extra) else [("search-test", PackPlugin())]
-    pm = build_plugin_manager(
-        settings.plugins.disable, load_entry_points=False, plugins=[*plugins, *pack, *extra]
-    )
+    pm = build_plugin_manager([*settings.plugins.disable, *content], plugins=[*pack, *extra])
     return Services.create(settings, pm)

@@ -37,7 +37,7 @@ async def test_first_build_embeds_and_the_next_process_loads_the_cache(cache_dir
     assert not first.info.from_cache
     assert first.info.by_kind["example"] == len(EXAMPLES)
     assert first.info.by_kind["template"] == 1
-    assert first.info.by_kind["bcc_tool"] == 2
+    assert first.info.by_kind["bcc_tool"] >= 2
     assert first.info.by_kind["tool"] >= 8
     assert len(first.vectors) == first.info.capabilities
     assert len(_caches(cache_dir)) == 1
