@@ -105,6 +105,17 @@ EXAMPLES = [
         output="events",
     ),
     Example(
+        id="libc.no-such-function",
+        title="Calls of a function libc does not have",
+        description="Count calls of a C library function that does not exist, to show a uprobe that cannot attach.",
+        program="uprobe:libc:mcptrace_no_such_function { @ = count(); }\n",
+        probes=["uprobe:libc:mcptrace_no_such_function"],
+        tags=["test"],
+        category="misc",
+        requires=["uprobe"],
+        output="map",
+    ),
+    Example(
         id="nowhere.events",
         title="Events of a subsystem this kernel lacks",
         description="Count events of an imaginary subsystem, to show how search reports probes that do not exist.",

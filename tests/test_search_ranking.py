@@ -78,6 +78,7 @@ async def test_each_result_says_whether_it_runs_here_and_what_is_missing(engine:
     by_id = {c.id: a for c, a in zip(index.capabilities, index.availability, strict=True)}
     assert by_id["files.opens"].runnable and by_id["files.opens"].missing == ()
     assert by_id["bash.lines"].runnable == Path("/bin/bash").exists()
+    assert by_id["libc.no-such-function"].missing == ("probe uprobe:libc:mcptrace_no_such_function",)
     assert not by_id["nowhere.events"].runnable
     assert by_id["nowhere.events"].missing == ("probe tracepoint:imaginary:thing_happened",)
     kprobes = "kprobe" in index.host.usable_types

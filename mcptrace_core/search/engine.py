@@ -184,7 +184,10 @@ class SearchEngine:
         vectors = None
         hosts: list[HostView] = []
         async with anyio.create_task_group() as group:
-            group.start_soon(self._gather_host, hosts)  # listing the host's probes overlaps loading the model
+            probes = [probe for capability in capabilities for probe in capability.probes]
+            group.start_soon(
+                self._gather_host, probes, hosts
+            )  # listing the host's probes overlaps the model load
             if embedder is not None:
                 vectors, note = await self._vectors(embedder, capabilities, progress, rebuild)
         host = hosts[0]
@@ -204,8 +207,8 @@ class SearchEngine:
             capabilities, lexical, vectors, embedder if vectors else None, host, availability, info
         )
 
-    async def _gather_host(self, into: list[HostView]) -> None:
-        into.append(await host_module.gather(self._services))
+    async def _gather_host(self, probes: list[str], into: list[HostView]) -> None:
+        into.append(await host_module.gather(self._services, probes))
 
     async def _vectors(
         self,

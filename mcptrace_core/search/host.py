@@ -15,7 +15,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+import anyio
 
 from mcptrace_core.logging import get_logger
 from mcptrace_core.search import probes as probe_specs
@@ -30,6 +32,7 @@ LISTED_TYPES = frozenset({"tracepoint", "kprobe", "kfunc", "rawtracepoint"})
 """Probe types whose every probe the host lists; others are checked by type (and target binary)."""
 BINARY_TYPES = frozenset({"uprobe", "usdt"})
 BACKEND = "bpftrace"
+LISTINGS_AT_ONCE = 4
 
 
 @dataclass(frozen=True)
@@ -45,13 +48,15 @@ class HostView:
     usable_types: frozenset[str]
     probe_names: frozenset[str]
     features: dict[str, bool]
+    absent_functions: frozenset[str] = frozenset()
+    """uprobe specs whose binary lacks the function (bpftrace would silently drop the probe)."""
     problem: str | None = None
     """Why nothing is known about this host (no bpftrace, no privilege); then it is what is missing."""
     _by_type: dict[str, list[str]] = field(default_factory=dict, repr=False)
 
     @classmethod
     def unknown(cls, problem: str) -> HostView:
-        return cls(frozenset(), frozenset(), {}, problem)
+        return cls(frozenset(), frozenset(), {}, problem=problem)
 
     def availability(self, capability: Capability) -> Availability:
         missing = dict.fromkeys(capability.missing)  # an ordered set
@@ -84,7 +89,9 @@ class HostView:
             return None if self._exists(kind, spec) else f"probe {spec}"
         if kind in BINARY_TYPES:
             target = spec.split(":")[1] if spec.count(":") >= 2 else ""
-            return None if target and _binary_exists(target) else f"binary {target or '(none named)'}"
+            if not target or not _binary_exists(target):
+                return f"binary {target or '(none named)'}"
+            return f"probe {spec}" if spec in self.absent_functions else None
         return None
 
     def _exists(self, kind: str, spec: str) -> bool:
@@ -97,8 +104,12 @@ class HostView:
         return any(regex.fullmatch(name) for name in names)
 
 
-async def gather(services: Services) -> HostView:
-    """The host facts from the bpftrace backend; a view that says why when they cannot be had."""
+async def gather(services: Services, probes: Iterable[str] = ()) -> HostView:
+    """The host facts from the bpftrace backend; a view that says why when they cannot be had.
+
+    :param probes: the probes the capabilities attach; their uprobes are looked up in their binaries
+        (bpftrace would run a program whose uprobe function is missing without that probe).
+    """
     try:
         backend = services.backend(BACKEND)
         measured = await backend.probe_types()
@@ -107,7 +118,33 @@ async def gather(services: Services) -> HostView:
         log.info("host facts unavailable for search", error=str(error))
         return HostView.unknown(str(error).split("\n", 1)[0][:200])
     usable = frozenset(name for name, status in measured.items() if status.usable)
-    return HostView(usable, frozenset(_expanded(names)), kernel_features())
+    view = HostView(usable, frozenset(_expanded(names)), kernel_features())
+    if "uprobe" in usable:
+        view.absent_functions = await _absent_functions(backend, probes)
+    return view
+
+
+async def _absent_functions(backend: Any, probes: Iterable[str]) -> frozenset[str]:
+    """The uprobe specs (entry form) whose binary exists but has no such function."""
+    specs = {
+        probe_specs.family(spec) for spec in probes if probe_specs.probe_type(spec) in ("uprobe", "uretprobe")
+    }
+    specs = {spec for spec in specs if spec.count(":") >= 2 and _binary_exists(spec.split(":")[1])}
+    absent: set[str] = set()
+    limit = anyio.Semaphore(LISTINGS_AT_ONCE)
+
+    async def look_up(spec: str) -> None:
+        async with limit:
+            try:
+                if not await backend.catalog.search(spec, False):
+                    absent.add(spec)
+            except Exception as error:  # a listing that fails leaves the probe's fate to the run
+                log.info("uprobe lookup failed", spec=spec, error=str(error)[:200])
+
+    async with anyio.create_task_group() as group:
+        for spec in sorted(specs):
+            group.start_soon(look_up, spec)
+    return frozenset(absent)
 
 
 def kernel_features() -> dict[str, bool]:
