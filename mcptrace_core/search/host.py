@@ -32,7 +32,6 @@ LISTED_TYPES = frozenset({"tracepoint", "kprobe", "kfunc", "rawtracepoint"})
 """Probe types whose every probe the host lists; others are checked by type (and target binary)."""
 BINARY_TYPES = frozenset({"uprobe", "usdt"})
 BACKEND = "bpftrace"
-LISTINGS_AT_ONCE = 4
 
 
 @dataclass(frozen=True)
@@ -125,25 +124,36 @@ async def gather(services: Services, probes: Iterable[str] = ()) -> HostView:
 
 
 async def _absent_functions(backend: Any, probes: Iterable[str]) -> frozenset[str]:
-    """The uprobe specs (entry form) whose binary exists but has no such function."""
+    """The uprobe specs (entry form) whose binary exists but has no such function.
+
+    Each binary is listed once (``bpftrace -l 'uprobe:BINARY:*'``, ~0.1 s), all at once.
+    """
     specs = {
         probe_specs.family(spec) for spec in probes if probe_specs.probe_type(spec) in ("uprobe", "uretprobe")
     }
-    specs = {spec for spec in specs if spec.count(":") >= 2 and _binary_exists(spec.split(":")[1])}
-    absent: set[str] = set()
-    limit = anyio.Semaphore(LISTINGS_AT_ONCE)
+    specs = {spec for spec in specs if spec.count(":") == 2 and _binary_exists(spec.split(":")[1])}
+    functions: dict[str, frozenset[str]] = {}
 
-    async def look_up(spec: str) -> None:
-        async with limit:
-            try:
-                if not await backend.catalog.search(spec, False):
-                    absent.add(spec)
-            except Exception as error:  # a listing that fails leaves the probe's fate to the run
-                log.info("uprobe lookup failed", spec=spec, error=str(error)[:200])
+    async def list_functions(target: str) -> None:
+        try:
+            listed = await backend.catalog.search(f"uprobe:{target}:*", False)
+        except Exception as error:  # a listing that fails leaves the probes' fate to the run
+            log.info("uprobe listing failed", target=target, error=str(error)[:200])
+            return
+        functions[target] = frozenset(probe.name.rsplit(":", 1)[1].split("@", 1)[0] for probe in listed)
 
     async with anyio.create_task_group() as group:
-        for spec in sorted(specs):
-            group.start_soon(look_up, spec)
+        for target in sorted({spec.split(":")[1] for spec in specs}):
+            group.start_soon(list_functions, target)
+    absent = set()
+    for spec in specs:
+        _, target, function = spec.split(":")
+        known = functions.get(target)
+        if known is None:
+            continue
+        regex = probe_specs.wildcard_regex(function) if probe_specs.is_wildcard(function) else None
+        if function not in known and not (regex and any(regex.fullmatch(name) for name in known)):
+            absent.add(spec)
     return frozenset(absent)
 
 
