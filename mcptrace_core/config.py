@@ -164,6 +164,13 @@ class HistorySettings(Section):
     )
 
 
+class SearchSettings(Section):
+    embedder: str = Field(
+        "onnx-minilm",
+        description="Embedder plugin that gives search its sense of meaning; 'none' ranks by exact terms only.",
+    )
+
+
 class Settings(Section):
     server: ServerSettings = Field(default_factory=ServerSettings)
     runs: RunSettings = Field(default_factory=RunSettings)
@@ -174,6 +181,7 @@ class Settings(Section):
     safety: SafetySettings = Field(default_factory=SafetySettings)
     bcc: BccSettings = Field(default_factory=BccSettings)
     history: HistorySettings = Field(default_factory=HistorySettings)
+    search: SearchSettings = Field(default_factory=SearchSettings)
 
 
 def user_config_path() -> Path:

@@ -139,7 +139,11 @@ class ExamplePack(ABC):
 
 
 class Embedder(ABC):
-    """Turns texts into vectors for the semantic index. Loads its model lazily, on first use."""
+    """Turns texts into vectors for the semantic index (``search.embedder`` picks one by name).
+
+    Loads its model lazily, on first use: plugins are loaded at every server start, most of which
+    never search. ``embed`` is called from worker threads, one call at a time per batch.
+    """
 
     name: ClassVar[str]
     dimensions: ClassVar[int]
@@ -147,8 +151,11 @@ class Embedder(ABC):
     @property
     @abstractmethod
     def model_id(self) -> str:
-        """Identifies the model and its version; part of the index cache key."""
+        """Identifies the model, its version and anything that changes its vectors (tokenizer, window).
+
+        Part of the index cache key: a different id means every text is embedded again. Must be cheap.
+        """
 
     @abstractmethod
     def embed(self, texts: Sequence[str]) -> Any:
-        """Return one L2-normalised vector per text, as a 2-D array of float32."""
+        """One L2-normalised vector per text: a numpy float32 array of shape (len(texts), dimensions)."""

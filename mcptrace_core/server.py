@@ -28,6 +28,7 @@ log = get_logger(__name__)
 
 INSTRUCTIONS = """mcptrace traces the Linux kernel of the machine it runs on with bpftrace.
 Start with bpf_info (what works on this host) and list_probes (what can be traced).
+search_examples finds tested programs for a task (and says which run here); find_capabilities finds any tool.
 validate_program checks a program without running it: errors with line, column and suggestions, the safety
 policy's verdict (allow, confirm, block) and findings with fixes, probe counts and cost.
 exec_program validates, then starts a program and returns an execution_id at once (wait=true waits and

