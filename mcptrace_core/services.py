@@ -12,6 +12,7 @@ from mcptrace_core.interfaces import Backend
 from mcptrace_core.plugins import PluginManager, build_plugin_manager
 from mcptrace_core.registry import Registry, build_registry
 from mcptrace_core.runs.manager import RunManager
+from mcptrace_core.sources import ProgramSources
 from mcptrace_core.tools import ToolError
 
 if TYPE_CHECKING:
@@ -49,6 +50,11 @@ class Services:
                 f"check `mcptrace plugins` and plugins.disable in the config"
             )
         return backend
+
+    @cached_property
+    def sources(self) -> ProgramSources:
+        """Which example or template a program came from (for the history); packs are read on first use."""
+        return ProgramSources(self.registry)
 
     @cached_property
     def search(self) -> SearchEngine:

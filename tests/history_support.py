@@ -64,13 +64,17 @@ class EmbedderPlugin:
 
 
 def plugins_with(embedder: Embedder | None) -> PluginManager:
-    """The built-in runs, history and bpftrace plugins, plus ``embedder`` as the only embedder (if given)."""
+    """The built-in runs, history, bpftrace and safety plugins (no program runs without a policy), plus
+    ``embedder`` as the only embedder (if given)."""
     from mcptrace_bpftrace import plugin as bpftrace_plugin
+    from mcptrace_safety import plugin as safety_plugin
 
     from mcptrace_core.history import tools as history_tools
     from mcptrace_core.runs import tools as runs_tools
 
-    plugins: list[tuple[str, object]] = [("runs", runs_tools), ("history", history_tools), ("bpftrace", bpftrace_plugin)]
+    plugins: list[tuple[str, object]] = [
+        ("runs", runs_tools), ("history", history_tools), ("bpftrace", bpftrace_plugin), ("safety", safety_plugin),
+    ]
     if embedder is not None:
         plugins.append(("fake_embedder", EmbedderPlugin(embedder)))
     return build_plugin_manager(load_entry_points=False, plugins=plugins)

@@ -22,6 +22,8 @@ OPENS = 'tracepoint:syscalls:sys_enter_openat { printf("%s %s\\n", comm, str(arg
 SYSCALLS = "tracepoint:raw_syscalls:sys_enter { @syscalls[comm] = count(); }"
 SCHED = "tracepoint:sched:sched_switch { @switches[args->prev_comm] = count(); }"
 BROKEN = 'tracepoint:sched:sched_switch { @switches[args->prev_comm] = count() exit(); }'
+UNVERIFIABLE = "BEGIN { $i = 0; while ($i >= 0) { @ = 1; } exit(); }"
+"""Passes validation (bpftrace -d runs no verifier); the kernel verifier rejects it when it runs."""
 
 
 async def session(services: Services) -> AsyncIterator[Any]:
@@ -52,30 +54,42 @@ async def test_words_filters_and_fix_links(tmp_path: Path) -> None:
     async for client in session(services):
         opens = await run(client, OPENS)
         syscalls = await run(client, SYSCALLS)
-        broken = await run(client, BROKEN)
+        refused = await client.call_tool("exec_program", {"program": BROKEN, "timeout_s": 1.0, "wait": True})
+        assert refused.is_error and "does not pass validation" in refused.content[0].text
+        looping = await run(client, UNVERIFIABLE)
         sched = await run(client, SCHED)
 
         found = await search(client, services, query="openat filename")
         assert found["search"] == "words" and "no embedder" in found["note"]
         assert found["runs"][0]["id"] == opens and found["runs"][0]["matched"] == "words"
         assert found["runs"][0]["status"] == "timed_out" and found["runs"][0]["program"] == OPENS
+        assert found["runs"][0]["verdict"] == "allow"
 
         found = await search(client, services, query="sched_switch prev_comm")
-        by_id = {hit["id"]: hit for hit in found["runs"][:2]}
-        assert set(by_id) == {sched, broken}, "programs with every word come before those with 'comm' only"
-        assert by_id[broken]["status"] == "failed" and by_id[broken]["error_category"] == "syntax"
-        assert by_id[broken]["likely_fixed_by"] == sched and by_id[broken]["fixed_by"] is None
-        assert by_id[broken]["fix_program"] == SCHED and by_id[sched]["fix_program"] is None
+        by_status = {hit["status"]: hit for hit in found["runs"][:2]}
+        assert set(by_status) == {"timed_out", "refused"}, "programs with every word come before those with 'comm' only"
+        broken = by_status["refused"]
+        assert by_status["timed_out"]["id"] == sched and broken["program"] == BROKEN
+        assert broken["error_category"] == "syntax" and "syntax error" in broken["error"]
+        assert broken["exit_code"] is None and broken["duration_s"] == 0
+        assert broken["likely_fixed_by"] == sched and broken["fixed_by"] is None
+        assert broken["fix_program"] == SCHED and by_status["timed_out"]["fix_program"] is None
 
         found = await search(client, services, query="sched_switch prev_comm", include_failed=False)
-        assert found["runs"][0]["id"] == sched and broken not in [hit["id"] for hit in found["runs"]]
+        assert found["runs"][0]["id"] == sched and "refused" not in [hit["status"] for hit in found["runs"]]
+        found = await search(client, services, query="", status="refused")
+        assert found["search"] == "recent" and [hit["id"] for hit in found["runs"]] == [broken["id"]]
         found = await search(client, services, query="", status="failed")
-        assert found["search"] == "recent" and [hit["id"] for hit in found["runs"]] == [broken]
-        found = await search(client, services, query="", time_range="1h", limit=2)
-        assert [hit["id"] for hit in found["runs"]] == [sched, broken]
+        assert [hit["id"] for hit in found["runs"]] == [looping]
+        assert found["runs"][0]["error_category"] == "verifier" and found["runs"][0]["verdict"] == "allow"
+        found = await search(client, services, query="", time_range="1h", limit=3)
+        assert [hit["id"] for hit in found["runs"]] == [sched, looping, broken["id"]]
         assert syscalls not in [hit["id"] for hit in (await search(client, services, query="openat"))["runs"]]
 
-        refused = await client.call_tool("search_history", {"query": "x", "status": "failed", "include_failed": False})
+        never_ran = await client.call_tool("get_result", {"execution_id": broken["id"]})
+        assert never_ran.is_error and "never ran" in never_ran.content[0].text
+
+        refused = await client.call_tool("search_history", {"query": "x", "status": "refused", "include_failed": False})
         assert refused.is_error and "contradicts include_failed" in refused.content[0].text
         refused = await client.call_tool("search_history", {"query": "x", "time_range": "yesterday"})
         assert refused.is_error and "time_range" in refused.content[0].text

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from mcptrace_core.config import Settings
 from mcptrace_core.history.filters import RunFilter
+from mcptrace_core.history.store import MAX_SUMMARY_CHARS
+from mcptrace_core.runs.models import ValidationSummary
 from mcptrace_core.runs.run import Run
 from mcptrace_core.services import Services
 from tests.conftest import requires_bpftrace
@@ -162,19 +165,32 @@ async def test_outside_chains_only_a_similar_program_run_next_is_a_likely_fix(se
     assert services.history.load(rerun_failed.id).likely_fixed_by is None  # type: ignore[union-attr]
 
 
-async def test_annotations_from_other_tools_are_kept_and_searchable(services: Services) -> None:
-    run = await finish(services, TICKS)
-    services.history.annotate(
-        run.id, verdict="allow", findings=[{"rule": "hot-probe", "severity": "low"}], source="core:timers.tick",
-        summary="steady periodic ticks, nothing unusual",
+async def test_validation_and_source_are_recorded_at_start_and_the_summary_later(services: Services) -> None:
+    spec = replace(
+        services.backend("bpftrace").run_spec(TICKS, 10.0), source="example:core/timers.tick",
+        validation=ValidationSummary("confirm", ({"rule": "hot-probe-output", "severity": "high"},)),
     )
+    run = await services.runs.start(spec)
     services.history.flush()
     record = services.history.load(run.id)
-    assert record is not None
-    assert (record.verdict, record.source, record.summary) == ("allow", "core:timers.tick", "steady periodic ticks, nothing unusual")
-    assert record.findings == [{"rule": "hot-probe", "severity": "low"}]
+    assert record is not None and record.status == "running"
+    assert (record.verdict, record.source) == ("confirm", "example:core/timers.tick")
+    assert record.findings == [{"rule": "hot-probe-output", "severity": "high"}]
+
+    await run.wait_done()
+    services.history.annotate(run.id, summary="steady periodic ticks, nothing unusual")
+    services.history.flush()
+    record = services.history.load(run.id)
+    assert record is not None and record.status == "completed" and record.verdict == "confirm"
+    assert record.summary == "steady periodic ticks, nothing unusual"
     outcome = services.history.search("unusual periodic", RunFilter(), 5)
     assert [hit.id for hit in outcome.hits] == [run.id] and outcome.hits[0].summary == record.summary
+
+    services.history.annotate(run.id, summary="\n".join(f"@map{n}: 12 keys, top app {n}" for n in range(200)))
+    services.history.flush()
+    summary = services.history.load(run.id).summary  # type: ignore[union-attr]
+    assert summary is not None and len(summary) <= MAX_SUMMARY_CHARS and summary.endswith("…")
+    assert summary.startswith("@map0: 12 keys") and "\n@map1: " in summary
 
 
 async def test_retention_keeps_the_newest_runs_and_drops_old_ones(tmp_path: Path) -> None:

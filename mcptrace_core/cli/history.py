@@ -12,19 +12,18 @@ import click
 from mcptrace_core.cli.common import CliState, emit, fail, json_option, run_async
 from mcptrace_core.cli.data import call
 from mcptrace_core.history.filters import TIME_RANGE_HELP, RunFilter
-from mcptrace_core.history.records import RunRecord, when
+from mcptrace_core.history.records import REFUSED, HistoryStatus, RunRecord, when
 from mcptrace_core.history.store import HistoryStore, HistoryUnavailable
-from mcptrace_core.runs.results import StatusName
 from mcptrace_core.services import Services
 from mcptrace_core.tools import ToolError
 
-STATUSES = list(StatusName.__args__)  # type: ignore[attr-defined]
+STATUSES = list(HistoryStatus.__args__)  # type: ignore[attr-defined]
 
 
 def filter_options(function: Any) -> Any:
     function = click.option("--since", "time_range", default=None, help=f"Only runs started in {TIME_RANGE_HELP}.")(function)
     function = click.option("--failed/--no-failed", "include_failed", default=True, show_default=True,
-                            help="Include runs that failed, were killed or interrupted.")(function)
+                            help="Include runs that failed, were killed or interrupted, and refused attempts.")(function)
     function = click.option("--status", type=click.Choice(STATUSES), default=None, help="Only runs that ended this way.")(function)
     return function
 
@@ -198,6 +197,12 @@ def _describe(record: RunRecord) -> str:
         lines += ["program:", *("  " + line for line in record.program.splitlines())]
     for error in record.errors:
         lines.append(f"error [{error.category}]: {error.message}" + (f" (hint: {error.hint})" if error.hint else ""))
+    for finding in record.findings or []:
+        lines.append(f"finding [{finding.get('severity')}] {finding.get('rule')}: {finding.get('message')}")
+    if record.status == REFUSED:
+        if not record.errors:
+            lines.append(f"refused [{record.error_category}]: {record.error_message}")
+        return "\n".join(lines)  # nothing ran: no output
     lines.append(f"output ({record.total_lines} lines):")
     lines += record.output_head
     missing = record.total_lines - len(record.output_head) - len(record.output_tail)

@@ -49,8 +49,8 @@ async def start_and_stream(services: Services, tool: str, as_json: bool, **argum
     try:
         started = await call(services, tool, ask_user=terminal_confirmation(), **arguments)
     except ToolError as error:
+        await services.aclose()  # a refused attempt is recorded in the history: write it before exiting
         fail(str(error), as_json)
-        return
     run_state = services.runs.get(started.execution_id)  # type: ignore[attr-defined]
     asyncio.get_running_loop().add_signal_handler(
         signal.SIGINT, lambda: run_state.request_stop(RunStatus.stopped, "stopped with Ctrl-C")

@@ -26,7 +26,7 @@ def parse_time_range(text: str) -> float:
 class RunFilter:
     status: str | None = None
     include_failed: bool = True
-    """False leaves out runs that did not succeed (failed, killed, interrupted)."""
+    """False leaves out runs that did not succeed (failed, killed, interrupted) and refused attempts."""
     time_range: str | None = None
 
     def __post_init__(self) -> None:

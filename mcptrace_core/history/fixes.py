@@ -4,10 +4,13 @@
 first later attempt that succeeded, whichever of the two is recorded last.
 
 ``likely_fixed_by`` is a heuristic for runs outside a chain, deliberately narrow so that it is rarely
-wrong: the failure must be the program's fault (a syntax, semantic, probe or feature error), and the
-candidate fix must come from the same server process, start within ten minutes after the failure ended,
-succeed, and be a similar but different program (difflib ratio >= 0.6). An identical program that later
-succeeds is not a fix of the program, so it is not linked.
+wrong: the failure must be the program's fault (a syntax, semantic, probe or feature error, or a refusal
+by the safety policy or the user), and the candidate fix must come from the same server process, start
+within ten minutes after the failure ended, succeed, and be a similar but different program (difflib
+ratio >= 0.6). An identical program that later succeeds is not a fix of the program, so it is not linked.
+
+Refused attempts (validation errors, blocked, not confirmed: nothing ran) take part in both links like
+failed runs: they are recorded the moment they are refused, so the later run that fixes them finds them.
 """
 
 from __future__ import annotations
@@ -17,7 +20,10 @@ import sqlite3
 
 from mcptrace_core.history.records import SUCCESSFUL, UNSUCCESSFUL
 
-PROGRAM_ERRORS = ("syntax", "semantic", "probe_not_found", "unsafe_builtin", "unsupported_feature", "attach")
+PROGRAM_ERRORS = (
+    "syntax", "semantic", "probe_not_found", "unsafe_builtin", "unsupported_feature", "attach",
+    "blocked", "not_confirmed",  # the error_category of a refusal that is not a validation error
+)
 WINDOW_S = 600.0
 MIN_SIMILARITY = 0.6
 MAX_CANDIDATES = 5
@@ -61,7 +67,8 @@ def _link_chain(conn: sqlite3.Connection, run_id: str, run: sqlite3.Row) -> None
 
 def _link_likely(conn: sqlite3.Connection, run_id: str, run: sqlite3.Row) -> None:
     candidates = conn.execute(
-        "SELECT id, program FROM runs WHERE chain_id IS NULL AND status = 'failed' AND likely_fixed_by IS NULL "
+        "SELECT id, program FROM runs WHERE chain_id IS NULL AND status IN ('failed', 'refused') "
+        "AND likely_fixed_by IS NULL "  # the conditions of the partial index runs_unfixed, as it states them
         f"AND error_category IN ({_PROGRAM_ERRORS}) AND backend = ? AND owner_pid = ? AND owner_boot = ? "
         "AND owner_start = ? AND ended_at BETWEEN ? AND ? AND seq < ? ORDER BY ended_at DESC LIMIT ?",
         (

@@ -14,14 +14,15 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import ConfigDict, Field
 
 from mcptrace_core.history.identity import ProcessIdentity
 from mcptrace_core.models import Model, TraceError, TraceMap
 from mcptrace_core.runs.buffer import OutputBuffer
-from mcptrace_core.runs.models import RunSpec, RunStatus
+from mcptrace_core.runs.models import RunSpec, RunStatus, ValidationSummary, program_label
+from mcptrace_core.runs.results import StatusName
 from mcptrace_core.runs.run import Run
 
 STDERR_KEPT = 50
@@ -29,7 +30,11 @@ MAX_OUTPUT_BYTES = 512 * 1024
 """Output kept per run in the history, at most, whatever history.max_output_lines allows (lines may be long)."""
 SUCCESSFUL = ("completed", "stopped", "timed_out")
 """Statuses of a run that did its work: it ended on its own, or printed its maps when stopped."""
-UNSUCCESSFUL = ("failed", "killed", "interrupted")
+REFUSED = "refused"
+"""The status of an attempt the safety gate turned down (invalid, blocked, not confirmed): no process ran."""
+UNSUCCESSFUL = ("failed", "killed", "interrupted", REFUSED)
+HistoryStatus = Literal[StatusName, "refused"]
+"""Every status a history record may have: a run's, or refused."""
 
 
 class RunRecord(Model):
@@ -51,7 +56,10 @@ class RunRecord(Model):
     findings: list[dict[str, Any]] | None = Field(description="Safety findings of the validation, when given.")
     chain_id: str | None = Field(description="The retry chain of exec_with_retry, when the run is part of one.")
     attempt: int | None
-    source: str | None = Field(description="The example or template the program came from, when known.")
+    source: str | None = Field(
+        description="The example or template the program came from ('example:<pack>/<id>', 'template:<name>'); "
+        "null for a program of the caller's own."
+    )
     summary: str | None = Field(description="The analysis summary of the output, when it was analysed.")
     output_head: list[str]
     output_tail: list[str]
@@ -144,15 +152,73 @@ def start_row(run: Run, owner: ProcessIdentity) -> dict[str, Any]:
         "program": spec.program,
         "parameters": json.dumps({"argv": spec.argv, "timeout_s": spec.timeout_s, "env": dict(spec.env)}),
         "status": run.status.value,
+        **_validation_columns(spec.validation),
         "chain_id": spec.chain_id,
         "attempt": spec.attempt,
+        "source": spec.source,
         "started_at": run.started_at,
-        "host": host_facts(),
-        "owner_pid": owner.pid,
-        "owner_boot": owner.boot_id,
-        "owner_start": owner.start_ticks,
+        **_owner_columns(owner),
         "text_hash": text_hash(spec.program, spec.label, None, None),
     }
+
+
+@dataclass(frozen=True)
+class RefusedAttempt:
+    """A program the safety gate turned down before anything ran, and why (safety.gate.authorize)."""
+
+    backend: str
+    program: str
+    reason: str
+    """invalid, blocked or not_confirmed (as in the audit log)."""
+    message: str
+    """The refusal in one line, e.g. the first validation error."""
+    errors: tuple[TraceError, ...]
+    validation: ValidationSummary
+    parameters: dict[str, Any]
+    """What the caller asked for besides the program (the tool, the policies in force)."""
+    chain_id: str | None = None
+    attempt: int | None = None
+    source: str | None = None
+
+    def row(self, run_id: str, owner: ProcessIdentity) -> dict[str, Any]:
+        """Its history row: status refused, no process, started and ended at once.
+
+        ``error_category`` is the first validation error's category for an invalid program, else the
+        reason (blocked, not_confirmed): what an assistant filters and links fixes by.
+        """
+        now = time.time()
+        label = program_label(self.program)
+        first = self.errors[0] if self.errors else None
+        return {
+            "id": run_id,
+            "backend": self.backend,
+            "label": label,
+            "program": self.program,
+            "parameters": json.dumps(self.parameters),
+            "status": REFUSED,
+            "error_category": first.category if first else self.reason,
+            "error_message": self.message,
+            "errors": json.dumps([error.model_dump(mode="json") for error in self.errors]),
+            **_validation_columns(self.validation),
+            "chain_id": self.chain_id,
+            "attempt": self.attempt,
+            "source": self.source,
+            "started_at": now,
+            "ended_at": now,
+            "duration_s": 0.0,
+            **_owner_columns(owner),
+            "text_hash": text_hash(self.program, label, self.message, None),
+        }
+
+
+def _validation_columns(validation: ValidationSummary | None) -> dict[str, Any]:
+    if validation is None:
+        return {"verdict": None, "findings": None}
+    return {"verdict": validation.verdict, "findings": json.dumps(validation.findings)}
+
+
+def _owner_columns(owner: ProcessIdentity) -> dict[str, Any]:
+    return {"host": host_facts(), "owner_pid": owner.pid, "owner_boot": owner.boot_id, "owner_start": owner.start_ticks}
 
 
 @dataclass(frozen=True)

@@ -92,6 +92,12 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     """,
+    # 2: attempts refused by the safety gate are recorded too (status 'refused'); they may be fixed later.
+    """
+    DROP INDEX runs_unfixed;
+    CREATE INDEX runs_unfixed ON runs(owner_pid, ended_at)
+        WHERE status IN ('failed', 'refused') AND likely_fixed_by IS NULL;
+    """,
 )
 
 

@@ -41,17 +41,22 @@ class HistoryHit(Model):
     program: str | None = Field(description="The program (cut at 2000 characters); null for a tool run.")
     label: str = Field(description="The program's first line or the tool and its arguments.")
     backend: str
-    status: str = Field(description="How the run ended (or running/interrupted).")
+    status: str = Field(
+        description="How the run ended (or running/interrupted); refused: the safety gate turned it down, nothing ran."
+    )
     exit_code: int | None
-    error: str | None = Field(description="The first error, when it failed.")
-    error_category: str | None
+    error: str | None = Field(description="The first error, when it failed or was refused.")
+    error_category: str | None = Field(
+        description="The first error's category (syntax, attach, ...); for a refusal without a validation error, "
+        "why: blocked (by the safety policy) or not_confirmed (by the user)."
+    )
     summary: str | None = Field(description="The analysis summary of its output, when it was analysed.")
     when: str = Field(description="When it started (ISO 8601, UTC).")
     duration_s: float | None
     chain_id: str | None
     attempt: int | None
     source: str | None = Field(description="The example or template it came from, when known.")
-    verdict: str | None = Field(description="Its validation verdict, when known.")
+    verdict: str | None = Field(description="Its validation verdict (allow/confirm/block), when it was validated.")
     fixed_by: str | None = Field(description="The later attempt of its retry chain that succeeded: reuse that fix.")
     likely_fixed_by: str | None = Field(
         description="Heuristic link outside retry chains: a similar program the same server ran successfully next."

@@ -11,7 +11,7 @@ blocking, so async callers run them in a worker thread.
 
 from __future__ import annotations
 
-import json
+import secrets
 import sqlite3
 import threading
 import time
@@ -28,6 +28,7 @@ from mcptrace_core.history.identity import ProcessIdentity
 from mcptrace_core.history.records import (
     RECORD_COLUMNS,
     EndSnapshot,
+    RefusedAttempt,
     RunRecord,
     record_from_row,
     start_row,
@@ -46,6 +47,8 @@ if TYPE_CHECKING:
 log = get_logger(__name__)
 
 PRUNE_EVERY_RUNS = 500
+MAX_SUMMARY_CHARS = 1000
+"""The analysis summary kept per run: analyze_output's first lines (numbers first, then anomalies)."""
 SHUTDOWN_FLUSH_S = 10.0
 
 
@@ -120,22 +123,19 @@ class HistoryStore:
         if self._ended % PRUNE_EVERY_RUNS == 0:
             self._writer.submit(partial(_prune_write, self.settings.max_runs, self.settings.max_age_days))
 
-    def annotate(
-        self,
-        run_id: str,
-        *,
-        verdict: str | None = None,
-        findings: list[dict[str, Any]] | None = None,
-        source: str | None = None,
-        summary: str | None = None,
-    ) -> None:
-        """Add what other tools learn about a run: the validation verdict and findings (exec_program),
-        the example or template it came from, the analysis summary (analyze_output). Given fields only."""
-        values: dict[str, Any] = {"verdict": verdict, "source": source, "summary": summary}
-        values["findings"] = json.dumps(findings) if findings is not None else None
-        values = {key: value for key, value in values.items() if value is not None}
-        if values and self._writer is not None:
-            self._writer.submit(partial(_annotate, run_id, values))
+    def attempt_refused(self, refused: RefusedAttempt) -> str | None:
+        """Record an attempt the safety gate refused (nothing ran); return its id in the history."""
+        if self._writer is None:
+            return None
+        run_id = secrets.token_hex(6)  # the form of an execution_id; get_result explains it never ran
+        self._writer.submit(partial(_insert_refused, refused.row(run_id, self.owner)))
+        return run_id
+
+    def annotate(self, run_id: str, *, summary: str) -> None:
+        """Keep what analyze_output found in a run's output (the latest analysis wins), cut at
+        MAX_SUMMARY_CHARS. What the run started with (validation, source) came on its RunSpec."""
+        if self._writer is not None:
+            self._writer.submit(partial(_summarise, run_id, _shortened(summary, MAX_SUMMARY_CHARS)))
 
     def flush(self, timeout: float | None = SHUTDOWN_FLUSH_S) -> bool:
         """Wait until every run recorded so far is in the file."""
@@ -237,6 +237,11 @@ def _insert(row: dict[str, Any], conn: sqlite3.Connection) -> None:
     conn.execute(f"INSERT INTO runs ({columns}) VALUES ({', '.join('?' * len(row))})", tuple(row.values()))
 
 
+def _insert_refused(row: dict[str, Any], conn: sqlite3.Connection) -> None:
+    _insert(row, conn)
+    link_fixes(conn, row["id"])
+
+
 def _finish(snapshot: EndSnapshot, conn: sqlite3.Connection) -> None:
     # Columns still NULL since the start are left out: setting error_message to NULL again would
     # re-index the row's program in the full-text index for nothing.
@@ -247,11 +252,17 @@ def _finish(snapshot: EndSnapshot, conn: sqlite3.Connection) -> None:
     link_fixes(conn, snapshot.id)
 
 
-def _annotate(run_id: str, values: dict[str, Any], conn: sqlite3.Connection) -> None:
-    assignments = ", ".join(f"{column} = ?" for column in values)
-    conn.execute(f"UPDATE runs SET {assignments} WHERE id = ?", (*values.values(), run_id))
-    if "summary" in values:
-        _refresh_text_hash(conn, run_id)
+def _shortened(text: str, limit: int) -> str:
+    """``text`` within ``limit`` characters, cut after its last whole line that fits."""
+    if len(text) <= limit:
+        return text
+    cut = text.rfind("\n", 0, limit)
+    return text[: cut if cut > 0 else limit - 1] + "…"
+
+
+def _summarise(run_id: str, summary: str, conn: sqlite3.Connection) -> None:
+    conn.execute("UPDATE runs SET summary = ? WHERE id = ?", (summary, run_id))
+    _refresh_text_hash(conn, run_id)
 
 
 def _refresh_text_hash(conn: sqlite3.Connection, run_id: str) -> None:

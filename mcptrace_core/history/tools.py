@@ -9,9 +9,9 @@ from pydantic import Field
 
 from mcptrace_core import hookimpl
 from mcptrace_core.history.filters import TIME_RANGE, TIME_RANGE_HELP, RunFilter
+from mcptrace_core.history.records import HistoryStatus
 from mcptrace_core.history.search import HistoryHit
 from mcptrace_core.history.store import HistoryUnavailable
-from mcptrace_core.runs.results import StatusName
 from mcptrace_core.tools import ToolCall, ToolError, ToolInput, ToolOutput, ToolSpec
 
 
@@ -23,12 +23,16 @@ class SearchHistoryInput(ToolInput):
         "histogram', an error message). Empty: the most recent runs matching the filters.",
     )
     include_failed: bool = Field(
-        True, description="Include runs that failed, were killed or interrupted (they link to their fixes)."
+        True,
+        description="Include runs that failed, were killed or interrupted, and attempts refused before they ran "
+        "(invalid, blocked by the safety policy, not confirmed); they link to their fixes.",
     )
     time_range: str | None = Field(
         None, pattern=TIME_RANGE.pattern, description=f"Only runs started in {TIME_RANGE_HELP}; all when omitted."
     )
-    status: StatusName | None = Field(None, description="Only runs that ended this way.")
+    status: HistoryStatus | None = Field(
+        None, description="Only runs that ended this way; 'refused': attempts the safety gate turned down."
+    )
     limit: int = Field(10, ge=1, le=100, description="Most runs to return.")
 
 
@@ -47,6 +51,8 @@ class SearchHistoryResult(ToolOutput):
             if hit.repeats > 1:
                 head += f" (x{hit.repeats})"
             lines.append(head)
+            if hit.source:
+                lines.append(f"  from {hit.source}")
             if hit.error:
                 lines.append(f"  error [{hit.error_category or '-'}]: {hit.error}")
             if hit.summary:
@@ -90,9 +96,11 @@ def mcptrace_tools() -> list[ToolSpec]:
             title="Search past runs",
             description=(
                 "Search every past run of this host (kept across restarts) by words and meaning, filtered by "
-                "status and time: what was traced before, what worked, how it failed and which later attempt "
-                "fixed it (fixed_by, with fix_program to reuse; likely_fixed_by is a heuristic link). Identical "
-                "runs with the same outcome are one hit. get_result shows the output and maps of any returned id."
+                "status and time: what was traced before, what worked, how it failed or why it was refused "
+                "(status refused: invalid, blocked or not confirmed, nothing ran) and which later attempt fixed "
+                "it (fixed_by, with fix_program to reuse; likely_fixed_by is a heuristic link), the example or "
+                "template it came from, and its analysis summary. Identical runs with the same outcome are one "
+                "hit. get_result shows the output and maps of any returned id that ran."
             ),
             input_model=SearchHistoryInput,
             output_model=SearchHistoryResult,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from mcptrace_core.models import TraceError, TraceTable
@@ -52,6 +52,21 @@ class PlainTextDecoder:
         return None
 
 
+def program_label(program: str) -> str:
+    """How a program is named in listings: its first non-blank line, cut at 120 characters."""
+    return next((line.strip() for line in program.splitlines() if line.strip()), "")[:120]
+
+
+@dataclass(frozen=True)
+class ValidationSummary:
+    """What validation said of a program before it ran (or was refused), as the history keeps it."""
+
+    verdict: str
+    """allow, confirm or block, under the policy in force."""
+    findings: tuple[dict[str, Any], ...] = ()
+    """The safety findings, JSON-ready (rule, severity, message, line, col, fix, requires_unsafe)."""
+
+
 @dataclass
 class RunSpec:
     """What a backend hands to the run manager to start a run."""
@@ -81,6 +96,10 @@ class RunSpec:
     """Which attempt of its chain this run is (1 for the first)."""
     page_tables: Callable[[int, Sequence[str]], list[TraceTable]] = lambda offset, lines: []
     """The column tables among the output lines ``offset..``, for tools that print tables (BCC)."""
+    source: str | None = None
+    """The example or template the program came from, when it is one (mcptrace_core.sources)."""
+    validation: ValidationSummary | None = None
+    """What validation said before the run was allowed; set by the backend's gate."""
 
 
 class RunLimitError(Exception):

@@ -7,12 +7,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-import anyio
 from pydantic import Field
 
 from mcptrace_core import hookimpl
-from mcptrace_core.history.records import StoredRun
-from mcptrace_core.history.store import HistoryUnavailable
+from mcptrace_core.history.lookup import find_run
 from mcptrace_core.runs.models import RunNotFoundError, RunStatus
 from mcptrace_core.runs.run import Run
 from mcptrace_core.runs.results import (
@@ -74,25 +72,10 @@ def _run(call: ToolCall, execution_id: str) -> Run:
 
 
 async def get_result(call: ToolCall, args: GetResultInput) -> ExecutionResult:
-    try:
-        run = call.services.runs.get(args.execution_id)
-    except RunNotFoundError as error:
-        past = await anyio.to_thread.run_sync(_past_run, call, args.execution_id)
-        if past is None:
-            raise ToolError(str(error)) from None
-        return execution_result(past, args.offset, args.limit)
-    if args.wait_s and args.offset >= run.output.total and not run.status.finished:
+    run = await find_run(call.services, args.execution_id)
+    if isinstance(run, Run) and args.wait_s and args.offset >= run.output.total and not run.status.finished:
         await run.wait_changed(args.wait_s)
     return execution_result(run, args.offset, args.limit)
-
-
-def _past_run(call: ToolCall, execution_id: str) -> StoredRun | None:
-    """A run of an earlier server process (or expired from memory), from the history store."""
-    try:
-        record = call.services.history.load(execution_id)
-    except HistoryUnavailable:
-        return None
-    return record.view() if record is not None else None
 
 
 async def stop_execution(call: ToolCall, args: StopInput) -> StopResult:

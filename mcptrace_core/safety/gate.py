@@ -2,7 +2,8 @@
 
 Every tool that runs something (exec_program, exec_with_retry, templates, BCC tools) validates on the
 server and then calls ``authorize``. An invalid or blocked program is refused with its errors and
-findings. A program that needs confirmation is shown to the user through the client; the ``confirm``
+findings, and the refusal is recorded in the history (status refused) so that the attempt that fixes
+it can be linked to it. A program that needs confirmation is shown to the user through the client; the ``confirm``
 argument a model fills in counts only when every policy in force says so. ``--unsafe`` is used only
 when the policy allows it and someone confirmed.
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from mcptrace_core.history.records import RefusedAttempt
 from mcptrace_core.safety.audit import AuditLog, program_digest
 from mcptrace_core.safety.models import SafetyPolicy, ValidationReport, Verdict
 from mcptrace_core.safety.text import confirmation_question, refusal_text
@@ -45,8 +47,13 @@ async def authorize(
     program: str,
     confirm_argument: bool,
     backend: str,
+    chain_id: str | None = None,
+    attempt: int | None = None,
+    source: str | None = None,
 ) -> Decision:
-    """Raise ToolError (after auditing it) unless the program may run; return how it may run."""
+    """Raise ToolError (after auditing it and recording it in the history) unless the program may run;
+    return how it may run. ``chain_id``, ``attempt`` and ``source`` are what the history keeps of a
+    refused attempt besides the program and the report."""
     audit = AuditLog(call.services.settings.safety.audit_path())
     record = {
         "tool": call.tool,
@@ -63,31 +70,46 @@ async def authorize(
             for finding in report.findings
         ],
     }
-    if not report.valid:
-        audit.record("run_refused", reason="invalid", **record)
-        raise ToolError(refusal_text(report, "refused: the program does not pass validation; fix these and call again"))
-    if report.verdict == "block":
-        audit.record("run_refused", reason="blocked", **record)
-        raise ToolError(refusal_text(
-            report, f"refused: the safety policy ({', '.join(record['policies'])}) blocks this program"
+
+    def refuse(reason: str, why: str, summary: str) -> ToolError:
+        audit.record("run_refused", reason=reason, **record)
+        call.services.history.attempt_refused(RefusedAttempt(
+            backend=backend, program=program, reason=reason, message=summary, errors=tuple(report.errors),
+            validation=report.summary(), parameters={"tool": call.tool, "policies": record["policies"]},
+            chain_id=chain_id, attempt=attempt, source=source,
         ))
+        return ToolError(refusal_text(report, why))
+
+    if not report.valid:
+        raise refuse("invalid", "refused: the program does not pass validation; fix these and call again",
+                     report.errors[0].message if report.errors else "the program does not pass validation")
+    if report.verdict == "block":
+        blocked = f"the safety policy ({', '.join(record['policies'])}) blocks this program"
+        raise refuse("blocked", f"refused: {blocked}", _with_top_finding(blocked, report))
     confirmed_by = None
     if report.verdict == "confirm":
         confirmed_by = await _confirmation(call, report, policies, program, confirm_argument)
         if confirmed_by is None:
-            audit.record("run_refused", reason="not_confirmed", **record)
             how = (
                 "the user declined, or the client cannot ask its user: it lacks MCP elicitation"
                 if call.can_confirm else "nobody could be asked to confirm"
             )
-            raise ToolError(refusal_text(
-                report, f"refused: this program needs the user's confirmation and did not get it ({how}); "
-                "change the program so that the findings below go away, or ask the user to run it themselves",
-            ))
+            raise refuse("not_confirmed", (
+                f"refused: this program needs the user's confirmation and did not get it ({how}); "
+                "change the program so that the findings below go away, or ask the user to run it themselves"
+            ), _with_top_finding(f"not confirmed ({how})", report))
     use_unsafe = report.requires_unsafe and confirmed_by is not None and all(p.allow_unsafe for p in policies)
     decision = Decision(report.verdict, confirmed_by, use_unsafe, combined_limits(policies))
     audit.record("run_allowed", confirmed_by=confirmed_by, unsafe=use_unsafe, limits=decision.limits, **record)
     return decision
+
+
+def _with_top_finding(reason: str, report: ValidationReport) -> str:
+    """The refusal in one line, with the most severe finding (what to change first)."""
+    if not report.findings:
+        return reason
+    top = max(report.findings, key=lambda finding: finding.severity.rank)
+    return f"{reason}: {top.rule}: {top.message}"
 
 
 async def _confirmation(

@@ -10,6 +10,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from mcptrace_core.models import Model, Severity, TraceError
+from mcptrace_core.runs.models import ValidationSummary
 
 Verdict = Literal["allow", "confirm", "block"]
 VERDICTS: tuple[Verdict, ...] = ("allow", "confirm", "block")
@@ -153,3 +154,10 @@ class ValidationReport(Model):
     estimated_cost: CostEstimate | None = None
     requires_unsafe: bool = Field(False, description="The program calls builtins that need bpftrace --unsafe.")
     layers: list[LayerResult] = Field(default_factory=list, description="Each layer that ran, in order.")
+
+    def summary(self) -> ValidationSummary:
+        """The verdict and findings, as a run's history record carries them (rationales left out: they are
+        the rules' fixed texts)."""
+        return ValidationSummary(
+            self.verdict, tuple(finding.model_dump(mode="json", exclude={"rationale"}) for finding in self.findings)
+        )

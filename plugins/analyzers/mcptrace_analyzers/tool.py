@@ -19,10 +19,10 @@ from mcptrace_core.analysis import (
     TableSummary,
     TopKeys,
 )
+from mcptrace_core.history.lookup import find_run
 from mcptrace_core.interfaces import Analyzer
 from mcptrace_core.logging import get_logger
 from mcptrace_core.models import TraceMap
-from mcptrace_core.runs.models import RunNotFoundError
 from mcptrace_core.services import Services
 from mcptrace_core.textsafety import clean_text
 from mcptrace_core.tools import Image, ToolCall, ToolError, ToolInput, ToolOutput, ToolSpec
@@ -116,15 +116,13 @@ class AnalyzeResult(ToolOutput):
         return [Image(self._png)] if self._png else []
 
 
-def execution_output(services: Services, execution_id: str) -> tuple[str, list[TraceMap], int, str]:
+async def execution_output(services: Services, execution_id: str) -> tuple[str, list[TraceMap], int, str]:
     """A run's kept output lines as one text, its structured maps, its lost events, and a description.
 
-    The one place that knows where a run's output lives (a later history store plugs in here).
+    The run is the live one of this server or, for a run of an earlier server process (or expired from
+    memory), the one the history kept (its first and last lines; history.max_output_lines).
     """
-    try:
-        run = services.runs.get(execution_id)
-    except RunNotFoundError as error:
-        raise ToolError(str(error)) from None
+    run = await find_run(services, execution_id)
     lines: list[str] = []
     offset = 0
     while True:
@@ -232,13 +230,14 @@ def _attach_chart(result: AnalyzeResult, report: Report) -> None:
 
 async def analyze_output(call: ToolCall, args: AnalyzeInput) -> AnalyzeResult:
     analyzers = call.services.registry.analyzers
-    if args.execution_id is not None:
-        text, run_maps, lost, source = execution_output(call.services, args.execution_id)
-    else:
+    if args.execution_id is None:
         assert args.output is not None
         text = clean_text(args.output, MAX_LINE_CHARS)
-        run_maps, lost, source = [], 0, f"{len(args.output)} characters given"
-    return await asyncio.to_thread(analyze, analyzers, args, text, source, run_maps, lost)
+        return await asyncio.to_thread(analyze, analyzers, args, text, f"{len(args.output)} characters given")
+    text, run_maps, lost, source = await execution_output(call.services, args.execution_id)
+    result = await asyncio.to_thread(analyze, analyzers, args, text, source, run_maps, lost)
+    call.services.history.annotate(args.execution_id, summary=result.summary)  # search_history shows it
+    return result
 
 
 def tool_spec() -> ToolSpec:

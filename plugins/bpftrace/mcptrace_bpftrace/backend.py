@@ -11,7 +11,7 @@ from mcptrace_core.hostcache import cache_dir
 from mcptrace_core.interfaces import Backend
 from mcptrace_core.models import HostCheck
 from mcptrace_core.privilege import command_prefix, is_root
-from mcptrace_core.runs.models import RunSpec
+from mcptrace_core.runs.models import RunSpec, program_label
 
 from mcptrace_bpftrace import host
 from mcptrace_bpftrace.chains import ChainBook
@@ -165,11 +165,10 @@ class BpftraceBackend(Backend):
     ) -> RunSpec:
         """How to run ``program``; ``unsafe`` adds --unsafe (only ever after the safety gate said so)."""
         facts = self.host_facts()
-        first_line = next((line.strip() for line in program.splitlines() if line.strip()), "")
         return RunSpec(
             argv=self.command() + ["-f", "json"] + (["--unsafe"] if unsafe else []) + ["-e", program],
             backend=self.name,
-            label=first_line[:120],
+            label=program_label(program),
             timeout_s=timeout_s,
             decoder=JsonOutputDecoder(),
             env=env or {},

@@ -2,12 +2,14 @@
 
 exec_program and exec_with_retry both come through here, so no path runs a program that was not
 validated on this server under the configured policy (and the caller's, when it asks for a stricter
-one).
+one). What the history keeps of an attempt is settled here too: the example or template the program
+came from, and what validation said, go on the run's spec (or, when the gate refuses it, on the
+refusal's record).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from mcptrace_core.runs.models import RunLimitError, RunSpec
 from mcptrace_core.safety.gate import Decision, authorize
@@ -32,6 +34,8 @@ class Checked:
     timeout_s: float
     policies: list[SafetyPolicy]
     report: ValidationReport
+    source: str | None
+    """The example or template the program is, when it is one."""
 
 
 def run_timeout(call: ToolCall, program: str, timeout_s: float | None) -> float:
@@ -56,13 +60,17 @@ async def check(call: ToolCall, program: str, timeout_s: float | None, safety_le
         report = await validate(backend_of(call), program, policies, call.services.registry.safety_rules, timeout)
     except (PolicyError, LimitError) as error:
         raise ToolError(str(error)) from None
-    return Checked(program, timeout, policies, report)
+    return Checked(program, timeout, policies, report, await call.services.sources.source_of(program))
 
 
-async def admit(call: ToolCall, checked: Checked, confirm: bool) -> Decision:
-    """Pass the safety gate: a ToolError (audited) when refused, else how the run may go."""
+async def admit(
+    call: ToolCall, checked: Checked, confirm: bool, chain_id: str | None = None, attempt: int | None = None
+) -> Decision:
+    """Pass the safety gate: a ToolError (audited, and recorded in the history) when refused, else how the
+    run may go. An invalid program is refused here too, so every attempt is seen by the gate."""
     return await authorize(
-        call, checked.report, checked.policies, program=checked.program, confirm_argument=confirm, backend="bpftrace"
+        call, checked.report, checked.policies, program=checked.program, confirm_argument=confirm,
+        backend="bpftrace", chain_id=chain_id, attempt=attempt, source=checked.source,
     )
 
 
@@ -70,7 +78,8 @@ def run_spec_for(
     call: ToolCall, checked: Checked, decision: Decision, chain_id: str | None = None, attempt: int | None = None
 ) -> RunSpec:
     """A fresh run of an admitted program (each run needs its own spec: the decoder keeps state)."""
-    return backend_of(call).run_spec(
+    spec = backend_of(call).run_spec(
         checked.program, checked.timeout_s, limits_env(decision.limits),
         unsafe=decision.use_unsafe, chain_id=chain_id, attempt=attempt,
     )
+    return replace(spec, source=checked.source, validation=checked.report.summary())

@@ -114,12 +114,12 @@ async def exec_with_retry(call: ToolCall, args: RetryInput) -> RetryResult:
         return finish("repeated", f"This exact program already failed in attempt {previous.number}; change it as the "
                       f"errors say, then {again}.", errors=list(previous.errors))
     checked = await check(call, args.program, args.timeout_s, args.safety_level)
-    if not checked.report.valid:
-        return finish("invalid", f"Fix the errors (hints and suggestions say how), then {again}.",
-                      errors=checked.report.errors, findings=checked.report.findings, validation=checked.report)
     try:
-        decision = await admit(call, checked, args.confirm)
-    except ToolError as refusal:
+        decision = await admit(call, checked, args.confirm, chain_id, number)
+    except ToolError as refusal:  # recorded in the history as this attempt of the chain
+        if not checked.report.valid:
+            return finish("invalid", f"Fix the errors (hints and suggestions say how), then {again}.",
+                          errors=checked.report.errors, findings=checked.report.findings, validation=checked.report)
         return finish("refused", f"{str(refusal).splitlines()[0]}. Change the program as the findings' fixes say, "
                       f"then {again}.", findings=checked.report.findings, validation=checked.report)
     run, retries, busy = await _run_with_backoff(call, checked, decision, chain_id, number, args.max_retries)

@@ -180,6 +180,7 @@ async def generate(call: ToolCall, template_name: str, parameters: dict[str, Any
         raise ToolError(str(error)) from None
     except TemplateError as error:
         raise ToolError(f"{error} (a bug in the template: report it to its pack)") from None
+    call.services.sources.remember_template(rendered.program, rendered.template)  # the history names it
     validation = await validate(call, rendered.program) if check else None
     if validation is not None and not validation.valid:
         next_step = "fix the parameters named in the errors (list_probes finds real probe names) and generate again"
