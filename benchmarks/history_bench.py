@@ -3,7 +3,8 @@
 1. Recording: a real Run object with 200 output lines and a map goes through the run manager's listener
    calls (run_started + run_ended) as it would at the start and end of a run. Reported twice: the cost on
    the event loop (queueing; what a run waits for), and end to end until the rows are committed by the
-   writer thread (flush after every run, so no batching helps).
+   writer thread (flush after every run, so no batching helps). The same for an attempt the safety gate
+   refused (one row, then its fix links).
 2. Fill: --runs runs (default 100,000) through the same writer, in the batches it forms on its own.
 3. search_history: the tool itself (argument validation, worker thread, SQLite FTS5, fusion, pydantic
    result) for a set of queries and filters; p50/p90/max. With --fake-embedder the vector path is timed
@@ -28,9 +29,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the named fake lives with the tests
 
 from mcptrace_core.config import HistorySettings, RunSettings, load_settings
+from mcptrace_core.history.records import RefusedAttempt
 from mcptrace_core.history.store import HistoryStore
 from mcptrace_core.models import MapEntry, TraceError, TraceMap
-from mcptrace_core.runs.models import RunSpec, RunStatus
+from mcptrace_core.runs.models import RunSpec, RunStatus, ValidationSummary
 from mcptrace_core.runs.run import Run
 from mcptrace_core.services import Services
 from mcptrace_core.tools import invoke
@@ -84,6 +86,12 @@ QUERIES = [
 ]
 
 
+VALIDATED = ValidationSummary("allow", ({
+    "rule": "hot-probe-output", "severity": "medium", "message": "printf on a probe that fires often", "line": 1,
+    "col": 1, "fix": "count in a map instead", "requires_unsafe": False,
+},))
+
+
 class FakeTrigramEmbedder384(FakeTrigramEmbedder):
     """The tests' FAKE embedder (no model) at MiniLM's width, so the vector cache costs what it would."""
 
@@ -95,7 +103,8 @@ def synthetic_run(rng: random.Random, number: int, limits: RunSettings, lines: i
     tp = rng.choice(TRACEPOINTS)
     program = shape.format(tp=tp, n=rng.randint(1, 400), k=rng.randint(0, 5))
     spec = RunSpec(argv=["bpftrace", "-f", "json", "-e", program], backend="bpftrace",
-                   label=program.splitlines()[0][:120], timeout_s=10.0, program=program)
+                   label=program.splitlines()[0][:120], timeout_s=10.0, program=program,
+                   source=f"example:core/{tp}" if rng.random() < 0.3 else None, validation=VALIDATED)
     run = Run(f"{number:012x}", spec, limits)
     for index in range(lines):
         run.add_line(f"{tp} event {index} comm=app{index % 7} pid={1000 + index}")
@@ -130,6 +139,31 @@ def bench_recording(store: HistoryStore, limits: RunSettings, count: int) -> Non
         committed.append(time.perf_counter() - begin)
     print(f"record a run, on the event loop (start + end, 200 lines, 1 map): {stats_ms(on_loop)}")
     print(f"record a run, until committed by the writer (flush each run):   {stats_ms(committed)}")
+    on_loop, committed = [], []
+    for run in runs:
+        refused = refusal(run)
+        begin = time.perf_counter()
+        store.attempt_refused(refused)
+        queued = time.perf_counter()
+        store.flush()
+        on_loop.append(queued - begin)
+        committed.append(time.perf_counter() - begin)
+    print(f"record a refused attempt, on the event loop (2 findings):       {stats_ms(on_loop)}")
+    print(f"record a refused attempt, until committed (with fix links):     {stats_ms(committed)}")
+
+
+def refusal(run: Run) -> RefusedAttempt:
+    """A refused attempt like the gate records: a validation error and two findings, no process."""
+    findings = tuple(
+        {"rule": rule, "severity": "high", "message": f"{rule} in {run.spec.label}", "line": 1, "col": 1,
+         "fix": "trace a tracepoint instead", "requires_unsafe": False}
+        for rule in ("hot-probe-output", "unsafe-builtin")
+    )
+    error = TraceError(category="syntax", message="syntax error, unexpected identifier", line=1, col=30)
+    return RefusedAttempt(
+        backend="bpftrace", program=run.spec.program or "", reason="invalid", message=error.message, errors=(error,),
+        validation=ValidationSummary("confirm", findings), parameters={"tool": "exec_program", "policies": ["standard"]},
+    )
 
 
 def fill(store: HistoryStore, limits: RunSettings, count: int) -> None:

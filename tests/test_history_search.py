@@ -116,7 +116,8 @@ async def test_meaning_path_embeds_lazily_caches_vectors_and_fuses(tmp_path: Pat
         await run(client, OPENS)  # the same text: embedded once
         assert embedder.texts_embedded == 0, "recording a run never embeds"
 
-        found = await search(client, services, query="opening files")  # no word in common with the program
+        # No word in common with the program:
+        found = await search(client, services, query="files opened with their names")
         assert found["search"] == "words+meaning" and found["note"] is None
         top = found["runs"][0]
         assert top["program"] == OPENS and top["matched"] == "meaning" and top["repeats"] == 2
@@ -134,7 +135,7 @@ async def test_meaning_path_embeds_lazily_caches_vectors_and_fuses(tmp_path: Pat
     newer_model = FakeTrigramEmbedder(version="2")
     services = Services.create(history_settings(tmp_path), plugins=plugins_with(newer_model))
     async for client in session(services):
-        found = await search(client, services, query="opening files")
+        found = await search(client, services, query="files opened with their names")
         assert found["runs"][0]["program"] == OPENS
         assert newer_model.texts_embedded == 2 + 1, "another model embeds every text again"
     with sqlite3.connect(tmp_path / "history.sqlite3") as conn:
@@ -151,14 +152,18 @@ async def test_a_failing_embedder_costs_the_meaning_not_the_search(tmp_path: Pat
 
 
 async def test_meaning_with_the_registered_embedder(tmp_path: Path) -> None:
-    services = Services.create(history_settings(tmp_path))
-    if not services.registry.embedders:
-        await services.aclose()
-        pytest.skip("no embedder plugin is installed (the search plugin registers the ONNX one)")
+    services = Services.create(history_settings(tmp_path))  # every installed plugin, as `mcptrace serve` loads them
+    assert services.registry.embedders and services.registry.embedders[0].name == "onnx-minilm"
     async for client in session(services):
-        await run(client, SYSCALLS)
-        await run(client, SCHED)
+        syscalls = await run(client, SYSCALLS)
+        sched = await run(client, SCHED)
         opens = await run(client, OPENS)
         found = await search(client, services, query="which files are being opened by programs")
-        assert found["search"] == "words+meaning"
-        assert found["runs"][0]["id"] == opens and found["runs"][0]["matched"] in ("meaning", "both")
+        assert found["search"] == "words+meaning" and found["note"] is None
+        assert found["runs"][0]["id"] == opens and found["runs"][0]["matched"] == "meaning"
+        found = await search(client, services, query="system call totals per process name")
+        assert found["runs"][0]["id"] == syscalls and found["runs"][0]["matched"] == "meaning"
+        found = await search(client, services, query="how often does a cpu switch between tasks")
+        assert found["runs"][0]["id"] == sched
+        found = await search(client, services, query="bake a loaf of sourdough bread")
+        assert found["runs"] == [], "below the cosine floor (history.search.MIN_SIMILARITY) nothing is related"

@@ -9,6 +9,7 @@ refusal's record).
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, replace
 
 from mcptrace_core.runs.models import RunLimitError, RunSpec
@@ -57,10 +58,14 @@ async def check(call: ToolCall, program: str, timeout_s: float | None, safety_le
     timeout = run_timeout(call, program, timeout_s)
     try:
         policies = run_policies(call.services, safety_level)
-        report = await validate(backend_of(call), program, policies, call.services.registry.safety_rules, timeout)
+        # The source is looked up while bpftrace validates: the first lookup reads the example packs.
+        report, source = await asyncio.gather(
+            validate(backend_of(call), program, policies, call.services.registry.safety_rules, timeout),
+            call.services.sources.source_of(program),
+        )
     except (PolicyError, LimitError) as error:
         raise ToolError(str(error)) from None
-    return Checked(program, timeout, policies, report, await call.services.sources.source_of(program))
+    return Checked(program, timeout, policies, report, source)
 
 
 async def admit(
