@@ -228,10 +228,15 @@ async def main() -> None:
         await services.aclose()
 
         if options.fake_embedder or options.registered_embedder:
-            services = Services.create(settings, plugins_with(FakeTrigramEmbedder384()) if options.fake_embedder else None)
-            if not services.registry.embedders:
-                sys.exit("no embedder plugin is registered")
-            embedder = services.registry.embedders[0]
+            plugins = None
+            if options.fake_embedder:
+                fake = FakeTrigramEmbedder384()
+                settings = settings.model_copy(update={"search": settings.search.model_copy(update={"embedder": fake.name})})
+                plugins = plugins_with(fake)
+            services = Services.create(settings, plugins)
+            embedder, off = services.embedder()
+            if embedder is None:
+                sys.exit(off)
             history = services.history
             begin = time.perf_counter()
             while history.using_connection(lambda conn: history.vectors.catch_up(conn, embedder)):

@@ -1,5 +1,5 @@
 """Where the cosine floor of search_history by meaning (history.search.MIN_SIMILARITY) should sit for the
-registered embedder (onnx-minilm by default).
+embedder search uses (search.embedder: onnx-minilm by default).
 
 Every example of the installed packs stands for a past run: its text is embedded exactly as the history
 embeds a run (records.embed_text: label, program). The development questions (shared/eval/dev_queries.json)
@@ -76,9 +76,9 @@ def main() -> None:
     cases = json.loads(options.queries.read_text())["cases"]
 
     services = Services.create(load_settings(Path("/nonexistent.toml"), {"history": {"enabled": False}}))
-    if not services.registry.embedders:
-        sys.exit("no embedder plugin is registered")
-    embedder = services.registry.embedders[0]
+    embedder, off = services.embedder()
+    if embedder is None:
+        sys.exit(off)
     examples = [example for pack in services.registry.example_packs for example in pack.examples()]
     texts = [embed_text(example.program, program_label(example.program), None, None) for example in examples]
     runs = np.asarray(embedder.embed(texts), dtype=np.float32)

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from mcptrace_core.config import Settings
 from mcptrace_core.history.store import HistoryStore
-from mcptrace_core.interfaces import Backend
+from mcptrace_core.interfaces import Backend, Embedder
 from mcptrace_core.plugins import PluginManager, build_plugin_manager
 from mcptrace_core.registry import Registry, build_registry
 from mcptrace_core.runs.manager import RunManager
@@ -50,6 +50,24 @@ class Services:
                 f"check `mcptrace plugins` and plugins.disable in the config"
             )
         return backend
+
+    def embedder(self) -> tuple[Embedder | None, str | None]:
+        """The embedder that gives search its sense of meaning (``search.embedder``, by name), or None and why.
+
+        search_examples, find_capabilities and search_history all use this one, so one setting turns
+        meaning on or off everywhere.
+        """
+        wanted = self.settings.search.embedder
+        if wanted == "none":
+            return None, "semantic search is off (search.embedder = 'none'): ranking by exact terms only"
+        embedder = self.registry.get("embedder", wanted)
+        if isinstance(embedder, Embedder):
+            return embedder, None
+        loaded = ", ".join(e.name for e in self.registry.embedders) or "none"
+        return None, (
+            f"semantic search is off: embedder {wanted!r} is not loaded (loaded: {loaded}); "
+            "set search.embedder or check `mcptrace plugins`"
+        )
 
     @cached_property
     def sources(self) -> ProgramSources:

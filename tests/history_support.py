@@ -16,9 +16,13 @@ from mcptrace_core.interfaces import Embedder
 from mcptrace_core.plugins import PluginManager, build_plugin_manager
 
 
-def history_settings(tmp_path: Path, **history: Any) -> Settings:
-    """Defaults, with the history in ``tmp_path`` (and any [history] keys given)."""
-    return load_settings(tmp_path / "absent.toml", {"history": {"path": str(tmp_path / "history.sqlite3"), **history}})
+def history_settings(tmp_path: Path, *, embedder: str | None = None, **history: Any) -> Settings:
+    """Defaults, with the history in ``tmp_path`` (and any [history] keys given); ``embedder`` names the
+    embedder search uses (search.embedder), e.g. the fake one's."""
+    overrides: dict[str, Any] = {"history": {"path": str(tmp_path / "history.sqlite3"), **history}}
+    if embedder is not None:
+        overrides["search"] = {"embedder": embedder}
+    return load_settings(tmp_path / "absent.toml", overrides)
 
 
 class FakeTrigramEmbedder(Embedder):

@@ -60,7 +60,7 @@ async def test_words_filters_and_fix_links(tmp_path: Path) -> None:
         sched = await run(client, SCHED)
 
         found = await search(client, services, query="openat filename")
-        assert found["search"] == "words" and "no embedder" in found["note"]
+        assert found["search"] == "words" and "'onnx-minilm' is not loaded" in found["note"]
         assert found["runs"][0]["id"] == opens and found["runs"][0]["matched"] == "words"
         assert found["runs"][0]["status"] == "timed_out" and found["runs"][0]["program"] == OPENS
         assert found["runs"][0]["verdict"] == "allow"
@@ -109,7 +109,7 @@ async def test_query_text_never_reaches_fts_syntax(tmp_path: Path) -> None:
 
 async def test_meaning_path_embeds_lazily_caches_vectors_and_fuses(tmp_path: Path) -> None:
     embedder = FakeTrigramEmbedder()
-    services = Services.create(history_settings(tmp_path), plugins=plugins_with(embedder))
+    services = Services.create(history_settings(tmp_path, embedder=embedder.name), plugins=plugins_with(embedder))
     async for client in session(services):
         opens = await run(client, OPENS)
         await run(client, SYSCALLS)
@@ -133,7 +133,7 @@ async def test_meaning_path_embeds_lazily_caches_vectors_and_fuses(tmp_path: Pat
         assert conn.execute("SELECT count(*) FROM embed_queue").fetchone()[0] == 0
 
     newer_model = FakeTrigramEmbedder(version="2")
-    services = Services.create(history_settings(tmp_path), plugins=plugins_with(newer_model))
+    services = Services.create(history_settings(tmp_path, embedder=newer_model.name), plugins=plugins_with(newer_model))
     async for client in session(services):
         found = await search(client, services, query="files opened with their names")
         assert found["runs"][0]["program"] == OPENS
@@ -143,7 +143,8 @@ async def test_meaning_path_embeds_lazily_caches_vectors_and_fuses(tmp_path: Pat
 
 
 async def test_a_failing_embedder_costs_the_meaning_not_the_search(tmp_path: Path) -> None:
-    services = Services.create(history_settings(tmp_path), plugins=plugins_with(FakeTrigramEmbedder(fail=True)))
+    broken = FakeTrigramEmbedder(fail=True)
+    services = Services.create(history_settings(tmp_path, embedder=broken.name), plugins=plugins_with(broken))
     async for client in session(services):
         opens = await run(client, OPENS)
         found = await search(client, services, query="openat")

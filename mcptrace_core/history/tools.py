@@ -39,7 +39,7 @@ class SearchHistoryInput(ToolInput):
 class SearchHistoryResult(ToolOutput):
     runs: list[HistoryHit] = Field(description="Best first; identical runs with the same outcome are one hit.")
     search: Literal["words+meaning", "words", "recent"] = Field(
-        description="How runs were found: by words and meaning, by words only (no embedder registered), or "
+        description="How runs were found: by words and meaning, by words only (no embedder: see note), or "
         "the most recent ones (empty query)."
     )
     note: str | None = Field(description="Why the search was narrower than asked, when it was.")
@@ -69,8 +69,7 @@ async def search_history(call: ToolCall, args: SearchHistoryInput) -> SearchHist
         run_filter = RunFilter(status=args.status, include_failed=args.include_failed, time_range=args.time_range)
     except ValueError as error:
         raise ToolError(str(error)) from None
-    embedders = call.services.registry.embedders
-    embedder = embedders[0] if embedders else None
+    embedder, off = call.services.embedder()
     try:
         outcome = await anyio.to_thread.run_sync(history.search, args.query, run_filter, args.limit, embedder)
     except HistoryUnavailable as error:
@@ -84,7 +83,7 @@ async def search_history(call: ToolCall, args: SearchHistoryInput) -> SearchHist
             notes.append(f"{outcome.pending_vectors} run texts are not embedded yet and were found by words only")
     else:
         mode = "words"
-        notes.append(outcome.problem or "no embedder is registered, so runs were matched by words only")
+        notes.append(outcome.problem or f"{off}; runs were matched by words only")
     return SearchHistoryResult(runs=outcome.hits, search=mode, note="; ".join(notes) or None)
 
 
