@@ -1,7 +1,7 @@
 """The gate every program passes before it runs: refuse, ask the user, or let it through; audit each.
 
 Every tool that runs something (exec_program, exec_with_retry, templates, BCC tools) validates on the
-server and then calls ``authorize``. An invalid or blocked program is refused with its errors and
+server (a BCC tool run is judged by ``toolruns.judge_tool``) and then calls ``authorize``. An invalid or blocked program is refused with its errors and
 findings. A program that needs confirmation is shown to the user through the client; the ``confirm``
 argument a model fills in counts only when every policy in force says so. ``--unsafe`` is used only
 when the policy allows it and someone confirmed.
@@ -45,8 +45,14 @@ async def authorize(
     program: str,
     confirm_argument: bool,
     backend: str,
+    subject: str = "program",
 ) -> Decision:
-    """Raise ToolError (after auditing it) unless the program may run; return how it may run."""
+    """Raise ToolError (after auditing it) unless the program may run; return how it may run.
+
+    :param program: what runs, as shown to the user and kept in the audit log: the program text, or a
+        tool's command line.
+    :param subject: what it is, in the refusal and in the question, e.g. 'program', 'BCC tool run'.
+    """
     audit = AuditLog(call.services.settings.safety.audit_path())
     record = {
         "tool": call.tool,
@@ -69,11 +75,11 @@ async def authorize(
     if report.verdict == "block":
         audit.record("run_refused", reason="blocked", **record)
         raise ToolError(refusal_text(
-            report, f"refused: the safety policy ({', '.join(record['policies'])}) blocks this program"
+            report, f"refused: the safety policy ({', '.join(record['policies'])}) blocks this {subject}"
         ))
     confirmed_by = None
     if report.verdict == "confirm":
-        confirmed_by = await _confirmation(call, report, policies, program, confirm_argument)
+        confirmed_by = await _confirmation(call, report, policies, program, confirm_argument, subject)
         if confirmed_by is None:
             audit.record("run_refused", reason="not_confirmed", **record)
             how = (
@@ -81,8 +87,8 @@ async def authorize(
                 if call.can_confirm else "nobody could be asked to confirm"
             )
             raise ToolError(refusal_text(
-                report, f"refused: this program needs the user's confirmation and did not get it ({how}); "
-                "change the program so that the findings below go away, or ask the user to run it themselves",
+                report, f"refused: this {subject} needs the user's confirmation and did not get it ({how}); "
+                f"change the {subject} so that the findings below go away, or ask the user to run it themselves",
             ))
     use_unsafe = report.requires_unsafe and confirmed_by is not None and all(p.allow_unsafe for p in policies)
     decision = Decision(report.verdict, confirmed_by, use_unsafe, combined_limits(policies))
@@ -91,10 +97,15 @@ async def authorize(
 
 
 async def _confirmation(
-    call: ToolCall, report: ValidationReport, policies: Sequence[SafetyPolicy], program: str, confirm_argument: bool
+    call: ToolCall,
+    report: ValidationReport,
+    policies: Sequence[SafetyPolicy],
+    program: str,
+    confirm_argument: bool,
+    subject: str,
 ) -> str | None:
     if confirm_argument and all(policy.model_confirmation for policy in policies):
         return "model (confirm argument, accepted by the policy)"
-    if await call.confirm(confirmation_question(report, program, unsafe=report.requires_unsafe)):
+    if await call.confirm(confirmation_question(report, program, unsafe=report.requires_unsafe, subject=subject)):
         return f"user (elicitation via {call.client or 'the client'})"
     return None

@@ -1,31 +1,23 @@
-"""The BCC tools as capabilities for the search index, so find_capabilities finds them by meaning.
+"""The BCC tools as capabilities of the search index, so find_capabilities finds them by meaning.
 
-Each capability has an id, a title, a text to embed (what the tool does, its options and examples in
-the tool's own words, read from the host) and metadata that says how to call it and whether it runs here.
+Each tool becomes a ``Capability`` of kind 'bcc_tool': its text is what the tool says it does, its
+options and its examples (in its own words, read from this host); it is runnable when its trial run
+attached here, and otherwise ``missing`` says why.
+
+The index reads the disk caches only (a few ms): learning the catalog runs every tool (~20 s the
+first time), which a search must not wait for. On a fresh install the caches are empty, so the index
+has no BCC tools until something learns them: ``mcptrace index build`` does first
+(``prepare_capabilities``), as do ``mcptrace bcc list`` and the list_bcc_tools tool, which also make
+a running server's index take them in (``SearchEngine.invalidate``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
-
-from mcptrace_bcc.backend import BccBackend
 from mcptrace_bcc.catalog import BccTool
+from mcptrace_core.search.capability import Capability
 
 MAX_TEXT_CHARS = 2000
-
-
-@dataclass(frozen=True)
-class Capability:
-    id: str
-    title: str
-    text: str
-    metadata: dict[str, Any] = field(default_factory=dict)
-
-
-async def bcc_capabilities(backend: BccBackend) -> list[Capability]:
-    """Every installed BCC tool as a capability (learns the catalog first if this boot has not)."""
-    return [tool_capability(tool) for tool in await backend.catalog.all()]
+MAX_MISSING_CHARS = 200
 
 
 def tool_capability(tool: BccTool) -> Capability:
@@ -33,21 +25,21 @@ def tool_capability(tool: BccTool) -> Capability:
     options = "; ".join(f"{option.name}: {option.help}" for option in schema.options if option.help)
     positionals = "; ".join(f"{p.name}: {p.help or p.value}" for p in schema.positionals)
     text = " ".join(part for part in (
-        f"{tool.file.base_name} ({tool.file.kind} BCC tool): {schema.description}",
+        schema.description,
         f"Options: {options}." if options else "",
         f"Arguments: {positionals}." if positionals else "",
         ("Examples: " + "; ".join(schema.examples[:6]) + ".") if schema.examples else "",
     ) if part)
+    usable = tool.usability.usable is True
     return Capability(
-        id=f"bcc:{tool.name}",
+        kind="bcc_tool",
+        id=tool.name,
         title=f"{tool.name}: {schema.description or 'BCC tool'}"[:160],
         text=text[:MAX_TEXT_CHARS],
-        metadata={
-            "kind": "bcc_tool",
-            "tool_name": tool.name,
-            "tool_kind": tool.file.kind,
-            "usable_here": tool.usability.usable,
-            "reason": tool.usability.reason,
-            "call": {"tool": "exec_bcc_tool", "arguments": {"tool_name": tool.name}},
-        },
+        source="bcc",
+        identifiers=tuple(sorted({tool.name, tool.file.base_name})),
+        usage=f"exec_bcc_tool(tool_name={tool.name!r}, arguments={{...}}); list_bcc_tools(query={tool.name!r}) "
+        "lists its options",
+        missing=() if usable else (tool.usability.reason[:MAX_MISSING_CHARS],),
+        item=tool,
     )

@@ -70,6 +70,6 @@ class Usability(Model):
         default=None,
         description="What stands in the way: kprobes, fentry, kernel_headers, btf, kernel_function, kernel_struct, "
         "kernel_config, perf_hardware, cpufreq, verifier, terminal, permission, python_bcc, arguments, policy "
-        "(never tried: the safety policy blocks it) or unknown.",
+        "(never tried: running it changes the host, or bcc.deny names it) or unknown.",
     )
     fix: str | None = Field(default=None, description="What would make it run, when something can.")
