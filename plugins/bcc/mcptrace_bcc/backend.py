@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 
 from mcptrace_bcc import probe
 from mcptrace_bcc.arguments import Invocation
-from mcptrace_bcc.capabilities import tool_capability
+from mcptrace_bcc.capabilities import tool_capabilities
 from mcptrace_bcc.catalog import BccCatalog, BccTool, Progress
 from mcptrace_bcc.discovery import kernel_headers_present
 from mcptrace_bcc.output import BccOutputDecoder
@@ -46,7 +46,7 @@ class BccBackend(Backend):
 
     def capabilities(self) -> list[Capability]:
         """The tools the catalog caches know, for the search index; runs nothing (see capabilities)."""
-        return [tool_capability(tool) for tool in self._new_catalog().cached(usable_only=False)]
+        return tool_capabilities(self._new_catalog().cached(usable_only=False))
 
     async def prepare_capabilities(self, progress: Progress | None = None) -> None:
         """Learn every installed tool (once per boot: ~20 s the first time), so the index has them all."""

@@ -24,6 +24,7 @@ from pydantic import ValidationError
 
 from mcptrace_bcc import probe
 from mcptrace_bcc.discovery import ToolFile, compiles_bpf, discover, kernel_headers_present
+from mcptrace_bcc.manual import manual_summary
 from mcptrace_bcc.reasons import classify
 from mcptrace_bcc.schema import ToolSchema, Usability
 from mcptrace_core.config import BccSettings
@@ -32,8 +33,10 @@ from mcptrace_core.logging import get_logger
 
 log = get_logger(__name__)
 
-CACHE_VERSION = 4
-"""Raise when what is learned (the help parser, the trial) changes: cached facts are then learned again."""
+SCHEMA_VERSION = 5
+TRIAL_VERSION = 4
+"""Raise one when what is learned (the help and manual reading, the trial) changes: those cached facts are
+then learned again."""
 TRIAL_ARGUMENTS: dict[str, list[str]] = {
     # Tools that refuse to start without arguments, with the smallest arguments that make them attach.
     "fsdist": ["-t", "ext4"],
@@ -219,6 +222,7 @@ class BccCatalog:
     async def _read_schema(self, file: ToolFile) -> ToolSchema:
         async with self._limit:
             schema = await probe.read_schema(file, self._safe_prefix())
+        schema = schema.model_copy(update={"manual": manual_summary(file.base_name)})
         self._schemas.put(file, schema, self._schema_key())
         return schema
 
@@ -252,10 +256,10 @@ class BccCatalog:
 
     @staticmethod
     def _schema_key() -> list[object]:
-        return [CACHE_VERSION]
+        return [SCHEMA_VERSION]
 
     def _usability_key(self) -> list[object]:
-        return [CACHE_VERSION, boot_id(), platform.release(), os.geteuid(), self._prefix(),
+        return [TRIAL_VERSION, boot_id(), platform.release(), os.geteuid(), self._prefix(),
                 self.settings.trial_timeout_s]
 
 

@@ -47,6 +47,9 @@ class ToolSchema(Model):
     options: list[ToolOption] = Field(default_factory=list)
     positionals: list[ToolPositional] = Field(default_factory=list)
     examples: list[str] = Field(default_factory=list, description="Example command lines from its help.")
+    manual: str = Field(
+        default="", description="What its installed manual page says it is for (empty when none is installed)."
+    )
     style: Literal["argparse", "argp", "comment", "unknown"] = Field(
         description="How the help was written; 'unknown' when it could not be read (no options known)."
     )

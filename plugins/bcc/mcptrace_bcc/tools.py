@@ -114,7 +114,7 @@ def tool_info(tool: BccTool) -> BccToolInfo:
 
 def _searchable(tool: BccTool) -> str:
     schema = tool.schema
-    parts = [tool.name, schema.description, *(o.name + " " + o.help for o in schema.options),
+    parts = [tool.name, schema.description, schema.manual, *(o.name + " " + o.help for o in schema.options),
              *(p.name + " " + p.help for p in schema.positionals)]
     return " ".join(parts).lower()
 
