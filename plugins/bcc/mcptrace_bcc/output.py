@@ -5,24 +5,29 @@ kind 'bcc' (the one analyze_output uses), fed the lines as they arrive through i
 
 - each histogram printout becomes a TraceMap of kind 'hist' on the run (keyed by its 'pid = 42' style
   label; a later printout replaces the earlier one), so get_result shows the latest while the tool runs;
+  a map that grows between batches has only its new entries converted;
 - of each table only where its rows are is remembered (the header's line and runs of row lines), and
   the rows of a page are parsed when the page is read, by the same analyzer: rows cost no memory beyond
   their lines and page exactly like them.
 
-Lines reach the analyzer in batches (at each blank line, which ends a printout, every ``BATCH_LINES``
-lines, when a page is read, and at the end), so a busy tool costs one analyzer call per batch.
+Lines reach the analyzer in batches: every ``BATCH_LINES`` lines, at a blank line (which ends a
+printout) when ``FLUSH_INTERVAL_S`` has passed since the last batch, when a page is read (get_result
+reads its page's tables before the maps, so it always sees the latest printout) and at the end. Each
+batch converts the maps it touched whole, so batches are spaced in time: a tool printing thousands of
+keyed histograms a second would otherwise pay for the analyzer call at every blank line.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from mcptrace_core.analysis import EventTable, ParsedOutput
+from mcptrace_core.analysis import EventTable, ParsedMap, ParsedOutput
 from mcptrace_core.interfaces import Analyzer, OutputStream
 from mcptrace_core.logging import get_logger
-from mcptrace_core.models import TableRow, TraceTable
+from mcptrace_core.models import MapEntry, TableRow, TraceMap, TraceTable
 
 if TYPE_CHECKING:
     from mcptrace_core.runs.run import Run
@@ -30,6 +35,7 @@ if TYPE_CHECKING:
 log = get_logger(__name__)
 
 BATCH_LINES = 256
+FLUSH_INTERVAL_S = 0.5
 MAX_PRINTOUTS = 10_000
 """Table printouts remembered (their positions only); the oldest are forgotten first."""
 
@@ -56,6 +62,9 @@ class BccOutputDecoder:
         self._pending: list[str] = []
         self._printouts: list[_Printout] = []
         self._run: Run | None = None
+        self._flushed_at = 0.0
+        self._converted: dict[str, tuple[ParsedMap, list[MapEntry]]] = {}
+        """Per map: the analyzer's map last converted and its entries so far (it only grows)."""
 
     # -- OutputDecoder ---------------------------------------------------------------------------
 
@@ -63,7 +72,9 @@ class BccOutputDecoder:
         self._run = run
         if self._stream is not None:
             self._pending.append(line)
-            if len(self._pending) >= BATCH_LINES or not line.strip():
+            if len(self._pending) >= BATCH_LINES or (
+                not line.strip() and time.monotonic() - self._flushed_at >= FLUSH_INTERVAL_S
+            ):
                 self._flush(run)
         run.add_line(line)
 
@@ -108,6 +119,7 @@ class BccOutputDecoder:
     def _flush(self, run: Run, final: bool = False) -> None:
         if self._stream is None:
             return
+        self._flushed_at = time.monotonic()
         try:
             if self._pending:
                 self._stream.feed(self._pending)
@@ -122,12 +134,21 @@ class BccOutputDecoder:
 
     def _absorb(self, taken: ParsedOutput, run: Run) -> None:
         for parsed_map in taken.maps:
-            run.set_map(parsed_map.to_trace_map())
+            run.set_map(self._trace_map(parsed_map))
         run.lost_events += taken.lost_events
         # in line order: rows always belong to the latest header printout before them
         found = sorted((row_run, table.header or "") for table in taken.tables for row_run in table.row_runs)
         for (header_line, start, stop), header in found:
             self._remember(header, header_line, start, stop)
+
+    def _trace_map(self, parsed: ParsedMap) -> TraceMap:
+        """The map as a TraceMap, converting only the entries added since the last batch: the analyzer
+        hands over the same growing map until a printout starts a new one."""
+        known = self._converted.get(parsed.name)
+        entries = known[1] if known is not None and known[0] is parsed else []
+        entries = entries + parsed.to_trace_map(list(range(len(entries), len(parsed.keys)))).entries
+        self._converted[parsed.name] = (parsed, entries)
+        return TraceMap(name=parsed.name, kind=parsed.kind, entries=entries)
 
     def _remember(self, header: str, header_line: int, start: int, stop: int) -> None:
         printouts = self._printouts
