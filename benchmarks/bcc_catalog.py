@@ -4,6 +4,7 @@
 - new boot: the --help schemas are cached (per install), the trials run again (per boot);
 - warm: everything cached;
 - start path: the synchronous read of the caches that `full` exposure does while the server starts;
+- search index contribution: the BCC tools as capabilities, read from the caches on the first search;
 - serve: first tools/list of `mcptrace serve` in compact and in full mode (warm caches).
 
 Usage: python benchmarks/bcc_catalog.py [--runs 7]   (as root, with libbpf-tools / bpfcc-tools installed)
@@ -28,6 +29,14 @@ def _catalog():  # type: ignore[no-untyped-def]
     from mcptrace_core.config import BccSettings
 
     return BccCatalog(BccSettings(), lambda: [])
+
+
+def _backend():  # type: ignore[no-untyped-def]
+    from mcptrace_bcc.backend import BccBackend
+
+    from mcptrace_core.config import load_settings
+
+    return BccBackend(load_settings(Path("/nonexistent/mcptrace.toml")))
 
 
 async def _learn_all() -> tuple[float, int, int]:
@@ -65,6 +74,12 @@ def main() -> None:
         _catalog().cached()
         start_path.append(time.perf_counter() - begin)
     print(f"full-mode start path (read caches):       {median_ms(start_path)}")
+    index_path = []
+    for _ in range(args.runs):
+        begin = time.perf_counter()
+        found = _backend().capabilities()
+        index_path.append(time.perf_counter() - begin)
+    print(f"search index contribution ({len(found)} capabilities from the caches): {median_ms(index_path)}")
     _serve_s("full")  # warms the page cache; then compact and full alternate, so load changes hit both alike
     compact, full, counts = [], [], {}
     for _ in range(args.runs):

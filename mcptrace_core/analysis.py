@@ -104,6 +104,21 @@ class Column:
     values: list[Any]
 
 
+class RowRun(NamedTuple):
+    """Consecutive output lines that are rows of a table, under one printout of its header.
+
+    Line numbers count every line parsed (or fed to a stream) from 0, so a run's rows can be shown
+    next to its lines, as get_result does for BCC tools.
+    """
+
+    header_line: int
+    """The line of the header printout the rows are under."""
+    start: int
+    """The first row's line."""
+    stop: int
+    """One past the last row's line."""
+
+
 @dataclass
 class EventTable:
     """Event lines (printf output, a BCC tool's rows) split into columns under their header."""
@@ -112,6 +127,8 @@ class EventTable:
     """The header row as printed; None when the columns were inferred (col1, col2, ...)."""
     columns: list[Column]
     rows: int
+    row_runs: list[RowRun] = field(default_factory=list)
+    """Where the rows came from, in row order; empty for inferred tables."""
 
 
 @dataclass

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from mcptrace_core.models import Example, HostCheck, Severity
     from mcptrace_core.program.ir import Program
     from mcptrace_core.safety.engine import RuleContext
-    from mcptrace_core.safety.models import Finding
+    from mcptrace_core.safety.models import Finding, ToolRun
     from mcptrace_core.templates.model import Template
 
 
@@ -35,10 +35,12 @@ class Backend(ABC):
 
 
 class SafetyRule(ABC):
-    """A check of a parsed program that may raise findings before the program runs.
+    """A check that may raise findings before something runs: a bpftrace program, or an installed tool.
 
     ``check`` reads the program model (probes, calls, strings: never raw text, so a word in a comment
     is not a call) and the context (the policy's thresholds, what each probe spec attaches here).
+    ``check_tool`` reads a run of an installed tool (a BCC tool and its arguments). A rule implements
+    either or both; each finds nothing by default.
     """
 
     id: ClassVar[str]
@@ -49,9 +51,13 @@ class SafetyRule(ABC):
     fix: ClassVar[str]
     """How to get the same answer without the finding."""
 
-    @abstractmethod
     def check(self, program: Program, context: RuleContext) -> Sequence[Finding]:
         """Return the findings of this rule for ``program``; an empty list when it has none."""
+        return []
+
+    def check_tool(self, run: ToolRun, context: RuleContext) -> Sequence[Finding]:
+        """Return the findings of this rule for running a tool (``run.name`` with ``run.arguments``)."""
+        return []
 
     def finding(
         self,
@@ -98,6 +104,30 @@ class Analyzer(ABC):
     @abstractmethod
     def parse(self, text: str) -> ParsedOutput:
         """Parse ``text`` (untrusted: any input must parse without raising) into maps, tables, notices."""
+
+    def stream(self) -> OutputStream | None:
+        """A parser to feed a run's output as it arrives, so the run shows its maps and tables while it
+        goes (BCC tools); None when this kind is only parsed whole."""
+        return None
+
+
+class OutputStream(ABC):
+    """Parses one run's output as it arrives, line by line or in batches, in the ``parse`` way.
+
+    ``take`` hands over what was parsed since the previous take and forgets it, so memory stays flat
+    however long the run: the caller keeps what it needs (the latest map printouts, where table rows
+    are). Line numbers in the result count every line fed, from 0.
+    """
+
+    @abstractmethod
+    def feed(self, lines: Sequence[str]) -> None:
+        """Parse the next lines (without their newlines). Untrusted text: must not raise."""
+
+    @abstractmethod
+    def take(self, final: bool = False) -> ParsedOutput:
+        """What was parsed since the last take: each map printed since (its latest printout, whole), the
+        table rows (with their ``row_runs``), notices. ``final``: the output has ended, so whatever is
+        still open (a histogram whose rows may go on) is closed and handed over too."""
 
 
 class TemplatePack(ABC):

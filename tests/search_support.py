@@ -217,14 +217,21 @@ class PackPlugin:
 
 
 CONTENT_HOOKS = {"mcptrace_example_packs", "mcptrace_template_packs"}
+CATALOG_PLUGINS = {"bcc"}
+"""Plugins whose capabilities come from what this host's catalog cache holds (other tests fill it):
+BccLikeBackend stands in for them, so rankings do not move with the order tests run in."""
 
 
 def make_services(*extra: tuple[str, object], settings: Settings | None = None) -> Services:
     """Services as `mcptrace serve` loads them, but with the test pack (and ``extra``) in place of the
-    installed example and template packs, so that rankings do not move when a pack is installed."""
+    installed example and template packs and the BCC backend, so that rankings do not move when a pack
+    is installed or the BCC catalog was learned."""
     settings = settings or load_settings(Path("/nonexistent/mcptrace.toml"))
     installed = build_plugin_manager(settings.plugins.disable).records
-    content = [record.name for record in installed if CONTENT_HOOKS.intersection(record.hooks)]
+    content = [
+        record.name for record in installed
+        if CONTENT_HOOKS.intersection(record.hooks) or record.name in CATALOG_PLUGINS
+    ]
     pack = [] if any(name == "search-test" for name, _ in extra) else [("search-test", PackPlugin())]
     pm = build_plugin_manager([*settings.plugins.disable, *content], plugins=[*pack, *extra])
     return Services.create(settings, pm)

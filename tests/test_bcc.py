@@ -114,7 +114,7 @@ async def test_runqlat_per_process_histograms_are_keyed_by_their_label(client) -
     data = await _call(client, "exec_bcc_tool", tool_name="runqlat", arguments={"pids": True}, timeout_s=1, wait=True)
     (hist,) = data["maps"]
     keys = [entry["key"] for entry in hist["entries"]]
-    assert keys and all(key.startswith("pid = ") for key in keys) and len(set(keys)) == len(keys)
+    assert keys and all(key.startswith("pid=") for key in keys) and len(set(keys)) == len(keys)
 
 
 @requires_bcc
@@ -149,29 +149,6 @@ async def test_a_python_tool_without_kernel_headers_points_to_its_libbpf_twin(cl
     text = await _error(client, "exec_bcc_tool", tool_name="opensnoop-bpfcc")
     assert "needs the running kernel's headers" in text and "linux-headers-" in text
     assert "'opensnoop' does the same and runs here" in text
-
-
-@requires_bcc
-async def test_policy_blocks_state_changing_and_denied_tools_and_asks_for_sensitive_ones(
-    client, settings  # type: ignore[no-untyped-def]
-) -> None:
-    if Path("/usr/sbin/reset-trace-bpfcc").exists():
-        text = await _error(client, "exec_bcc_tool", tool_name="reset-trace-bpfcc")
-        assert "blocked by the safety policy" in text and "changes the system" in text
-    text = await _error(client, "exec_bcc_tool", tool_name="bashreadline")
-    assert "needs the user's confirmation" in text and "confirm=true" in text
-    confirmed = await _call(client, "exec_bcc_tool", tool_name="bashreadline", confirm=True, timeout_s=1, wait=True)
-    assert confirmed["status"] in ("completed", "timed_out", "stopped")
-
-    denied = Services.create(settings.model_copy(update={"bcc": settings.bcc.model_copy(update={"deny": ["exec*"]})}))
-    try:
-        from mcp import Client
-
-        async with Client(build_server(denied), mode="legacy") as other:
-            text = await _error(other, "exec_bcc_tool", tool_name="execsnoop")
-    finally:
-        await denied.aclose()
-    assert "bcc.deny matches 'exec*'" in text
 
 
 @requires_bcc
@@ -238,15 +215,8 @@ async def test_a_tool_that_needs_arguments_fails_with_a_structured_error(client)
 
 
 @requires_bcc
-async def test_capabilities_and_doctor_cover_every_installed_tool(services) -> None:  # type: ignore[no-untyped-def]
-    from mcptrace_bcc.capabilities import bcc_capabilities
-
+async def test_doctor_covers_every_installed_tool(services) -> None:  # type: ignore[no-untyped-def]
     backend = services.backend("bcc")
-    capabilities = {capability.id: capability for capability in await bcc_capabilities(backend)}
-    execsnoop = capabilities["bcc:execsnoop"]
-    assert execsnoop.metadata["usable_here"] is True and execsnoop.metadata["call"]["tool"] == "exec_bcc_tool"
-    assert "exec" in execsnoop.text.lower() and "Options:" in execsnoop.text
-    assert len(capabilities) == len(backend.catalog.files())
     checks = {check.name: check for check in await backend.doctor()}
     assert checks["libbpf-tools installed"].ok and checks["libbpf tools usable here"].ok
     assert all(check.fix for check in checks.values() if not check.ok)

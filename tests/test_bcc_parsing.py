@@ -10,7 +10,8 @@ import pytest
 from click.testing import CliRunner
 from mcptrace_bcc.arguments import ArgumentError, build_invocation
 from mcptrace_bcc.helpparse import parse_header_comment, parse_help
-from mcptrace_bcc.output import BccOutputDecoder
+from mcptrace_analyzers.analyzers import BccAnalyzer
+from mcptrace_bcc.output import BATCH_LINES, BccOutputDecoder
 
 from mcptrace_core.cli import cli
 from mcptrace_core.config import load_settings
@@ -93,13 +94,15 @@ def test_arguments_render_as_single_words_and_fill_in_the_duration() -> None:
         build_invocation("opensnoop", schema, {"uid": []}, 1)
 
 
-def _decode(lines: list[str]) -> tuple[Run, BccOutputDecoder]:
-    decoder = BccOutputDecoder()
+def _decode(lines: list[str], finish: bool = True) -> tuple[Run, BccOutputDecoder]:
+    analyzer = BccAnalyzer()
+    decoder = BccOutputDecoder(analyzer, analyzer.stream())
     run = Run("t", RunSpec(argv=["x"], backend="bcc", label="x", timeout_s=1, decoder=decoder),
               load_settings(Path("/nonexistent.toml")).runs)
     for line in lines:
         decoder.feed(line, run)
-    decoder.finish(run)
+    if finish:
+        decoder.finish(run)
     return run, decoder
 
 
@@ -113,8 +116,18 @@ def test_tables_are_paged_with_their_lines() -> None:
         {"PID": 1, "COMM": "a", "FD": 3, "ERR": 0, "PATH": "/x y"}, {"PID": 2, "COMM": "b", "FD": -1, "ERR": 2, "PATH": "/z"}]
     assert second.rows[0].values == {"SYSCALL": "read", "COUNT": 5} and second.rows[0].line == 7
     (only,) = decoder.page_tables(3, lines[3:4])
-    assert [row.line for row in only.rows] == [3]
+    assert [row.line for row in only.rows] == [3] and only.header_line == 1 and only.columns == first.columns
     assert run.output.total == len(lines)
+
+
+def test_rows_show_while_the_tool_runs_and_columns_are_typed_over_the_page() -> None:
+    rows = [f"{pid} cat {'-' if pid % 2 else '0x' + str(pid)} /etc/hosts" for pid in range(1000, 1000 + BATCH_LINES + 5)]
+    lines = ["PID COMM FLAGS PATH", *rows]
+    _, decoder = _decode(lines, finish=False)  # a snoop tool still running: no blank line, no end yet
+    (table,) = decoder.page_tables(BATCH_LINES + 1, lines[BATCH_LINES + 1:])
+    assert [row.line for row in table.rows] == list(range(BATCH_LINES + 1, len(lines)))
+    assert all(isinstance(row.values["PID"], int) for row in table.rows)
+    assert {type(row.values["FLAGS"]) for row in table.rows} == {str}  # '-' and '0x..' in one column: text
 
 
 def test_histograms_become_maps_and_a_new_printout_replaces_the_old() -> None:
@@ -122,9 +135,27 @@ def test_histograms_become_maps_and_a_new_printout_replaces_the_old() -> None:
                 "", "pid = 8", "     usecs   : count    distribution", "  0 -> 1   : 1   |*   |"]
     run, _ = _decode(printout + printout[:3])
     (entry,) = run.maps["usecs"].entries  # the second printout started over with pid 7 only
-    assert entry.key == "pid = 7" and [(b.low, b.high, b.count) for b in entry.buckets or []] == [(0, 2, 2)]
+    assert entry.key == "pid=7" and [(b.low, b.high, b.count) for b in entry.buckets or []] == [(0, 2, 2)]
     run, _ = _decode(printout)
-    assert [e.key for e in run.maps["usecs"].entries] == ["pid = 7", "pid = 8"]
+    assert [e.key for e in run.maps["usecs"].entries] == ["pid=7", "pid=8"]
+
+
+def test_without_a_working_analyzer_the_output_stays_text() -> None:
+    class Broken(BccAnalyzer):
+        def parse(self, text: str):  # type: ignore[no-untyped-def]
+            raise RuntimeError("a fault no real output produces")
+
+    class BrokenStream(type(BccAnalyzer().stream())):  # type: ignore[misc]
+        def take(self, final: bool = False):  # type: ignore[no-untyped-def]
+            raise RuntimeError("a fault no real output produces")
+
+    decoder = BccOutputDecoder(Broken(), BrokenStream("bcc"))
+    run = Run("t", RunSpec(argv=["x"], backend="bcc", label="x", timeout_s=1, decoder=decoder),
+              load_settings(Path("/nonexistent.toml")).runs)
+    for line in ["SYSCALL COUNT", "read 5", ""]:
+        decoder.feed(line, run)
+    decoder.finish(run)
+    assert run.output.total == 3 and run.maps == {} and decoder.page_tables(0, ["SYSCALL COUNT", "read 5", ""]) == []
 
 
 @requires_bcc

@@ -60,7 +60,9 @@ async def list_tools(state: CliState, query: str | None, usable_only: bool, limi
               help="An option or argument of the tool, e.g. -a pid=42 -a timestamp=true (repeatable).")
 @click.option("--timeout", "timeout_s", type=click.FloatRange(min=0, min_open=True), default=None,
               help="How long to trace, in seconds (default from config: runs.default_timeout_s).")
-@click.option("--confirm", is_flag=True, help="Run a tool the safety policy asks confirmation for.")
+@click.option("--confirm", is_flag=True,
+              help="Answer yes yourself, up front, when the safety policy asks to confirm the run (otherwise "
+              "you are asked on the terminal; without a terminal the run is refused).")
 @json_option
 @click.pass_obj
 @run_async
@@ -70,7 +72,8 @@ async def run_tool(
     """Run the BCC tool TOOL with checked arguments, streaming its output.
 
     Arguments go through the same checks as the exec_bcc_tool MCP tool: known options only, typed
-    values, never a shell. Ctrl-C stops the tool the way stop_execution does (it prints its summary).
+    values, never a shell; the safety policy applies as to exec_bcc_tool, and when it asks for
+    confirmation you are asked on the terminal (or say yes up front with --confirm). Ctrl-C stops the tool the way stop_execution does (it prints its summary).
     With --json, one JSON document at the end: lines, tables parsed into rows, histograms as buckets.
 
     \b
@@ -84,8 +87,15 @@ async def run_tool(
         fail(str(error), as_json)
         return
     services = Services.create(state.settings())
-    await start_and_stream(services, "exec_bcc_tool", as_json, tool_name=tool, arguments=arguments,
-                           timeout_s=timeout_s, confirm=confirm)
+    await start_and_stream(services, "exec_bcc_tool", as_json, ask_user=_answered_yes if confirm else None,
+                           tool_name=tool, arguments=arguments, timeout_s=timeout_s)
+
+
+async def _answered_yes(question: str) -> bool:
+    """The person running the command confirmed with --confirm: show what they agreed to."""
+    click.echo(question, err=True)
+    click.echo("yes (--confirm)", err=True)
+    return True
 
 
 def _pair(text: str) -> tuple[str, Any]:

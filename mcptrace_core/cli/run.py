@@ -14,7 +14,7 @@ from mcptrace_core.cli.data import call, terminal_confirmation
 from mcptrace_core.runs.models import RunStatus
 from mcptrace_core.runs.results import execution_result
 from mcptrace_core.services import Services
-from mcptrace_core.tools import ToolError
+from mcptrace_core.tools import ConfirmFn, ToolError
 
 PAGE_LINES = 1000
 
@@ -44,10 +44,15 @@ async def run(state: CliState, source: click.utils.LazyFile, timeout_s: float | 
     await start_and_stream(services, "exec_program", as_json, program=program, timeout_s=timeout_s)
 
 
-async def start_and_stream(services: Services, tool: str, as_json: bool, **arguments: Any) -> None:
-    """Start a run with ``tool`` and print its output as it comes; Ctrl-C stops it; exit with its status."""
+async def start_and_stream(
+    services: Services, tool: str, as_json: bool, ask_user: ConfirmFn | None = None, **arguments: Any
+) -> None:
+    """Start a run with ``tool`` and print its output as it comes; Ctrl-C stops it; exit with its status.
+
+    :param ask_user: answers the safety policy's question; by default the person at the terminal, if any.
+    """
     try:
-        started = await call(services, tool, ask_user=terminal_confirmation(), **arguments)
+        started = await call(services, tool, ask_user=ask_user or terminal_confirmation(), **arguments)
     except ToolError as error:
         await services.aclose()  # a refused attempt is recorded in the history: write it before exiting
         fail(str(error), as_json)

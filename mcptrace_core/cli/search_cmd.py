@@ -12,19 +12,20 @@ import click
 
 from mcptrace_core.cli.common import CliState, emit, fail, json_option, run_async
 from mcptrace_core.cli.data import call
+from mcptrace_core.search.capability import prepare
 from mcptrace_core.search.engine import SearchIndex
 from mcptrace_core.services import Services
 from mcptrace_core.tools import ToolError
 
 
 @contextlib.contextmanager
-def _progress_bar() -> Iterator[Any]:
-    """A progress callback that draws a bar on stderr once embedding starts (a cached index draws nothing)."""
+def _progress_bar(label: str = "embedding") -> Iterator[Any]:
+    """A progress callback that draws a bar on stderr once work starts (a cached index draws nothing)."""
     state: dict[str, Any] = {}
 
     async def report(done: int, total: int) -> None:
         if "bar" not in state:
-            state["bar"] = click.progressbar(length=total, label="embedding", file=sys.stderr, show_pos=True)
+            state["bar"] = click.progressbar(length=total, label=label, file=sys.stderr, show_pos=True)
             state["bar"].__enter__()
         bar = state["bar"]
         bar.update(done - bar.pos)
@@ -92,14 +93,19 @@ def index() -> None:
 async def build(state: CliState, force: bool, as_json: bool) -> None:
     """Build the search index now (it is otherwise built on the first search), with a progress bar.
 
-    The index is cached in the user cache directory under a hash of every indexed text and the model,
-    so it is rebuilt by itself when a pack changes; --force rebuilds it regardless.
+    First the providers that learn their capabilities slowly learn them (the BCC tools installed
+    here: each is run once per boot, ~20 s the first time), so the index has every one of them; a
+    search alone reads only what is already learned. The index is cached in the user cache directory
+    under a hash of every indexed text and the model, so it is rebuilt by itself when a pack changes;
+    --force rebuilds it regardless.
 
     \b
     Example:
       mcptrace index build
     """
     services = Services.create(state.settings())
+    with _progress_bar("learning installed tools") as report:
+        await prepare(services.registry, report)
     built = await _index(services, rebuild=force)
     info = built.info
     examples = [row for row, c in enumerate(built.capabilities) if c.kind == "example"]

@@ -116,6 +116,7 @@ def execution_result(run: RunView, offset: int, limit: int) -> ExecutionResult:
     offset = min(max(0, offset), run.output.total)
     page = run.output.page(offset, limit)
     next_offset = page.offset + len(page.lines)
+    tables = run.spec.page_tables(page.offset, page.lines)  # first: a decoder may bring its maps up to date
     first_error = run.errors[0].message if run.errors else None
     if first_error is None and run.status.value == "failed":
         tail = run.stderr.last(1)
@@ -136,7 +137,7 @@ def execution_result(run: RunView, offset: int, limit: int) -> ExecutionResult:
         errors=list(run.errors),
         stderr=run.stderr.last(50),
         maps=list(run.maps.values()),
-        tables=run.spec.page_tables(page.offset, page.lines),
+        tables=tables,
         attached_probes=run.attached_probes,
         lost_events=run.lost_events,
         duration_s=run.duration_s,

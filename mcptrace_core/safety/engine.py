@@ -8,7 +8,7 @@ nor wave a program through.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING
@@ -57,31 +57,37 @@ def evaluate(program: Program, rules: Iterable[SafetyRule], context: RuleContext
     policy = context.policy
     findings: list[Finding] = []
     for rule in rules:
-        if rule.id in policy.disabled_rules:
-            continue
-        try:
-            found = list(rule.check(program, context))
-        except Exception as error:  # isolation boundary around plugin code
-            log.exception("safety rule failed", rule=rule.id)
-            found = [Finding(
-                rule=RULE_FAILED, severity=Severity.high,
-                message=f"the safety rule {rule.id!r} failed ({type(error).__name__}: {error}); the program "
-                "could not be fully checked",
-                rationale="A rule that cannot run must not let a program through unchecked.",
-                fix="Report the failure to the rule's author, or disable the rule in the policy file.",
-            )]
-        findings.extend(found)
+        if rule.id not in policy.disabled_rules:
+            findings.extend(run_rule(rule, lambda: rule.check(program, context), "program"))
     findings.extend(_probe_allowlist(program, policy))
-    return sorted((_override(finding, policy) for finding in findings),
+    return sorted((override(finding, policy) for finding in findings),
                   key=lambda finding: (finding.line or 0, finding.col or 0, -finding.severity.rank))
 
 
+def run_rule(rule: SafetyRule, check: Callable[[], Iterable[Finding]], subject: str) -> list[Finding]:
+    """The findings of one rule; a rule that raises gives a finding that needs confirmation instead."""
+    try:
+        return list(check())
+    except Exception as error:  # isolation boundary around plugin code
+        log.exception("safety rule failed", rule=rule.id)
+        return [Finding(
+            rule=RULE_FAILED, severity=Severity.high,
+            message=f"the safety rule {rule.id!r} failed ({type(error).__name__}: {error}); the {subject} "
+            "could not be fully checked",
+            rationale=f"A rule that cannot run must not let a {subject} through unchecked.",
+            fix="Report the failure to the rule's author, or disable the rule in the policy file.",
+        )]
+
+
 def decide(findings: Sequence[Finding], policy: SafetyPolicy) -> Verdict:
-    """block, confirm or allow: the most severe finding against the policy's levels; --unsafe always asks."""
+    """block, confirm or allow: the most severe finding against the policy's levels; --unsafe always asks,
+    and so does a finding that requires confirmation."""
     verdict: Verdict = "allow"
     for finding in findings:
         if finding.requires_unsafe:
             verdict = stricter(verdict, "confirm" if policy.allow_unsafe else "block")
+        if finding.requires_confirmation:
+            verdict = stricter(verdict, "confirm")
         if finding.severity.rank >= policy.block_at.rank:
             verdict = "block"
         elif finding.severity.rank >= policy.confirm_at.rank:
@@ -100,7 +106,8 @@ def merge_findings(groups: Iterable[Sequence[Finding]]) -> list[Finding]:
     return sorted(kept.values(), key=lambda finding: (finding.line or 0, finding.col or 0, -finding.severity.rank))
 
 
-def _override(finding: Finding, policy: SafetyPolicy) -> Finding:
+def override(finding: Finding, policy: SafetyPolicy) -> Finding:
+    """The finding at the severity the policy gives its rule, if it gives one."""
     severity = policy.severities.get(finding.rule)
     return finding.model_copy(update={"severity": severity}) if severity else finding
 

@@ -1,9 +1,10 @@
 """The gate every program passes before it runs: refuse, ask the user, or let it through; audit each.
 
 Every tool that runs something (exec_program, exec_with_retry, templates, BCC tools) validates on the
-server and then calls ``authorize``. An invalid or blocked program is refused with its errors and
-findings, and the refusal is recorded in the history (status refused) so that the attempt that fixes
-it can be linked to it. A program that needs confirmation is shown to the user through the client; the ``confirm``
+server (a BCC tool run is judged by ``toolruns.judge_tool``) and then calls ``authorize``. An invalid
+or blocked program is refused with its errors and findings, and the refusal is recorded in the history
+(status refused) so that the attempt that fixes it can be linked to it. A program that needs
+confirmation is shown to the user through the client; the ``confirm``
 argument a model fills in counts only when every policy in force says so. ``--unsafe`` is used only
 when the policy allows it and someone confirmed.
 """
@@ -50,10 +51,17 @@ async def authorize(
     chain_id: str | None = None,
     attempt: int | None = None,
     source: str | None = None,
+    subject: str = "program",
 ) -> Decision:
     """Raise ToolError (after auditing it and recording it in the history) unless the program may run;
-    return how it may run. ``chain_id``, ``attempt`` and ``source`` are what the history keeps of a
-    refused attempt besides the program and the report."""
+    return how it may run.
+
+    :param program: what runs, as shown to the user and kept in the audit log and the history: the
+        program text, or a tool's command line.
+    :param chain_id: with ``attempt`` and ``source``, what the history keeps of a refused attempt
+        besides the program and the report.
+    :param subject: what it is, in the refusal and in the question, e.g. 'program', 'BCC tool run'.
+    """
     audit = AuditLog(call.services.settings.safety.audit_path())
     record = {
         "tool": call.tool,
@@ -84,19 +92,19 @@ async def authorize(
         raise refuse("invalid", "refused: the program does not pass validation; fix these and call again",
                      report.errors[0].message if report.errors else "the program does not pass validation")
     if report.verdict == "block":
-        blocked = f"the safety policy ({', '.join(record['policies'])}) blocks this program"
+        blocked = f"the safety policy ({', '.join(record['policies'])}) blocks this {subject}"
         raise refuse("blocked", f"refused: {blocked}", _with_top_finding(blocked, report))
     confirmed_by = None
     if report.verdict == "confirm":
-        confirmed_by = await _confirmation(call, report, policies, program, confirm_argument)
+        confirmed_by = await _confirmation(call, report, policies, program, confirm_argument, subject)
         if confirmed_by is None:
             how = (
                 "the user declined, or the client cannot ask its user: it lacks MCP elicitation"
                 if call.can_confirm else "nobody could be asked to confirm"
             )
             raise refuse("not_confirmed", (
-                f"refused: this program needs the user's confirmation and did not get it ({how}); "
-                "change the program so that the findings below go away, or ask the user to run it themselves"
+                f"refused: this {subject} needs the user's confirmation and did not get it ({how}); "
+                f"change the {subject} so that the findings below go away, or ask the user to run it themselves"
             ), _with_top_finding(f"not confirmed ({how})", report))
     use_unsafe = report.requires_unsafe and confirmed_by is not None and all(p.allow_unsafe for p in policies)
     decision = Decision(report.verdict, confirmed_by, use_unsafe, combined_limits(policies))
@@ -113,10 +121,15 @@ def _with_top_finding(reason: str, report: ValidationReport) -> str:
 
 
 async def _confirmation(
-    call: ToolCall, report: ValidationReport, policies: Sequence[SafetyPolicy], program: str, confirm_argument: bool
+    call: ToolCall,
+    report: ValidationReport,
+    policies: Sequence[SafetyPolicy],
+    program: str,
+    confirm_argument: bool,
+    subject: str,
 ) -> str | None:
     if confirm_argument and all(policy.model_confirmation for policy in policies):
         return "model (confirm argument, accepted by the policy)"
-    if await call.confirm(confirmation_question(report, program, unsafe=report.requires_unsafe)):
+    if await call.confirm(confirmation_question(report, program, unsafe=report.requires_unsafe, subject=subject)):
         return f"user (elicitation via {call.client or 'the client'})"
     return None

@@ -1,11 +1,14 @@
-"""The vocabulary of program safety: findings, policies, and the validation report every backend returns.
+"""The vocabulary of run safety: findings, policies, and the validation report every backend returns.
 
-Backend-agnostic: the bpftrace backend fills a ValidationReport today, the BCC backend will reuse it.
+Backend-agnostic: the bpftrace backend fills a ValidationReport for a program, the BCC backend for a
+run of an installed tool (``ToolRun``).
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -14,6 +17,7 @@ from mcptrace_core.runs.models import ValidationSummary
 
 Verdict = Literal["allow", "confirm", "block"]
 VERDICTS: tuple[Verdict, ...] = ("allow", "confirm", "block")
+ToolVerdict = Literal["confirm", "block"]
 
 POLICY_NAME = r"^[a-z][a-z0-9_.-]{0,63}$"
 RULE_ID = r"^[a-z][a-z0-9_.-]{0,63}$"
@@ -35,6 +39,11 @@ class Finding(Model):
     fix: str = Field(default="", description="How to get the same answer safely.")
     requires_unsafe: bool = Field(
         default=False, description="The program can only run with bpftrace --unsafe because of this."
+    )
+    requires_confirmation: bool = Field(
+        default=False,
+        description="The user must confirm because of this, whatever the policy's severity levels say "
+        "(a policy that lists a tool as 'confirm').",
     )
 
 
@@ -83,6 +92,12 @@ class SafetyPolicy(Model):
         default_factory=dict,
         description="Limits handed to the backend through its environment, e.g. {'BPFTRACE_MAP_KEYS_MAX': 4096}.",
     )
+    tools: dict[str, ToolVerdict] = Field(
+        default_factory=dict,
+        description="Installed tools (BCC tools) this policy refuses ('block') or runs only after the user's "
+        "confirmation ('confirm'), whatever the rules find, by name or shell-style pattern, e.g. "
+        "{'tcp*': 'block', 'opensnoop': 'confirm'}. A name matches every build of a tool (opensnoop-bpfcc too).",
+    )
 
     @field_validator("disabled_rules")
     @classmethod
@@ -92,6 +107,16 @@ class SafetyPolicy(Model):
         bad = [rule for rule in value if not re.match(RULE_ID, rule)]
         if bad:
             raise ValueError(f"not rule ids: {bad}")
+        return value
+
+    @field_validator("tools")
+    @classmethod
+    def _tool_patterns(cls, value: dict[str, ToolVerdict]) -> dict[str, ToolVerdict]:
+        import re
+
+        bad = [pattern for pattern in value if not re.match(r"^[A-Za-z0-9_.+*?\[\]-]{1,128}$", pattern)]
+        if bad:
+            raise ValueError(f"tool patterns are names with * ? [ ] wildcards, got {bad}")
         return value
 
     @field_validator("limits")
@@ -106,6 +131,26 @@ class SafetyPolicy(Model):
         if negative:
             raise ValueError(f"limits must be positive: {negative}")
         return value
+
+
+@dataclass(frozen=True)
+class ToolRun:
+    """A run of an installed tool as the safety rules see it: which tool, with which checked arguments."""
+
+    backend: str
+    name: str
+    """The tool as installed, e.g. 'opensnoop-bpfcc'."""
+    base_name: str
+    """The tool whatever its build, e.g. 'opensnoop' (rules and policies match on either)."""
+    arguments: Mapping[str, Any] = field(default_factory=dict)
+    """The arguments by name, as the caller gave them (already checked against the tool's options)."""
+    argv: tuple[str, ...] = ()
+    """The words after the tool's path, as it will be started."""
+
+    @property
+    def command(self) -> str:
+        """The command line as a person would read it (never run through a shell)."""
+        return " ".join([self.name, *self.argv])
 
 
 class ProbeCount(Model):

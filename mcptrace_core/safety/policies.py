@@ -14,6 +14,9 @@ A policy file is TOML. It names its policy and may extend another one, changing 
     "tls-plaintext" = "critical"
     [limits]
     BPFTRACE_MAP_KEYS_MAX = 2048
+    [tools]                       # BCC tools, by name or pattern
+    "tcp*" = "block"
+    opensnoop = "confirm"
 
 The file is read on every use, so an edit takes effect at the next run without a restart.
 """
@@ -30,6 +33,8 @@ from mcptrace_core.config import deep_merge, validation_problems
 from mcptrace_core.safety.models import SafetyPolicy
 
 if TYPE_CHECKING:
+    from mcptrace_core.config import Settings
+    from mcptrace_core.registry import Registry
     from mcptrace_core.services import Services
 
 
@@ -39,22 +44,31 @@ class PolicyError(Exception):
 
 def available_policies(services: Services) -> dict[str, SafetyPolicy]:
     """Every policy by name: contributed by plugins, plus the configured policy file's."""
-    policies = {policy.name: policy for policy in services.registry.safety_policies}
-    path = services.settings.safety.policy_file
-    if path is not None:
-        policy = load_policy_file(path.expanduser(), policies)
-        policies[policy.name] = policy
-    return policies
+    return _available(services.registry, services.settings)
 
 
 def resolve_policy(services: Services, name: str | None = None) -> SafetyPolicy:
     """The policy called ``name`` (the configured safety.level when None)."""
-    wanted = name or services.settings.safety.level
-    policies = available_policies(services)
+    return named_policy(services.registry, services.settings, name)
+
+
+def named_policy(registry: Registry, settings: Settings, name: str | None = None) -> SafetyPolicy:
+    """``resolve_policy`` for code that has the registry and settings but no services yet (tool hooks)."""
+    wanted = name or settings.safety.level
+    policies = _available(registry, settings)
     if wanted not in policies:
         known = ", ".join(sorted(policies)) or "none (is the safety plugin disabled?)"
         raise PolicyError(f"safety level {wanted!r} is not a known policy; known policies: {known}")
     return policies[wanted]
+
+
+def _available(registry: Registry, settings: Settings) -> dict[str, SafetyPolicy]:
+    policies = {policy.name: policy for policy in registry.safety_policies}
+    path = settings.safety.policy_file
+    if path is not None:
+        policy = load_policy_file(path.expanduser(), policies)
+        policies[policy.name] = policy
+    return policies
 
 
 def run_policies(services: Services, requested: str | None) -> list[SafetyPolicy]:

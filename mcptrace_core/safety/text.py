@@ -51,15 +51,19 @@ def refusal_text(report: ValidationReport, reason: str) -> str:
     return "\n".join([reason, *error_lines(report.errors), *finding_lines(report.findings)])
 
 
-def confirmation_question(report: ValidationReport, program: str, unsafe: bool) -> str:
-    """The question shown to the user: the whole decision in front of them, not a summary of it."""
+def confirmation_question(report: ValidationReport, program: str, unsafe: bool, subject: str = "program") -> str:
+    """The question shown to the user: the whole decision in front of them, not a summary of it.
+
+    :param subject: 'program' for a bpftrace program; else what ``program`` is (a tool's command line).
+    """
     lines = program.rstrip().splitlines()
     shown = lines[:MAX_PROGRAM_LINES_ASKED]
     if len(lines) > len(shown):
         shown.append(f"... ({len(lines) - len(shown)} more lines)")
     flag = " with --unsafe (it may run commands or send signals)" if unsafe else ""
+    what = "bpftrace program" if subject == "program" else subject
     return "\n".join([
-        f"This bpftrace program is about to run as root on this host{flag}:",
+        f"This {what} is about to run as root on this host{flag}:",
         "",
         *shown,
         "",

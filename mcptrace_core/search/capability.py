@@ -3,12 +3,13 @@
 A capability is something an assistant can use: an example program, a template, a BCC tool, an MCP
 tool. Examples and MCP tools are collected from the registry here. Any other contribution (a template
 pack, a backend that discovers BCC tools) joins the index by having a ``capabilities()`` method that
-returns :class:`Capability` objects; nothing in the search code changes when a new kind arrives.
+returns :class:`Capability` objects; nothing in the search code changes when a new kind arrives. One
+that learns slowly also has ``prepare_capabilities()``, which ``mcptrace index build`` awaits first.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
@@ -25,6 +26,8 @@ log = get_logger(__name__)
 
 CapabilityKind = Literal["example", "template", "bcc_tool", "tool"]
 KINDS: tuple[CapabilityKind, ...] = ("example", "template", "bcc_tool", "tool")
+Progress = Callable[[int, int], Awaitable[None]]
+"""Called with (done, total) while a provider prepares."""
 PROVIDER_KINDS = tuple(kind for kind, _ in REGISTRY_KINDS.values() if kind not in ("example_pack", "tool"))
 """Registry kinds whose contributions may offer ``capabilities()`` (examples and tools are read directly)."""
 
@@ -77,9 +80,37 @@ class Capability:
 
 @runtime_checkable
 class CapabilityProvider(Protocol):
-    """A contribution that offers searchable capabilities (a template pack, a BCC backend, ...)."""
+    """A contribution that offers searchable capabilities (a template pack, a BCC backend, ...).
+
+    ``capabilities`` must be quick (it runs on the first search): a provider whose capabilities take
+    long to learn returns what it has cached and may also have ``prepare_capabilities``.
+    """
 
     def capabilities(self) -> Iterable[Capability]: ...
+
+
+@runtime_checkable
+class PreparingProvider(Protocol):
+    """A provider that learns its capabilities slowly (the BCC backend runs every tool once per boot);
+    ``mcptrace index build`` calls ``prepare_capabilities`` before building the index."""
+
+    async def prepare_capabilities(self, progress: Progress | None = None) -> None: ...
+
+
+async def prepare(registry: Registry, progress: Progress | None = None) -> None:
+    """Let every provider that learns slowly learn now; a failing one is logged and skipped."""
+    for kind in PROVIDER_KINDS:
+        for contribution in registry.contributions(kind):
+            if not isinstance(contribution.item, PreparingProvider):
+                continue
+            try:
+                await contribution.item.prepare_capabilities(progress)
+            except Exception as error:  # isolation boundary
+                log.error(
+                    "capability provider could not prepare",
+                    plugin=contribution.plugin,
+                    error=f"{type(error).__name__}: {error}",
+                )
 
 
 def from_example(example: Example) -> Capability:

@@ -94,15 +94,24 @@ class SearchEngine:
         self._services = services
         self._index: SearchIndex | None = None
         self._lock = anyio.Lock()
+        self._generation = 0
+        self._index_generation = -1
 
     async def index(
         self, progress: vectors_module.Progress | None = None, rebuild: bool = False
     ) -> SearchIndex:
         """The index, built (or loaded from the cache) on first use; ``rebuild`` embeds everything again."""
         async with self._lock:
-            if self._index is None or rebuild:
+            if self._index is None or rebuild or self._index_generation != self._generation:
+                generation = self._generation
                 self._index = await self._build(progress, rebuild)
+                self._index_generation = generation
             return self._index
+
+    def invalidate(self) -> None:
+        """A provider has capabilities it did not have (the BCC catalog learned its tools): the next query
+        builds the index again, embedding only the texts the vector cache does not have."""
+        self._generation += 1
 
     async def search(
         self,

@@ -133,5 +133,8 @@ class LexicalIndex:
         return weights
 
     def _frequency(self, word: str) -> int:
-        """In how many rows the word occurs (as a stemmed term)."""
-        return max((len(self.postings.get(term, ())) for term in terms(word)), default=0)
+        """In how many rows the word occurs (as a stemmed term); a stopword ('trace') occurs in all."""
+        found = terms(word)
+        if not found:
+            return len(self.lengths)
+        return max(len(self.postings.get(term, ())) for term in found)

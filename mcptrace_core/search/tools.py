@@ -122,6 +122,7 @@ class FindCapabilitiesInput(ToolInput):
         description="Which kinds to search: example, template, bcc_tool, tool (MCP tools). All by default.",
     )
     limit: int = Field(10, ge=1, le=50, description="Most capabilities to return.")
+    runnable_only: bool = Field(False, description="Only capabilities that can run on this host.")
 
 
 class CapabilityHit(Model):
@@ -195,7 +196,7 @@ async def search_examples(call: ToolCall, args: SearchExamplesInput) -> SearchEx
 async def find_capabilities(call: ToolCall, args: FindCapabilitiesInput) -> FindCapabilitiesResult:
     engine = call.services.search
     index = await engine.index(progress=_progress(call))
-    hits = await engine.search(args.query, kinds=set(args.kinds), limit=args.limit)
+    hits = await engine.search(args.query, kinds=set(args.kinds), limit=args.limit, runnable_only=args.runnable_only)
     results = [
         CapabilityHit(
             kind=hit.capability.kind,

@@ -11,7 +11,7 @@ from mcptrace_analyzers.bpftrace_json import parse_ndjson
 from mcptrace_analyzers.tables import header_columns
 from mcptrace_analyzers.textparse import BCC_HEADER, TextParser
 from mcptrace_core.analysis import ParsedOutput
-from mcptrace_core.interfaces import Analyzer
+from mcptrace_core.interfaces import Analyzer, OutputStream
 
 DETECT_PREFIX = 64 * 1024
 BPFTRACE_MARKS = re.compile(
@@ -75,6 +75,9 @@ class BccAnalyzer(Analyzer):
 
     def parse(self, text: str) -> ParsedOutput:
         return TextParser(self.name).parse(text)
+
+    def stream(self) -> OutputStream:
+        return TextParser(self.name)
 
 
 def builtin_analyzers() -> list[Analyzer]:

@@ -27,6 +27,8 @@ class MapCollector:
     def __init__(self) -> None:
         self._groups: list[_Group] = []
         self._pending_label: str | None = None
+        self._touched: set[str] = set()
+        """Maps that got entries since the last ``take``."""
 
     def label(self, text: str, starts_interval: bool = False) -> None:
         """A line that is not a map. A time stamp (``starts_interval``) opens the next snapshot now,
@@ -62,6 +64,7 @@ class MapCollector:
         parsed.keys.append(key)
         parsed.values.append(value)
         group.keys[name].add(key)
+        self._touched.add(name)
 
     def extend(self, name: str, kind: MapKind, keys: list[str | None], values: list[Any]) -> None:
         """Consecutive entries of one map: added at once unless a key repeats (a new snapshot)."""
@@ -82,6 +85,17 @@ class MapCollector:
         parsed.keys.extend(keys)
         parsed.values.extend(values)
         group.keys[name].update(distinct)
+        self._touched.add(name)
+
+    def take(self) -> list[ParsedMap]:
+        """The latest printout of each map that got entries since the last take (whole, also what came
+        before). Earlier snapshots are forgotten; the current one is kept, since it may grow."""
+        latest: dict[str, ParsedMap] = {}
+        for group in self._groups:
+            latest.update((name, parsed) for name, parsed in group.maps.items() if name in self._touched)
+        self._touched.clear()
+        del self._groups[:-1]
+        return list(latest.values())
 
     def result(self) -> tuple[list[ParsedMap], list[Snapshot]]:
         """The latest printout of each map, and the snapshots when any map was printed twice."""

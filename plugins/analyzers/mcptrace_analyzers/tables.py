@@ -7,7 +7,8 @@ header has; the last field takes the rest of the line, since the last
 column is usually free text (a path, the arguments of a command). A header printed again (a tool
 printing each interval) continues its table; a blank line ends it. Lines under no header form tables
 of their own where five or more consecutive lines have the same number of fields (columns
-``col1..colN``); the rest are counted.
+``col1..colN``); the rest are counted. A table under a header knows which lines its rows came from
+(``EventTable.row_runs``), so a caller can show rows next to their lines.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import re
 from collections import Counter
 
 from mcptrace_analyzers.units import unit_of
-from mcptrace_core.analysis import Column, EventTable
+from mcptrace_core.analysis import Column, EventTable, RowRun
 
 HEADER_TOKEN = re.compile(r"[A-Z][A-Za-z0-9_%/.#-]*(?:\([A-Za-z%/]+\))?\Z")
 UNIT_TOKEN = re.compile(r"\([A-Za-z%/]+\)\Z")
@@ -43,18 +44,40 @@ def header_columns(line: str) -> list[str] | None:
 
 
 class OpenTable:
-    """A table being filled: rows one by one (``rows``) or whole column chunks (``add_columns``)."""
+    """A table being filled: rows one by one (``rows``) or whole column chunks (``add_columns``).
 
-    __slots__ = ("chunks", "columns", "flat", "header", "padded", "rows")
+    Whoever adds rows also says which lines they were (``mark_rows``), under the latest printout of
+    the header (``header_at``).
+    """
+
+    __slots__ = ("chunks", "columns", "flat", "header", "header_at", "padded", "rows", "runs")
 
     def __init__(self, header: str, columns: list[str]) -> None:
         self.header, self.columns = header, columns
         self.rows: list[list[str | None]] = []
         self.chunks: list[list[list[str | None]]] = []
+        self.runs: list[RowRun] = []
+        self.header_at = 0
+        """The line of the latest printout of the header."""
         self.flat = True
         """Rows have split into exactly one token per column so far (no spaces in the last column)."""
         self.padded = False
         """Some row had no last column (None stands in)."""
+
+    def mark_rows(self, start: int, stop: int) -> None:
+        """Lines ``start..stop-1`` were just added as rows."""
+        runs = self.runs
+        if runs and runs[-1].stop == start and runs[-1].header_line == self.header_at:
+            runs[-1] = runs[-1]._replace(stop=stop)
+        else:
+            runs.append(RowRun(self.header_at, start, stop))
+
+    def typed(self) -> EventTable:
+        return _typed(self.header, self.columns, self.column_values(), self.padded, self.runs)
+
+    def clear(self) -> None:
+        """Forget the rows so far; the table stays open for more."""
+        self.rows, self.chunks, self.runs, self.padded = [], [], [], False
 
     def add_columns(self, columns: list[list[str]]) -> None:
         self._flush()
@@ -88,25 +111,27 @@ class EventLines:
         self.other: list[str] = []
         """Lines under no header (the parser appends to it directly)."""
 
-    def add(self, line: str) -> None:
-        """One line: a row of the current table, a header, a gap (blank), or an other line."""
+    def add(self, line: str, at: int) -> None:
+        """Line number ``at``: a row of the current table, a header, a gap (blank), or an other line."""
         if not line.strip():
             self.gap()
             return
         table = self.current
         columns = header_columns(line) if line.lstrip()[:1].isupper() else None
         if columns is not None:
-            self._start(line, columns)
+            self._start(line, columns, at)
             return
         if table is not None:
             width = len(table.columns)
             parts: list[str | None] = line.split(None, width - 1)  # type: ignore[assignment]
             if len(parts) == width:
                 table.rows.append(parts)
+                table.mark_rows(at, at + 1)
                 return
             if width > 2 and len(parts) == width - 1:  # an empty last column
                 parts.append(None)
                 table.rows.append(parts)
+                table.mark_rows(at, at + 1)
                 table.padded = True
                 return
         self.other.append(line)
@@ -125,23 +150,32 @@ class EventLines:
         if self.other and self.other[-1].strip() == line:
             self.other.pop()
 
-    def _start(self, line: str, columns: list[str]) -> None:
+    def _start(self, line: str, columns: list[str], at: int) -> None:
         key = tuple(columns)
         table = self._tables.get(key)
         if table is None:
             table = self._tables[key] = OpenTable(line.strip(), columns)
+        table.header_at = at
         self.current = table
 
     def result(self) -> tuple[list[EventTable], int, list[str]]:
         """(tables, number of other lines, the first of them)."""
-        tables = [
-            _typed(t.header, t.columns, t.column_values(), t.padded) for t in self._tables.values() if len(t)
-        ]
+        tables = [table.typed() for table in self._tables.values() if len(table)]
         inferred, other = _infer(self.other)
         if inferred is not None:
             tables.append(inferred)
         sample = [line.strip() for line in itertools.islice((line for line in other if line), SAMPLE_LINES)]
         return tables, sum(1 for line in other if line), sample
+
+    def take(self) -> tuple[list[EventTable], int]:
+        """The tables' rows and the number of other lines since the last take, then forgotten; the
+        current table stays open (its rows may go on). No table is inferred from a part of the output."""
+        tables = [table.typed() for table in self._tables.values() if len(table)]
+        for table in self._tables.values():
+            table.clear()
+        other = sum(1 for line in self.other if line)
+        self.other.clear()
+        return tables, other
 
 
 def _infer(lines: list[str]) -> tuple[EventTable | None, list[str]]:
@@ -168,14 +202,20 @@ def _infer(lines: list[str]) -> tuple[EventTable | None, list[str]]:
 
 
 def _typed(
-    header: str | None, names: list[str], values: list[list[str | None]], padded: bool = False
+    header: str | None,
+    names: list[str],
+    values: list[list[str | None]],
+    padded: bool = False,
+    runs: list[RowRun] | None = None,
 ) -> EventTable:
     """A table from its columns' values (strings; None where a row had no value, only when ``padded``)."""
     columns = [
         _column(name, column, padded and index == len(names) - 1)
         for index, (name, column) in enumerate(zip(names, values))
     ]
-    return EventTable(header=header, columns=columns, rows=len(values[0]) if values else 0)
+    return EventTable(
+        header=header, columns=columns, rows=len(values[0]) if values else 0, row_runs=list(runs or ())
+    )
 
 
 def _column(name: str, values: list[str | None], has_none: bool) -> Column:

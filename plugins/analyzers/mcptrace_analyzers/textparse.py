@@ -11,6 +11,9 @@ Mixed output (a tool's banner, printf events, then maps at exit) parses in one r
 - time stamps (``21:30:38``, ``[15:28:45]``) start the next interval; ``Lost N events``, helper
   warnings and ``Attaching N probes...`` are notices; everything else is an event line for the tables.
 
+Fed in parts (``feed`` again and again, ``take`` now and then) it follows a run's output as it
+arrives: a histogram or a table cut between two parts goes on in the next.
+
 Speed: runs of event lines go to ``eventruns`` in bulk and runs of ``@map: N`` lines are read in a
 tight loop; both stop at the first line that might be anything else, and only that line goes
 through the full state machine.
@@ -19,6 +22,7 @@ through the full state machine.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 from mcptrace_analyzers.collect import MapCollector
 from mcptrace_analyzers.eventruns import HELPER_MARK, take_other, take_rows
@@ -26,6 +30,7 @@ from mcptrace_analyzers.gcpause import paused_gc
 from mcptrace_analyzers.tables import EventLines
 from mcptrace_analyzers.values import bound, map_value
 from mcptrace_core.analysis import Bucket, ParsedOutput, StatsValue
+from mcptrace_core.interfaces import OutputStream
 
 MAP_LINE = re.compile(r"(@\w*)(?:\[(.*)\])?: ?(.*)\Z", re.DOTALL)
 STACK_START = re.compile(r"(@\w*)\[\Z")
@@ -51,8 +56,9 @@ class _Hist:
         self.buckets: list[Bucket] = []
 
 
-class TextParser:
-    """Feed it lines (``feed``) or a whole text (``parse``); ``result`` builds the ParsedOutput."""
+class TextParser(OutputStream):
+    """Feed it lines (``feed``) or a whole text (``parse``); ``result`` builds the ParsedOutput, or
+    ``take`` hands over what came since the last take (as an ``OutputStream``)."""
 
     def __init__(self, kind: str) -> None:
         self.kind = kind
@@ -65,21 +71,29 @@ class TextParser:
         self._previous = ""
         self._skip_source = False
         self._spans: dict[tuple[bool, str, str | None], tuple[float | None, float | None]] = {}
+        self._base = 0
+        """The number of the first line of the part being fed (lines fed before it)."""
+        self._at = 0
+        """The number of the line going through the state machine (``_line``)."""
 
     def parse(self, text: str) -> ParsedOutput:
         with paused_gc():
             self.feed(text.splitlines())
             return self.result()
 
-    def feed(self, lines: list[str]) -> None:
+    def feed(self, lines: Sequence[str]) -> None:
+        if not isinstance(lines, list):
+            lines = list(lines)
         index, count = 0, len(lines)
         while index < count:
             index = self._consume(lines, index, count)
             if index < count and not self._skip_source:  # the line under a helper warning is dropped
                 index = self._event_lines(lines, index, count)
             if index < count:
+                self._at = self._base + index
                 self._line(lines[index])
                 index += 1
+        self._base += count
 
     def _event_lines(self, lines: list[str], index: int, count: int) -> int:
         """Take event lines in bulk (table rows, or lines under no header); stop at the first line
@@ -87,6 +101,8 @@ class TextParser:
         table = self.events.current
         if table is not None:
             end = take_rows(lines, index, count, table)
+            if end > index:
+                table.mark_rows(self._base + index, self._base + end)
         else:
             end = take_other(lines, index, count, self.events.other)
         if end > index:
@@ -121,7 +137,8 @@ class TextParser:
                 span = spans[(hist.bcc, first, second)] = _span(hist.bcc, first, second)
             append(Bucket(span[0], span[1], int(number)))
             index += 1
-        self._close_hist()
+        if index < count:  # at the end of a part the rows may go on in the next
+            self._close_hist()
         return index
 
     def _map_lines(self, lines: list[str], index: int, count: int) -> int:
@@ -155,6 +172,7 @@ class TextParser:
         if keys:
             self.maps.extend(name, "value", keys, values)  # type: ignore[arg-type]
         if index == start:  # this line needs the full state machine
+            self._at = self._base + index
             self._line(lines[index])
             index += 1
         return index
@@ -173,6 +191,21 @@ class TextParser:
             lost_events=self.lost_events,
             helper_errors=self.helper_errors,
         )
+
+    def take(self, final: bool = False) -> ParsedOutput:
+        if final:
+            self._close_hist()
+        tables, other = self.events.take()
+        taken = ParsedOutput(
+            kind=self.kind,
+            maps=self.maps.take(),
+            tables=tables,
+            other_lines=other,
+            lost_events=self.lost_events,
+            helper_errors=self.helper_errors,
+        )
+        self.lost_events, self.helper_errors = 0, []
+        return taken
 
     # -- one line through the state machine ------------------------------------------------------
 
@@ -269,7 +302,7 @@ class TextParser:
             return
         self._previous = text
         self.maps.label(text)
-        self.events.add(line)
+        self.events.add(line, self._at)
 
     def _notice(self, text: str) -> bool:
         lost = LOST.match(text)

@@ -4,22 +4,23 @@ from __future__ import annotations
 
 import platform
 import shutil
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
 from mcptrace_bcc import probe
 from mcptrace_bcc.arguments import Invocation
-from mcptrace_bcc.catalog import BccCatalog, BccTool
+from mcptrace_bcc.capabilities import tool_capabilities
+from mcptrace_bcc.catalog import BccCatalog, BccTool, Progress
 from mcptrace_bcc.discovery import kernel_headers_present
 from mcptrace_bcc.output import BccOutputDecoder
-from mcptrace_bcc.policy import Decision, decide
 from mcptrace_bcc.reasons import diagnose
 from mcptrace_core.config import Settings
-from mcptrace_core.interfaces import Backend
+from mcptrace_core.interfaces import Analyzer, Backend
 from mcptrace_core.models import HostCheck, TraceError
 from mcptrace_core.privilege import command_prefix
 from mcptrace_core.runs.models import RunSpec
+from mcptrace_core.search.capability import Capability
 from mcptrace_core.textsafety import clean_line
 
 BTF_VMLINUX = Path("/sys/kernel/btf/vmlinux")
@@ -38,27 +39,40 @@ class BccBackend(Backend):
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.catalog = BccCatalog(settings.bcc, lambda: command_prefix(settings.privilege))
+        self.catalog = self._new_catalog()
 
-    def decide(self, tool: BccTool, arguments: Mapping[str, Any]) -> Decision:
-        """The safety verdict for this run; the hook where a policy engine takes over."""
-        return decide(tool.name, tool.file.base_name, arguments, self.settings.bcc.deny)
+    def _new_catalog(self) -> BccCatalog:
+        return BccCatalog(self.settings.bcc, lambda: command_prefix(self.settings.privilege))
 
-    def run_spec(self, tool: BccTool, invocation: Invocation, timeout_s: float) -> RunSpec:
-        """How the run manager starts ``tool``; its own end (duration) comes first, the timeout after."""
+    def capabilities(self) -> list[Capability]:
+        """The tools the catalog caches know, for the search index; runs nothing (see capabilities)."""
+        return tool_capabilities(self._new_catalog().cached(usable_only=False))
+
+    async def prepare_capabilities(self, progress: Progress | None = None) -> None:
+        """Learn every installed tool (once per boot: ~20 s the first time), so the index has them all."""
+        await self.catalog.all(progress)
+
+    def run_spec(self, tool: BccTool, invocation: Invocation, timeout_s: float, analyzer: Analyzer | None) -> RunSpec:
+        """How the run manager starts ``tool``; its own end (duration) comes first, the timeout after.
+
+        :param analyzer: the output analyzer of kind 'bcc' (None when none is loaded: lines only).
+        """
         if invocation.ends_after_s is not None:
             timeout_s = invocation.ends_after_s + SELF_END_MARGIN_S[tool.file.kind]
-        decoder = BccOutputDecoder()
+        structure: dict[str, Any] = {}  # without an analyzer that streams, the output is lines only
+        stream = analyzer.stream() if analyzer is not None else None
+        if analyzer is not None and stream is not None:
+            decoder = BccOutputDecoder(analyzer, stream)
+            structure = {"decoder": decoder, "page_tables": decoder.page_tables}
         return RunSpec(
             argv=probe.command_line(tool.file, invocation.argv, command_prefix(self.settings.privilege)),
             backend=self.name,
             label=" ".join([tool.name, *invocation.argv])[:120],
             timeout_s=timeout_s,
-            decoder=decoder,
             stderr_filter=lambda line: not any(noise in line for noise in _NOISE),
             grace_s=lambda probes: GRACE_S,
             explain=lambda stderr, exit_code: explain(tool, stderr, exit_code),
-            page_tables=decoder.page_tables,
+            **structure,
         )
 
     async def doctor(self) -> list[HostCheck]:

@@ -4,6 +4,10 @@ Learning a tool costs a --help run (per install: cached by path + mtime + size) 
 boot: cached with the boot id, uid and privilege prefix). A caller that needs one tool waits for that
 tool alone; listing all of them learns the missing ones side by side, ``bcc.trial_concurrency`` at a
 time, and saves the result once.
+
+A trial is a run nobody asked for, so it is never made of a tool whose bare run changes the host
+(``NEVER_TRIED``) or of one the configuration denies (``bcc.deny``). Whether a run that someone asks
+for may go ahead is the safety engine's decision (``guard``), not the catalog's.
 """
 
 from __future__ import annotations
@@ -13,13 +17,14 @@ import os
 import platform
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from fnmatch import fnmatchcase
 from typing import Any
 
 from pydantic import ValidationError
 
 from mcptrace_bcc import probe
 from mcptrace_bcc.discovery import ToolFile, compiles_bpf, discover, kernel_headers_present
-from mcptrace_bcc.policy import decide
+from mcptrace_bcc.manual import manual_summary
 from mcptrace_bcc.reasons import classify
 from mcptrace_bcc.schema import ToolSchema, Usability
 from mcptrace_core.config import BccSettings
@@ -28,14 +33,21 @@ from mcptrace_core.logging import get_logger
 
 log = get_logger(__name__)
 
-CACHE_VERSION = 4
-"""Raise when what is learned (the help parser, the trial) changes: cached facts are then learned again."""
+SCHEMA_VERSION = 5
+TRIAL_VERSION = 4
+"""Raise one when what is learned (the help and manual reading, the trial) changes: those cached facts are
+then learned again."""
 TRIAL_ARGUMENTS: dict[str, list[str]] = {
     # Tools that refuse to start without arguments, with the smallest arguments that make them attach.
     "fsdist": ["-t", "ext4"],
     "fsslower": ["-t", "ext4"],
     "funclatency": ["do_nanosleep"],
 }
+NEVER_TRIED = {
+    "reset-trace": "running it resets the kernel's tracing state",
+    "inject": "running it makes kernel functions fail on purpose",
+}
+"""Tools whose run changes the host: no trial runs them to see whether they attach."""
 HEADERS_SAMPLES = ("runqlat-bpfcc", "execsnoop-bpfcc", "opensnoop-bpfcc", "biolatency-bpfcc")
 """Python tools whose trial tells whether Python tools can compile here (they need no arguments)."""
 NOT_TRIED = Usability(usable=None, reason="not tried yet on this boot")
@@ -70,6 +82,11 @@ class BccCatalog:
         self._usability = _Store(KeyedJsonCache(cache_dir() / "bcc-usability.json"))
         self._pending: dict[tuple[str, str], asyncio.Task[object]] = {}
         self._limit = asyncio.Semaphore(settings.trial_concurrency)
+
+    @property
+    def learned(self) -> int:
+        """How many facts this catalog has learned so far (it changes when something new was learned)."""
+        return self._schemas.learned + self._usability.learned
 
     # -- lookups ---------------------------------------------------------------------------------
 
@@ -124,8 +141,10 @@ class BccCatalog:
         self._schemas.flush()
         self._usability.flush()
 
-    def cached(self) -> list[BccTool]:
-        """The usable tools the disk caches know, running nothing: for building the tool list at start-up.
+    def cached(self, usable_only: bool = True) -> list[BccTool]:
+        """The tools the disk caches know (their schema was learned), running nothing: for the tool list
+        at start-up (``usable_only``) and the search index. Meant for a catalog of its own, since it
+        replaces what this one holds in memory with what is on disk.
 
         Usability measured on an earlier boot is used when this boot has not measured yet; a stale
         answer only decides what is listed, since a run checks again.
@@ -134,11 +153,13 @@ class BccCatalog:
         try:
             usability = self._usability.stored(self._usability_key(), stale_ok=True)
         except Exception:  # PrivilegeError: no tool can run, so none is listed as usable
-            return []
+            if usable_only:
+                return []
+            usability = None
         known = []
         for file in self.files().values():
-            status = usability.get(file) or NOT_TRIED
-            schema = schemas.get(file) if status.usable else None
+            status = self._never_tried(file) or (usability.get(file) if usability else None) or NOT_TRIED
+            schema = schemas.get(file) if status.usable or not usable_only else None
             if schema is not None:
                 known.append(BccTool(file, schema, status))
         return known
@@ -156,9 +177,9 @@ class BccCatalog:
             key = self._usability_key()
         except Exception as error:  # PrivilegeError: nothing can be tried, and nothing is cached
             return Usability(usable=False, reason=str(error), needs="permission")
-        decision = decide(file.name, file.base_name, {}, self.settings.deny)
-        if decision.verdict == "block":  # a trial is a run: what may not run is not tried either
-            return Usability(usable=None, reason=f"never tried: {decision.reason}", needs="policy")
+        untried = self._never_tried(file)
+        if untried is not None:
+            return untried
         cached = self._usability.get(file, key)
         if cached is not None:
             return cached
@@ -167,6 +188,17 @@ class BccCatalog:
             self._usability.put(file, shared, key)
             return shared
         return await self._once("usability", file, self._try)
+
+    def _never_tried(self, file: ToolFile) -> Usability | None:
+        names = (file.name, file.base_name)
+        denied = next((p for p in self.settings.deny if any(fnmatchcase(name, p) for name in names)), None)
+        if denied is not None:
+            reason = f"never tried: the configuration forbids it (bcc.deny matches {denied!r})"
+        elif file.base_name in NEVER_TRIED:
+            reason = f"never tried: {NEVER_TRIED[file.base_name]}"
+        else:
+            return None
+        return Usability(usable=None, reason=reason, needs="policy")
 
     async def _shared_headers_verdict(self, file: ToolFile) -> Usability | None:
         """Without kernel headers, one Python tool's trial stands for all that compile a BPF program.
@@ -190,6 +222,7 @@ class BccCatalog:
     async def _read_schema(self, file: ToolFile) -> ToolSchema:
         async with self._limit:
             schema = await probe.read_schema(file, self._safe_prefix())
+        schema = schema.model_copy(update={"manual": manual_summary(file.base_name)})
         self._schemas.put(file, schema, self._schema_key())
         return schema
 
@@ -223,10 +256,10 @@ class BccCatalog:
 
     @staticmethod
     def _schema_key() -> list[object]:
-        return [CACHE_VERSION]
+        return [SCHEMA_VERSION]
 
     def _usability_key(self) -> list[object]:
-        return [CACHE_VERSION, boot_id(), platform.release(), os.geteuid(), self._prefix(),
+        return [TRIAL_VERSION, boot_id(), platform.release(), os.geteuid(), self._prefix(),
                 self.settings.trial_timeout_s]
 
 
@@ -243,6 +276,8 @@ class _Store:
         self._raw: dict[str, Any] = {}
         self._entries: dict[str, tuple[object, ToolSchema | Usability]] = {}
         self._dirty = False
+        self.learned = 0
+        """Entries put since this store was made."""
 
     def get(self, file: ToolFile, key: list[object] | None = None) -> Any:
         if key is not None and self._key != key:
@@ -254,6 +289,7 @@ class _Store:
         self.get(file, key)  # loads what is on disk under this key first
         self._entries[file.path] = (file.fingerprint, model)
         self._dirty = True
+        self.learned += 1
 
     def flush(self) -> None:
         if self._dirty and self._key is not None:

@@ -14,24 +14,22 @@ from typing import Any, Literal
 
 from pydantic import Field, create_model
 
+from collections.abc import Callable
+
 from mcptrace_bcc.catalog import BccTool
-from mcptrace_bcc.policy import decide
 from mcptrace_bcc.tools import BccExecution, ExecBccToolInput, run_tool
 from mcptrace_core.tools import TOOL_NAME, ToolCall, ToolInput, ToolSpec
 
 _RUN_FIELDS = ("timeout_s", "wait", "confirm")
 
 
-def per_tool_specs(tools: list[BccTool], deny: list[str]) -> list[ToolSpec]:
-    """A ToolSpec for every usable tool the policy does not block."""
+def per_tool_specs(tools: list[BccTool], refused: Callable[[BccTool], bool]) -> list[ToolSpec]:
+    """A ToolSpec for every usable tool that is not ``refused`` (by the safety policy, whatever its arguments)."""
     specs = []
     for tool in tools:
         name = "bcc_" + tool.name.replace("-", "_").lower()
-        if not tool.usability.usable or not TOOL_NAME.match(name):
-            continue
-        if decide(tool.name, tool.file.base_name, {}, deny).verdict == "block":
-            continue
-        specs.append(_spec(name, tool))
+        if tool.usability.usable and TOOL_NAME.match(name) and not refused(tool):
+            specs.append(_spec(name, tool))
     return specs
 
 

@@ -47,6 +47,9 @@ class ToolSchema(Model):
     options: list[ToolOption] = Field(default_factory=list)
     positionals: list[ToolPositional] = Field(default_factory=list)
     examples: list[str] = Field(default_factory=list, description="Example command lines from its help.")
+    manual: str = Field(
+        default="", description="What its installed manual page says it is for (empty when none is installed)."
+    )
     style: Literal["argparse", "argp", "comment", "unknown"] = Field(
         description="How the help was written; 'unknown' when it could not be read (no options known)."
     )
@@ -70,6 +73,6 @@ class Usability(Model):
         default=None,
         description="What stands in the way: kprobes, fentry, kernel_headers, btf, kernel_function, kernel_struct, "
         "kernel_config, perf_hardware, cpufreq, verifier, terminal, permission, python_bcc, arguments, policy "
-        "(never tried: the safety policy blocks it) or unknown.",
+        "(never tried: running it changes the host, or bcc.deny names it) or unknown.",
     )
     fix: str | None = Field(default=None, description="What would make it run, when something can.")

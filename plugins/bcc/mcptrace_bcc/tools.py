@@ -10,15 +10,20 @@ from pydantic import Field
 from mcptrace_bcc.arguments import ArgumentError, build_invocation
 from mcptrace_bcc.backend import BccBackend
 from mcptrace_bcc.catalog import BccTool, UnknownToolError
+from mcptrace_bcc.guard import admit
 from mcptrace_bcc.schema import ToolKind, ToolOption, ToolPositional
 from mcptrace_core.models import Model
 from mcptrace_core.privilege import PrivilegeError
 from mcptrace_core.runs.follow import respond
 from mcptrace_core.runs.models import RunLimitError, RunStartError
 from mcptrace_core.runs.results import ExecutionResult
+from mcptrace_core.safety.models import ValidationReport
+from mcptrace_core.safety.text import finding_lines
 from mcptrace_core.tools import ToolCall, ToolError, ToolInput, ToolOutput, ToolSpec
 
 ArgumentValue = str | int | float | bool | list[str | int]
+OUTPUT_KIND = "bcc"
+"""The output analyzer that parses the tools' histograms and tables (analyze_output's 'bcc' kind)."""
 
 
 def backend_of(call: ToolCall) -> BccBackend:
@@ -79,7 +84,11 @@ async def list_bcc_tools(call: ToolCall, args: ListBccToolsInput) -> ListBccTool
     async def progress(done: int, total: int) -> None:
         await call.report_progress(done, total, "learning the installed BCC tools (once per boot)")
 
-    tools = await backend_of(call).catalog.all(progress)
+    catalog = backend_of(call).catalog
+    learned_before = catalog.learned
+    tools = await catalog.all(progress)
+    if catalog.learned != learned_before:  # the search index takes in what was learned at its next query
+        call.services.search.invalidate()
     words = (args.query or "").lower().split()
     matching = [tool for tool in tools if all(word in _searchable(tool) for word in words)]
     if args.usable_only:
@@ -105,7 +114,7 @@ def tool_info(tool: BccTool) -> BccToolInfo:
 
 def _searchable(tool: BccTool) -> str:
     schema = tool.schema
-    parts = [tool.name, schema.description, *(o.name + " " + o.help for o in schema.options),
+    parts = [tool.name, schema.description, schema.manual, *(o.name + " " + o.help for o in schema.options),
              *(p.name + " " + p.help for p in schema.positionals)]
     return " ".join(parts).lower()
 
@@ -138,8 +147,9 @@ class ExecBccToolInput(ToolInput):
     )
     confirm: bool = Field(
         False,
-        description="Set true only after the user agreed to run a tool the safety policy asks confirmation for "
-        "(tools that capture typed or decrypted content).",
+        description="Set true only when the user has approved this exact run in the conversation. It counts as "
+        "confirmation only where the safety policy says so (permissive); otherwise the user is asked through the "
+        "client (tools that capture typed or decrypted content, or compile C from their arguments).",
     )
 
 
@@ -147,9 +157,11 @@ class BccExecution(ExecutionResult):
     tool: str = Field(description="The tool that runs.")
     command: list[str] = Field(description="Its arguments as passed (never through a shell).")
     derived_arguments: dict[str, int] = Field(description="Arguments filled in from timeout_s, e.g. duration.")
+    validation: ValidationReport = Field(description="The safety verdict and findings the run was admitted with.")
 
     def to_text(self) -> str:
-        return f"{self.tool} {' '.join(self.command)}\n{super().to_text()}"
+        findings = finding_lines(self.validation.findings, with_fix=False)
+        return "\n".join([*findings, f"{self.tool} {' '.join(self.command)}", super().to_text()])
 
 
 async def exec_bcc_tool(call: ToolCall, args: ExecBccToolInput) -> BccExecution:
@@ -174,19 +186,19 @@ async def run_tool(
         invocation = build_invocation(tool.name, tool.schema, arguments, timeout_s)
     except ArgumentError as error:
         raise ToolError(f"invalid arguments for {tool.name}: {error}") from None
-    decision = backend.decide(tool, arguments)
-    if decision.verdict == "block":
-        raise ToolError(f"{tool.name} is blocked by the safety policy: {decision.reason}")
-    if decision.verdict == "confirm" and not confirm:
-        raise ToolError(f"{tool.name} needs the user's confirmation: {decision.reason}. Ask the user; if they "
-                        "agree, call again with confirm=true.")
+    longest = call.services.settings.runs.max_timeout_s
+    if invocation.ends_after_s is not None and invocation.ends_after_s > longest:  # its own end is a timeout too
+        raise ToolError(f"invalid arguments for {tool.name}: it would run for {invocation.ends_after_s:g} s by itself "
+                        f"(its duration, or interval x count), over the maximum of {longest:g} s (runs.max_timeout_s)")
+    _, report = await admit(call, tool, arguments, invocation, timeout_s, confirm)
+    analyzer = call.services.registry.get("analyzer", OUTPUT_KIND)
     try:
-        run = await call.services.runs.start(backend.run_spec(tool, invocation, timeout_s))
+        run = await call.services.runs.start(backend.run_spec(tool, invocation, timeout_s, analyzer))
     except (PrivilegeError, RunLimitError, RunStartError) as error:
         raise ToolError(str(error)) from None
     result = await respond(call, run, wait)
     return BccExecution(**dict(result), tool=tool.name, command=invocation.argv,
-                        derived_arguments=invocation.derived)
+                        derived_arguments=invocation.derived, validation=report)
 
 
 async def _alternative(backend: BccBackend, tool: BccTool) -> str:

@@ -1,4 +1,4 @@
-"""The built-in safety rules, one module per concern."""
+"""The built-in safety rules, one module per concern: programs, and runs of installed tools (``tools``)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from mcptrace_safety.rules.duration import RunDurationRule
 from mcptrace_safety.rules.files import SensitiveFileRule
 from mcptrace_safety.rules.output import HotProbeOutputRule
 from mcptrace_safety.rules.secrets import CredentialProgramRule, TlsPlaintextRule
+from mcptrace_safety.rules.tools import ToolCapturesContentRule, ToolChangesStateRule, ToolCompilesCodeRule
 
 
 def builtin_rules() -> list[SafetyRule]:
@@ -22,4 +23,7 @@ def builtin_rules() -> list[SafetyRule]:
         TlsPlaintextRule(),
         CredentialProgramRule(),
         RunDurationRule(),
+        ToolChangesStateRule(),
+        ToolCapturesContentRule(),
+        ToolCompilesCodeRule(),
     ]
