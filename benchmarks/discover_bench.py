@@ -50,20 +50,6 @@ GOALS = [
     "thermal throttling",
     "who loads bpf programs",
 ]
-ALIASES = {
-    "t": "tracepoint",
-    "k": "kprobe",
-    "kr": "kretprobe",
-    "u": "uprobe",
-    "ur": "uretprobe",
-    "p": "profile",
-    "i": "interval",
-    "s": "software",
-    "h": "hardware",
-}
-FAMILY = {"kretprobe": "kprobe", "uretprobe": "uprobe"}
-
-
 class EmbeddingClock:
     """Times the embedder's calls, to tell discovery's own work from the embedder plugin's."""
 
@@ -136,14 +122,10 @@ async def measure(standin: bool, rounds: int, eval_path: Path | None) -> None:
 
 
 def relevant(name: str, patterns: list[str]) -> bool:
-    kind, _, rest = name.partition(":")
-    candidates = {name, f"{FAMILY.get(kind, kind)}:{rest}"}
-    for pattern in patterns:
-        kind_pattern, _, rest_pattern = pattern.partition(":")
-        expanded = f"{ALIASES.get(kind_pattern, kind_pattern)}:{rest_pattern}"
-        if any(re.fullmatch(expanded, candidate) for candidate in candidates):
-            return True
-    return False
+    """Whether a probe matches one of the case's patterns (regexes; aliases and return probes count)."""
+    from mcptrace_core.search.probes import family
+
+    return any(re.fullmatch(family(pattern), family(name)) for pattern in patterns)
 
 
 async def recall(svc, spec, eval_path: Path) -> None:  # type: ignore[no-untyped-def]

@@ -18,13 +18,13 @@ from mcptrace_core.tools import ToolError
 
 
 @contextlib.contextmanager
-def _progress_bar() -> Iterator[Any]:
+def _progress_bar(label: str = "embedding") -> Iterator[Any]:
     """A progress callback that draws a bar on stderr once embedding starts (a cached index draws nothing)."""
     state: dict[str, Any] = {}
 
     async def report(done: int, total: int) -> None:
         if "bar" not in state:
-            state["bar"] = click.progressbar(length=total, label="embedding", file=sys.stderr, show_pos=True)
+            state["bar"] = click.progressbar(length=total, label=label, file=sys.stderr, show_pos=True)
             state["bar"].__enter__()
         bar = state["bar"]
         bar.update(done - bar.pos)
@@ -39,6 +39,23 @@ def _progress_bar() -> Iterator[Any]:
 async def _index(services: Services, rebuild: bool = False) -> SearchIndex:
     with _progress_bar() as report:
         return await services.search.index(progress=report, rebuild=rebuild)
+
+
+async def _warm_tools(services: Services, rebuild: bool) -> dict[str, str]:
+    """Do now what each tool would do on its first call (ToolSpec.warm): one line per tool.
+
+    A tool that fails to warm is reported, not fatal: it will try again on its first call.
+    """
+    warmed = {}
+    for spec in services.registry.tools:
+        if spec.warm is None:
+            continue
+        with _progress_bar(f"embedding for {spec.name}") as report:
+            try:
+                warmed[spec.name] = await spec.warm(services, report, rebuild)
+            except Exception as error:  # isolation boundary: one plugin's failure leaves the rest warm
+                warmed[spec.name] = f"not ready: {type(error).__name__}: {error}"
+    return warmed
 
 
 @click.command()
@@ -93,7 +110,8 @@ async def build(state: CliState, force: bool, as_json: bool) -> None:
     """Build the search index now (it is otherwise built on the first search), with a progress bar.
 
     The index is cached in the user cache directory under a hash of every indexed text and the model,
-    so it is rebuilt by itself when a pack changes; --force rebuilds it regardless.
+    so it is rebuilt by itself when a pack changes; --force rebuilds it regardless. Tools that index
+    on their first call (discover_probes embeds its probe documentation) do it now as well.
 
     \b
     Example:
@@ -101,16 +119,20 @@ async def build(state: CliState, force: bool, as_json: bool) -> None:
     """
     services = Services.create(state.settings())
     built = await _index(services, rebuild=force)
+    warmed = await _warm_tools(services, rebuild=force)
     info = built.info
     examples = [row for row, c in enumerate(built.capabilities) if c.kind == "example"]
     runnable = sum(1 for row in examples if built.availability[row].runnable)
-    data = {**asdict(info), "examples_runnable_here": runnable, "host_problem": built.host.problem}
+    data = {
+        **asdict(info), "examples_runnable_here": runnable, "host_problem": built.host.problem, "tools": warmed,
+    }
     source = "loaded from cache" if info.from_cache else f"built ({info.embedded} texts embedded)"
     kinds = ", ".join(f"{count} {kind}" for kind, count in sorted(info.by_kind.items()))
     lines = [
         f"search index {source} in {info.seconds:.2f} s: {info.capabilities} capabilities ({kinds})",
         f"model: {info.model_id or 'none'}",
         f"examples runnable here: {runnable} of {len(examples)}",
+        *(f"{tool}: {line}" for tool, line in warmed.items()),
     ]
     if info.note:
         lines.append(f"note: {info.note}")

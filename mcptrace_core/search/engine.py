@@ -180,7 +180,8 @@ class SearchEngine:
         started = time.perf_counter()
         capabilities = capabilities_module.collect(self._services.registry)
         lexical = LexicalIndex.build(capabilities)
-        embedder, note = self._embedder()
+        embedder, reason = vectors_module.chosen_embedder(self._services)
+        note = f"semantic search is off ({reason}): ranking by exact terms only" if reason else None
         vectors = None
         hosts: list[HostView] = []
         async with anyio.create_task_group() as group:
@@ -230,16 +231,3 @@ class SearchEngine:
             )
             return None, f"semantic search is off: embedder {embedder.name!r} failed ({error})"
         return vectors, None
-
-    def _embedder(self) -> tuple[Embedder | None, str | None]:
-        wanted = self._services.settings.search.embedder
-        if wanted == "none":
-            return None, "semantic search is off (search.embedder = 'none'): ranking by exact terms only"
-        embedder = self._services.registry.get("embedder", wanted)
-        if isinstance(embedder, Embedder):
-            return embedder, None
-        loaded = ", ".join(e.name for e in self._services.registry.embedders) or "none"
-        return None, (
-            f"semantic search is off: embedder {wanted!r} is not loaded (loaded: {loaded}); "
-            "set search.embedder or check `mcptrace plugins`"
-        )
