@@ -1,4 +1,4 @@
-"""Every template of every pack, by name: lookup, a lexical filter, and documents for the search index.
+"""Every template of every pack, by name: lookup, a lexical filter, and capabilities for the search index.
 
 Built per call from the registry (cheap: packs keep their loaded templates). Two packs offering the
 same template name is a conflict like any other in the registry: the first pack keeps the name and
@@ -10,13 +10,14 @@ from __future__ import annotations
 import difflib
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from mcptrace_core.logging import get_logger
 from mcptrace_core.templates.model import Template
 
 if TYPE_CHECKING:
     from mcptrace_core.registry import Registry
+    from mcptrace_core.search.capability import Capability
 
 log = get_logger(__name__)
 
@@ -98,40 +99,31 @@ def _score(template: Template, terms: list[str]) -> float:
     return score
 
 
-@dataclass(frozen=True)
-class TemplateDocument:
-    """A template as the search index reads it: an id, a title, plain words, and metadata for ranking."""
+def template_capability(template: Template) -> Capability:
+    """A template as the search index holds it: found by meaning, checked against this host.
 
-    id: str
-    title: str
-    text: str
-    metadata: dict[str, Any]
-
-
-def template_documents(catalog: TemplateCatalog) -> list[TemplateDocument]:
-    """One document per template, for the embedding index over capabilities."""
+    Its probes are those it attaches with its example parameters, so find_capabilities and
+    list_templates can say whether it runs here (a template whose example names something absent on
+    this host is checked by its requirements alone).
+    """
+    from mcptrace_core.search.capability import Capability
     from mcptrace_core.templates.engine import TemplateError, TemplateParameterError, render
 
-    documents = []
-    for template in sorted(catalog.templates.values(), key=lambda t: t.name):
-        try:
-            probes = render(template, template.example_parameters()).probes
-        except (TemplateError, TemplateParameterError):  # an example naming something absent on this host
-            probes = []
-        parameters = ", ".join(template.all_parameters())
-        documents.append(TemplateDocument(
-            id=template.name,
-            title=template.title,
-            text=f"{template.description} Category: {template.category}. Parameters: {parameters}.",
-            metadata={
-                "pack": template.pack,
-                "category": template.category,
-                "tags": list(template.tags),
-                "requires": list(template.requires),
-                "probes": probes,
-                "outputs": list(template.outputs),
-                "identifiers": [template.name, f"template_{template.name}"],
-                "usage": f"generate_from_template(template_name={template.name!r}, parameters={{...}})",
-            },
-        ))
-    return documents
+    try:
+        probes = tuple(render(template, template.example_parameters()).probes)
+    except (TemplateError, TemplateParameterError):
+        probes = ()
+    parameters = ", ".join(template.all_parameters())
+    return Capability(
+        kind="template",
+        id=template.name,
+        title=template.title,
+        text=f"{template.description} Category: {template.category}. Parameters: {parameters}.",
+        source=template.pack,
+        identifiers=(template.name, f"template_{template.name}"),
+        probes=probes,
+        requires=tuple(template.requires),
+        tags=(*template.tags, template.category),
+        usage=f"generate_from_template(template_name={template.name!r}, parameters={{...}})",
+        item=template,
+    )
