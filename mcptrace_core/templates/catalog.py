@@ -8,7 +8,6 @@ the problem names both.
 from __future__ import annotations
 
 import difflib
-import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -21,8 +20,6 @@ if TYPE_CHECKING:
 
 log = get_logger(__name__)
 
-_WORD = re.compile(r"[a-z0-9]+")
-_STOP = frozenset("a an and are by do does for from how i in is it me of on or per show the to what which with".split())
 
 
 class UnknownTemplateError(LookupError):
@@ -70,33 +67,35 @@ class TemplateCatalog:
 
         Lexical on purpose: the search index finds by meaning; this is the quick, predictable filter.
         A word matches a template when it appears in its name, title, tags, category, description or
-        parameter names; fields that say more about what a template is weigh more.
+        parameter names (stemmed as search stems them: "programs" finds "program"); fields that say more
+        about what a template is weigh more.
         """
-        terms = [word for word in _WORD.findall((query or "").lower()) if word not in _STOP]
-        if not terms:
+        from mcptrace_core.search.lexical import terms
+
+        wanted = list(dict.fromkeys(terms(query or "")))
+        if not wanted:
             return sorted(self.templates.values(), key=lambda template: template.name)
-        scored = [(_score(template, terms), template) for template in self.templates.values()]
+        scored = [(_score(template, wanted), template) for template in self.templates.values()]
         return [template for score, template in sorted(scored, key=lambda item: (-item[0], item[1].name)) if score > 0]
 
 
-def _score(template: Template, terms: list[str]) -> float:
+def _score(template: Template, wanted: list[str]) -> float:
+    """Each query term scores the weight of the most telling field holding a word that starts with it."""
+    from mcptrace_core.search.lexical import terms
+
     fields = (
         (3.0, template.name.replace("_", " ")),
         (2.0, template.title),
         (2.0, " ".join(template.tags)),
         (1.5, template.category),
         (1.0, template.description),
-        (0.5, " ".join(template.parameters)),
+        (0.5, " ".join(template.parameters).replace("_", " ")),
     )
-    words = [(weight, set(_WORD.findall(text.lower()))) for weight, text in fields]
-    score = 0.0
-    for term in terms:
-        variants = {term, term[:-1]} if term.endswith("s") and len(term) > 3 else {term}
-        score += max(
-            (weight for weight, vocabulary in words if any(word.startswith(v) for v in variants for word in vocabulary)),
-            default=0.0,
-        )
-    return score
+    vocabularies = [(weight, set(terms(text))) for weight, text in fields]
+    return sum(
+        max((weight for weight, words in vocabularies if any(word.startswith(term) for word in words)), default=0.0)
+        for term in wanted
+    )
 
 
 def template_capability(template: Template) -> Capability:
