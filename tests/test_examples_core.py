@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from mcptrace_core.packs import TomlExamplePack
-from mcptrace_core.packs.probespec import probe_specs
+from mcptrace_core.program.parser import parse_program
 
 CORE = TomlExamplePack.from_package("mcptrace_pack_core")
 CONTAINERS = TomlExamplePack(
@@ -59,7 +59,8 @@ def test_every_area_of_the_issue_has_several_examples() -> None:
 @pytest.mark.parametrize("key", sorted(EXAMPLES))
 def test_example_is_honest_about_its_probes(key: str) -> None:
     example = EXAMPLES[key]
-    assert probe_specs(example.program) == example.probes, "probes must list every probe the program attaches"
+    attached = [spec.text for spec in parse_program(example.program).attach_points]
+    assert attached == example.probes, "probes lists what the program attaches, in its order and spelling"
     assert example.source == "mcptrace"
     assert example.description.endswith((".", ")")) and len(example.description) >= 120
     if "kprobe" in example.requires or "kretprobe" in example.requires:

@@ -1,27 +1,29 @@
 """The project's examples compile and run on this host when their requirements are met.
 
-Every example whose requirements are met here is run for one second after it has attached, through the
-real run manager; it must compile and stop cleanly with no error and no warning. Examples whose
-requirements are not met (kprobes, hardware counters) are compiled with ``bpftrace -d`` when their
-probes exist here, so their syntax and semantics are checked too. All examples are checked
-concurrently in one go (module fixture); each then has its own test item.
+Whether an example can run here is what search says (``mcptrace_core.search.host``: the one judgement of
+runnable and missing). Every example that can is run for one second after it has attached, through the
+real run manager; it must compile and stop cleanly with no error and no warning. Examples that cannot
+(kprobes, hardware counters) are compiled by validation's compile layer (``bpftrace -d``) when their
+probes exist here, so their syntax and semantics are checked too. All examples are checked concurrently
+in one go (module fixture); each then has its own test item.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from mcptrace_core.config import RunSettings, load_settings
 from mcptrace_core.models import Example
-from mcptrace_core.packs.probespec import BINARY_TYPES, expand_alias, full_type
 from mcptrace_core.runs.manager import RunManager
 from mcptrace_core.runs.models import RunStatus
+from mcptrace_core.search import host
+from mcptrace_core.search.capability import from_example
+from mcptrace_core.search.host import Availability
 from mcptrace_core.services import Services
 from tests.conftest import HAVE_BPFTRACE, IS_ROOT, requires_bpftrace
 from tests.test_examples_core import EXAMPLES
@@ -35,71 +37,29 @@ _DIAGNOSTIC = re.compile(r"\b(?:ERROR|WARNING)\b")
 
 
 @dataclass
-class HostFit:
-    """What this host lacks for an example: probe types or features, and probes that do not exist."""
-
-    missing_requirements: list[str] = field(default_factory=list)
-    missing_probes: list[str] = field(default_factory=list)
-
-    @property
-    def runnable(self) -> bool:
-        return not self.missing_requirements and not self.missing_probes
-
-
-@dataclass
 class Outcome:
-    fit: HostFit
+    fit: Availability
     compiled: bool | None = None
     ran: bool | None = None
     problem: str | None = None
 
 
-def _features() -> dict[str, bool]:
-    headers = Path(f"/lib/modules/{os.uname().release}/build").exists()
-    return {"btf": Path("/sys/kernel/btf/vmlinux").exists(), "kernel_headers": headers}
+async def _compile(backend, example: Example, kprobes_usable: bool) -> str | None:  # type: ignore[no-untyped-def]
+    """None when validation's compile layer (``bpftrace -d``) accepts the program without error or warning."""
+    from mcptrace_bpftrace.validate.compile import compile_check
 
-
-async def _host_fit(example: Example, backend, usable: dict[str, bool], listed: set[str]) -> HostFit:  # type: ignore[no-untyped-def]
-    fit = HostFit(missing_requirements=[r for r in example.requires if not usable.get(r, False)])
-    for spec in example.probes:
-        kind = full_type(spec)
-        if kind == "tracepoint":
-            pattern = re.compile("^" + ".*".join(map(re.escape, expand_alias(spec).split("*"))) + "$")
-            if not any(pattern.match(name) for name in listed):
-                fit.missing_probes.append(spec)
-        elif kind in BINARY_TYPES:
-            try:
-                found = await backend.list_probes_raw(["-l", expand_alias(spec)])
-            except ValueError:
-                found = ""
-            if not found.strip():
-                fit.missing_probes.append(spec)
-    return fit
-
-
-async def _compile(command: list[str], example: Example, kprobes_usable: bool) -> str | None:
-    """None when ``bpftrace -d`` accepts the program without error or warning, else the diagnostics."""
-    from mcptrace_bpftrace.stderr import is_noise
-
-    process = await asyncio.create_subprocess_exec(
-        *command,
-        "-d",
-        "-e",
-        example.program,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
+    result = await compile_check(
+        backend.command(), backend.executable().dry_run_flag, example.program, {}, False, backend.host_facts()
     )
-    _, stderr = await process.communicate()
-    diagnostics = [
-        line
-        for line in stderr.decode("utf-8", "replace").splitlines()
-        if _DIAGNOSTIC.search(line)
-        and not is_noise(line)
-        and not (not kprobes_usable and "is not traceable" in line)  # -d looks kprobes up in tracefs
+    warnings = [
+        warning
+        for warning in result.warnings
+        if kprobes_usable or "is not traceable" not in warning  # -d looks kprobes up in tracefs
     ]
-    if process.returncode != 0 or diagnostics:
-        return f"bpftrace -d exited {process.returncode}: " + " | ".join(diagnostics)
+    if result.errors or warnings:
+        return f"bpftrace -d exited {result.exit_code}: " + " | ".join(
+            [error.message for error in result.errors] + warnings
+        )
     return None
 
 
@@ -134,27 +94,27 @@ async def _check_all() -> dict[str, Outcome]:
     services = Services.create(settings)
     runs = RunManager(RunSettings(max_concurrent=CONCURRENCY, max_output_lines=1000))
     backend = services.backend("bpftrace")
-    usable = {name: status.usable for name, status in (await backend.probe_types()).items()} | _features()
-    listed = set(await backend.catalog.names())
-    command = backend.command()
+    capabilities = {key: from_example(example) for key, example in EXAMPLES.items()}
+    here = await host.gather(services, [probe for c in capabilities.values() for probe in c.probes])
+    kprobes_usable = "kprobe" in here.usable_types
     limit = asyncio.Semaphore(CONCURRENCY)
 
-    async def check(example: Example) -> Outcome:
+    async def check(key: str, example: Example) -> Outcome:
         async with limit:
-            outcome = Outcome(await _host_fit(example, backend, usable, listed))
-            if outcome.fit.missing_probes:
+            outcome = Outcome(here.availability(capabilities[key]))
+            if outcome.fit.absent:
                 return outcome  # bpftrace -d cannot even resolve them here
             if outcome.fit.runnable and not example.run_exception:
                 # A run compiles the program first and reports the same errors and warnings as -d.
                 outcome.problem = await _run_one_second(services, runs, example)
                 outcome.compiled = outcome.ran = outcome.problem is None
             else:
-                outcome.problem = await _compile(command, example, usable["kprobe"])
+                outcome.problem = await _compile(backend, example, kprobes_usable)
                 outcome.compiled = outcome.problem is None
             return outcome
 
     try:
-        results = await asyncio.gather(*(check(example) for example in EXAMPLES.values()))
+        results = await asyncio.gather(*(check(key, example) for key, example in EXAMPLES.items()))
     finally:
         await runs.shutdown()
         await services.aclose()
@@ -176,10 +136,10 @@ def test_example_compiles_and_runs_here_when_its_requirements_are_met(
 ) -> None:
     outcome = outcomes[key]
     assert outcome.problem is None, outcome.problem
-    if outcome.fit.missing_probes:
+    if outcome.fit.absent:
         assert not outcome.fit.runnable  # nothing to check here: the kernel lacks these probes
     else:
-        assert outcome.compiled
+        assert outcome.compiled, outcome.fit.missing
     if outcome.fit.runnable and not EXAMPLES[key].run_exception:
         assert outcome.ran
 

@@ -25,7 +25,7 @@ pytestmark = pytest.mark.anyio
 def cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """A cache directory of this test's own, so no other test's index is found there."""
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    yield tmp_path / "cache" / "mcptrace" / "search"
+    yield tmp_path / "cache" / "mcptrace" / "search" / "capabilities"
 
 
 def _caches(cache_dir: Path) -> list[str]:
@@ -179,5 +179,9 @@ def test_index_build_command_prints_one_json_document_and_a_bar_on_stderr(cache_
     assert data["from_cache"] is False and data["capabilities"] >= 8
     assert data["embedder"] == "onnx-minilm"
     assert "embedding" in result.stderr
+    discover = data["tools"]["discover_probes"]
+    assert "ranked by meaning with onnx-minilm" in discover and "embedded now" in discover
+    assert "embedding for discover_probes" in result.stderr
     again = runner.invoke(cli, ["index", "build"])
     assert again.exit_code == 0 and "loaded from cache" in again.stdout
+    assert "0 texts embedded now" in again.stdout, "the next process finds discover_probes' vectors cached"

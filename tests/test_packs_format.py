@@ -78,15 +78,33 @@ def test_metadata_is_read_at_once_and_examples_only_when_asked(tmp_path: Path) -
                 'probes = ["tracepoint:syscalls:sys_enter_openat"]',
                 'probes = ["tracepoint:sched:sched_switch"]',
             ),
-            "field 'probes': 'tracepoint:sched:sched_switch' does not appear in the program",
+            "field 'probes': 'tracepoint:sched:sched_switch' is not attached by the program",
+        ),
+        (
+            GOOD.replace(
+                'probes = ["tracepoint:syscalls:sys_enter_openat"]',
+                'probes = ["tracepoint:syscalls:sys_enter_openat", "t:syscalls:sys_enter_openat"]',
+            ),
+            "field 'probes': 't:syscalls:sys_enter_openat' is listed more than once",
+        ),
+        (
+            GOOD.replace(
+                "tracepoint:syscalls:sys_enter_openat { @opens[comm] = count(); }",
+                "tracepoint:syscalls:sys_enter_openat,\ntracepoint:syscalls:sys_enter_open { @opens[comm] = count(); }",
+            ),
+            "field 'probes': the program attaches 'tracepoint:syscalls:sys_enter_open' (line 2), which is not listed",
+        ),
+        (
+            GOOD.replace("@opens[comm] = count(); }", "@opens[comm] = count(); "),
+            "field 'program': not valid bpftrace: line 1, column 64: unexpected end of the program",
         ),
         (
             GOOD.replace('id = "demo.opens"', 'id = "demo.other"'),
             "field 'id': 'demo.other' must equal the file name without .toml ('demo.opens')",
         ),
         (
-            GOOD.replace('probes = ["tracepoint:syscalls:sys_enter_openat"]', 'probes = ["tracepont:x:y"]'),
-            "field 'probes': unknown probe type 'tracepont'",
+            GOOD.replace("tracepoint:syscalls:sys_enter_openat", "tracepont:syscalls:sys_enter_openat"),
+            "field 'program': unknown probe type 'tracepont' in 'tracepont:syscalls:sys_enter_openat'",
         ),
         ('id = "demo.opens"\ntitle = "unterminated', "demo.opens.toml: not valid TOML:"),
     ],

@@ -15,8 +15,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mcptrace_core.interfaces import TemplatePack
-from mcptrace_core.templates.catalog import TemplateCatalog, UnknownTemplateError, template_documents
-from mcptrace_core.templates.engine import TemplateError, TemplateParameterError, probe_specs, render
+from mcptrace_core.templates.catalog import TemplateCatalog, UnknownTemplateError, template_capability
+from mcptrace_core.templates.engine import TemplateError, TemplateParameterError, render
 from mcptrace_core.templates.host_values import cgroup2_mounts
 from mcptrace_core.templates.literals import string_literal
 from mcptrace_core.templates.loader import TomlTemplatePack
@@ -294,11 +294,12 @@ def test_one_body_serves_each_output(output: str, statement: str) -> None:
 
 
 def test_time_series_top_and_duration() -> None:
-    program = render(LATENCY, {"interval_s": "5s", "top": 3, "duration_s": "1m"}).program
+    rendered = render(LATENCY, {"interval_s": "5s", "top": 3, "duration_s": "1m"})
+    program = rendered.program
     assert 'interval:s:5\n{\n  time("%H:%M:%S\\n");\n  print(@lat, 3);\n  clear(@lat);\n}' in program
     assert "interval:s:60\n{\n  exit();\n}" in program
     assert "END\n{\n  clear(@start);\n  print(@lat, 3);\n  clear(@lat);\n}" in program
-    assert probe_specs(program) == [
+    assert rendered.probes == [
         "tracepoint:syscalls:sys_enter_read", "tracepoint:syscalls:sys_exit_read", "interval:s:5", "interval:s:60", "END",
     ]
 
@@ -318,9 +319,14 @@ def test_rendered_parameters_validate_to_the_same_program() -> None:
     assert render(LATENCY, first.parameters).program == first.program
 
 
-def test_probe_specs_handle_lists_predicates_and_paths() -> None:
-    program = "// c\ntracepoint:a:b,\ntracepoint:c:d\n/pid == 1/\n{ }\nuprobe:/usr/bin/x:f /arg0/ { }\nBEGIN { }\n"
-    assert probe_specs(program) == ["tracepoint:a:b", "tracepoint:c:d", "uprobe:/usr/bin/x:f", "BEGIN"]
+def test_probes_are_read_by_the_program_parser() -> None:
+    body = "tracepoint:a:b,\nt:c:d\n/pid == 1/\n{ printf(\"x:y { }\"); }\nuprobe:/usr/bin/x:f /arg0/ { }\nBEGIN { }\n{{ finish() }}"
+    assert render(make(body), {}).probes == ["tracepoint:a:b", "t:c:d", "uprobe:/usr/bin/x:f", "BEGIN"]
+
+
+def test_a_body_that_renders_no_valid_program_is_the_templates_bug() -> None:
+    with pytest.raises(TemplateError, match="template probe_test rendered a program that does not parse: line 2"):
+        render(make("BEGIN {\n{{ finish() }}"), {})
 
 
 # -- the model: what a template may declare ---------------------------------------------------------
@@ -445,10 +451,10 @@ def test_search_is_lexical_and_ranks_names_and_titles_first() -> None:
     assert len(catalog.search(None)) == len(catalog.search("  the ")) == 2
 
 
-def test_documents_for_the_search_index() -> None:
-    catalog = TemplateCatalog({"probe_test": LATENCY})
-    [document] = template_documents(catalog)
-    assert document.id == "probe_test" and document.title == LATENCY.title
-    assert LATENCY.description in document.text and "interval_s" in document.text
-    assert document.metadata["probes"] == ["tracepoint:syscalls:sys_enter_read", "tracepoint:syscalls:sys_exit_read", "END"]
-    assert "generate_from_template" in document.metadata["usage"]
+def test_a_template_is_a_search_capability_with_the_probes_of_its_example() -> None:
+    capability = template_capability(LATENCY)
+    assert (capability.kind, capability.id, capability.title) == ("template", "probe_test", LATENCY.title)
+    assert LATENCY.description in capability.text and "interval_s" in capability.text
+    assert capability.probes == ("tracepoint:syscalls:sys_enter_read", "tracepoint:syscalls:sys_exit_read", "END")
+    assert capability.identifiers == ("probe_test", "template_probe_test") and capability.item is LATENCY
+    assert "generate_from_template" in capability.usage

@@ -51,8 +51,26 @@ async def test_list_templates_says_what_this_host_cannot_run(client, services) -
     infos = {info["name"]: info for info in (await client.call_tool("list_templates", {})).structured_content["templates"]}
     kernel = infos["kernel_function_latency"]
     assert kernel["usable_here"] is usable["kprobe"]
-    assert kernel["missing"] == ([] if usable["kprobe"] else ["kprobe"])
-    assert infos["syscall_counts"]["usable_here"] is True
+    assert kernel["missing"] == ([] if usable["kprobe"] else ["probe type kprobe"])
+    assert infos["syscall_counts"]["usable_here"] is True and infos["syscall_counts"]["missing"] == []
+
+
+@requires_bpftrace
+async def test_find_capabilities_finds_templates_and_says_which_run_here(client, services) -> None:  # type: ignore[no-untyped-def]
+    usable = {name: status.usable for name, status in (await services.backend("bpftrace").probe_types()).items()}
+    found = await client.call_tool(
+        "find_capabilities", {"query": "how long one system call takes", "kinds": ["template"], "limit": 3}
+    )
+    assert not found.is_error, found.content
+    top = found.structured_content["results"][0]
+    assert (top["kind"], top["id"], top["source"]) == ("template", "syscall_latency", "core-templates")
+    assert top["runnable"] and top["missing"] == [] and "generate_from_template" in top["usage"]
+    kernel = await client.call_tool(
+        "find_capabilities", {"query": "latency of a kernel function", "kinds": ["template"], "limit": 3}
+    )
+    hit = next(r for r in kernel.structured_content["results"] if r["id"] == "kernel_function_latency")
+    assert hit["runnable"] is usable["kprobe"]
+    assert hit["missing"] == ([] if usable["kprobe"] else ["probe type kprobe"])
 
 
 @requires_bpftrace
@@ -63,9 +81,14 @@ async def test_generate_returns_the_program_its_probes_and_its_validation(client
     data = result.structured_content
     assert data["program"] == render(CORE["syscall_latency"], parameters).program
     assert data["probes"] == ["tracepoint:syscalls:sys_enter_openat", "tracepoint:syscalls:sys_exit_openat", "interval:s:5", "END"]
-    assert data["validation"]["valid"] is True and data["validation"]["errors"] == []
+    validation = data["validation"]
+    assert validation["valid"] is True and validation["errors"] == [] and validation["verdict"] == "allow"
+    assert {probe["spec"] for probe in validation["probes"]} >= {"tracepoint:syscalls:sys_enter_openat"}
+    assert validation["estimated_cost"] and [layer["layer"] for layer in validation["layers"]][:3] == [
+        "parse", "compile", "probes",
+    ]
     assert data["parameters"]["interval_s"] == 5 and data["parameters"]["output"] == "hist"
-    assert "exec_program" in data["next_step"] and "valid on this host" in result.content[0].text
+    assert "exec_program" in data["next_step"] and "valid; verdict allow" in result.content[0].text
 
 
 @requires_bpftrace

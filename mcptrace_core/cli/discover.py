@@ -9,32 +9,15 @@ from mcptrace_core.cli.data import call
 from mcptrace_core.services import Services
 from mcptrace_core.tools import ToolError
 
-PROBE_TYPES = [
-    "tracepoint",
-    "kprobe",
-    "kretprobe",
-    "uprobe",
-    "uretprobe",
-    "usdt",
-    "kfunc",
-    "kretfunc",
-    "software",
-    "hardware",
-    "profile",
-    "interval",
-    "BEGIN",
-    "END",
-]
-
-
 @click.command()
 @click.argument("goal")
 @click.option(
     "--type",
     "probe_types",
     multiple=True,
-    type=click.Choice(PROBE_TYPES),
-    help="Only probes of this type (repeat for several).",
+    metavar="TYPE",
+    help="Only probes of this type, e.g. tracepoint or uprobe (repeat for several; a wrong one is named "
+    "with the types allowed).",
 )
 @click.option(
     "--limit", type=click.IntRange(1, 50), default=12, show_default=True, help="Most probes to show."

@@ -42,6 +42,23 @@ async def _index(services: Services, rebuild: bool = False) -> SearchIndex:
         return await services.search.index(progress=report, rebuild=rebuild)
 
 
+async def _warm_tools(services: Services, rebuild: bool) -> dict[str, str]:
+    """Do now what each tool would do on its first call (ToolSpec.warm): one line per tool.
+
+    A tool that fails to warm is reported, not fatal: it will try again on its first call.
+    """
+    warmed = {}
+    for spec in services.registry.tools:
+        if spec.warm is None:
+            continue
+        with _progress_bar(f"embedding for {spec.name}") as report:
+            try:
+                warmed[spec.name] = await spec.warm(services, report, rebuild)
+            except Exception as error:  # isolation boundary: one plugin's failure leaves the rest warm
+                warmed[spec.name] = f"not ready: {type(error).__name__}: {error}"
+    return warmed
+
+
 @click.command()
 @click.argument("query")
 @click.option(
@@ -97,7 +114,8 @@ async def build(state: CliState, force: bool, as_json: bool) -> None:
     here: each is run once per boot, ~20 s the first time), so the index has every one of them; a
     search alone reads only what is already learned. The index is cached in the user cache directory
     under a hash of every indexed text and the model, so it is rebuilt by itself when a pack changes;
-    --force rebuilds it regardless.
+    --force rebuilds it regardless. Tools that index on their first call (discover_probes embeds its
+    probe documentation) do it now as well.
 
     \b
     Example:
@@ -107,16 +125,20 @@ async def build(state: CliState, force: bool, as_json: bool) -> None:
     with _progress_bar("learning installed tools") as report:
         await prepare(services.registry, report)
     built = await _index(services, rebuild=force)
+    warmed = await _warm_tools(services, rebuild=force)
     info = built.info
     examples = [row for row, c in enumerate(built.capabilities) if c.kind == "example"]
     runnable = sum(1 for row in examples if built.availability[row].runnable)
-    data = {**asdict(info), "examples_runnable_here": runnable, "host_problem": built.host.problem}
+    data = {
+        **asdict(info), "examples_runnable_here": runnable, "host_problem": built.host.problem, "tools": warmed,
+    }
     source = "loaded from cache" if info.from_cache else f"built ({info.embedded} texts embedded)"
     kinds = ", ".join(f"{count} {kind}" for kind, count in sorted(info.by_kind.items()))
     lines = [
         f"search index {source} in {info.seconds:.2f} s: {info.capabilities} capabilities ({kinds})",
         f"model: {info.model_id or 'none'}",
         f"examples runnable here: {runnable} of {len(examples)}",
+        *(f"{tool}: {line}" for tool, line in warmed.items()),
     ]
     if info.note:
         lines.append(f"note: {info.note}")

@@ -67,16 +67,17 @@ async def show(state: CliState, name: str, as_json: bool) -> None:
 @templates.command()
 @click.argument("name")
 @click.argument("assignments", nargs=-1, metavar="[KEY=VALUE]...")
-@click.option("--no-check", is_flag=True, help="Do not check the program with bpftrace (faster).")
+@click.option("--no-check", is_flag=True, help="Do not validate the program (faster).")
 @json_option
 @click.pass_obj
 @run_async
 async def render(state: CliState, name: str, assignments: tuple[str, ...], no_check: bool, as_json: bool) -> None:
     """Render template NAME with parameters given as KEY=VALUE and print the program.
 
-    The program goes to stdout and the check's verdict to stderr, so it can be piped into `mcptrace run -`.
-    Values are converted by each parameter's kind: pid=1234, threshold=10ms, comm=nginx, interval_s=5.
-    The exit status is 1 when the parameters are refused or the program does not check.
+    The program goes to stdout and its validation (as `mcptrace validate` gives it) to stderr, so it can be
+    piped into `mcptrace run -`. Values are converted by each parameter's kind: pid=1234, threshold=10ms,
+    comm=nginx, interval_s=5. The exit status is 1 when the parameters are refused, the program is not
+    valid here or the safety policy blocks it.
     """
     parameters: dict[str, Any] = {}
     for assignment in assignments:
@@ -99,7 +100,8 @@ async def render(state: CliState, name: str, assignments: tuple[str, ...], no_ch
     else:
         click.echo(result.program, nl=False)  # type: ignore[attr-defined]
         click.echo(result.report_text(), err=True)  # type: ignore[attr-defined]
-    sys.exit(1 if validation is not None and not validation.valid else 0)
+    refused = validation is not None and (not validation.valid or validation.verdict == "block")
+    sys.exit(1 if refused else 0)
 
 
 def _example(schema: dict[str, Any]) -> Any:
@@ -109,7 +111,7 @@ def _example(schema: dict[str, Any]) -> Any:
 
 def _describe(info: Any, program: str, example: dict[str, Any]) -> str:
     lines = [f"{info.name}: {info.title}", "", info.description, ""]
-    if info.usable_here is False:
+    if not info.usable_here:
         lines += [f"NOT usable on this host: missing {', '.join(info.missing)}", ""]
     lines.append(f"outputs: {', '.join(info.outputs)} (first is the default); requires: {', '.join(info.requires)}")
     lines.append("parameters:")

@@ -1,25 +1,66 @@
 """Describe a bare bpftrace program the way a pack file would: its probes, requirements, output and area.
 
 Programs that arrive without metadata (the host's *.bt tools, GPTtrace imports) are given the fields
-an example needs from what the program itself shows. The guesses are deliberately simple and
-conservative; a hand-written example always says better.
+an example needs from what the program itself shows, read through the program model (the same parser
+validation uses), so a word in a comment or a string is never taken for a probe or a call. The
+guesses are deliberately simple and conservative; a hand-written example always says better.
 """
 
 from __future__ import annotations
 
 import re
 
-from mcptrace_core.packs.probespec import expand_alias, full_type, probe_specs, requirement
+from mcptrace_core.program import ir
+from mcptrace_core.program.parser import parse_program
+from mcptrace_core.program.probespec import PROBE_TYPES, ProbeSpec
 
-_STRUCT_CAST = re.compile(r"\(\s*(?:const\s+)?(?:struct|union)\s+\w+\s*\*")
-_KERNEL_INCLUDE = re.compile(r"^\s*#include\s*<(?:linux|net|uapi|asm)/", re.M)
-_CURTASK_FIELD = re.compile(r"\bcurtask\s*->")
-_PRINTF = re.compile(r"\bprintf\s*\(")
+REQUIREMENT_OF_TYPE = {
+    "tracepoint": "tracepoint",
+    "kprobe": "kprobe",
+    "kretprobe": "kretprobe",
+    "uprobe": "uprobe",
+    "uretprobe": "uretprobe",
+    "usdt": "usdt",
+    "profile": "profile",
+    "interval": "interval",
+    "software": "software",
+    "hardware": "hardware",
+    "kfunc": "kfunc",
+    "kretfunc": "kfunc",
+    "iter": "iter",
+    "watchpoint": "watchpoint",
+    "asyncwatchpoint": "watchpoint",
+}
+"""The ``requires`` entry each probe type needs; BEGIN and END need nothing."""
+SPECIAL_PROBES = ("BEGIN", "END")
+
+_KERNEL_INCLUDE = re.compile(r"^#include\s*<(?:linux|net|uapi|asm)/")
+_KERNEL_TYPE_CAST = re.compile(r"^(?:const )?(?:struct|union) \w+ ?\*")
 _AGGREGATIONS = (
-    ("hist", re.compile(r"\bl?hist\s*\(")),
-    ("stats", re.compile(r"\b(?:stats|avg)\s*\(")),
-    ("map", re.compile(r"\b(?:count|sum|min|max)\s*\(")),
+    ("hist", frozenset({"hist", "lhist"})),
+    ("stats", frozenset({"stats", "avg"})),
+    ("map", frozenset({"count", "sum", "min", "max"})),
 )
+
+
+class UnknownProbeType(ValueError):
+    """A probe spec names a probe type that bpftrace does not have (or examples cannot declare)."""
+
+
+def requirement(spec: ProbeSpec) -> str | None:
+    """What a probe spec needs in ``requires``; None for BEGIN/END. Raises UnknownProbeType."""
+    if spec.type in SPECIAL_PROBES:
+        return None
+    if spec.type in REQUIREMENT_OF_TYPE:
+        return REQUIREMENT_OF_TYPE[spec.type]
+    if not spec.known_type:
+        known = ", ".join(sorted(PROBE_TYPES))
+        raise UnknownProbeType(f"unknown probe type {spec.type!r} in {spec.text!r} (known: {known})")
+    raise UnknownProbeType(
+        f"probe type {spec.type!r} in {spec.text!r} cannot be declared in an example's requires "
+        f"(examples may use: {', '.join(sorted(REQUIREMENT_OF_TYPE))}, BEGIN, END)"
+    )
+
 
 # tracepoint subsystem -> category used by the core pack
 _TRACEPOINT_AREAS = {
@@ -84,20 +125,28 @@ _PROBE_TYPE_AREAS = {
 }
 
 
-def requirements(program: str, probes: list[str]) -> list[str]:
+def requirements(program: ir.Program, specs: list[ProbeSpec]) -> list[str]:
     """The ``requires`` of a program: its probe types, plus btf/kernel_headers when it reads kernel types."""
-    needed = [r for r in (requirement(spec) for spec in probes) if r]
-    if _KERNEL_INCLUDE.search(program):
+    needed = [r for r in (requirement(spec) for spec in specs) if r]
+    if any(_KERNEL_INCLUDE.match(directive.text) for directive in program.directives):
         needed.append("kernel_headers")
-    elif _STRUCT_CAST.search(program) or _CURTASK_FIELD.search(program):
+    elif any(_reads_kernel_types(node) for node in ir.walk(program)):
         needed.append("btf")
     return list(dict.fromkeys(needed))
 
 
-def guess_output(program: str) -> str:
+def _reads_kernel_types(node: ir.Node) -> bool:
+    """A cast to a kernel struct pointer, or a field of the current task: both need the kernel's types."""
+    if isinstance(node, ir.Cast):
+        return bool(_KERNEL_TYPE_CAST.match(node.type))
+    return isinstance(node, ir.Field) and isinstance(node.target, ir.Identifier) and node.target.name == "curtask"
+
+
+def guess_output(program: ir.Program) -> str:
     """events, hist, stats, map or mixed, from the builtins the program calls."""
-    prints = bool(_PRINTF.search(program))
-    kinds = {kind for kind, pattern in _AGGREGATIONS if pattern.search(program)}
+    called = {call.name for call in program.calls()}
+    prints = "printf" in called
+    kinds = {kind for kind, functions in _AGGREGATIONS if called & functions}
     if not kinds:
         return "events" if prints else "map"
     if prints or len(kinds) > 1:
@@ -105,35 +154,37 @@ def guess_output(program: str) -> str:
     return kinds.pop()
 
 
-def guess_category(probes: list[str], default: str) -> str:
+def guess_category(specs: list[ProbeSpec], default: str) -> str:
     """The area of the first probe that says something about it, else ``default``."""
-    for spec in probes:
-        kind = full_type(spec)
-        parts = expand_alias(spec).split(":")
-        if kind == "tracepoint" and len(parts) > 2 and parts[1] in _TRACEPOINT_AREAS:
-            return _TRACEPOINT_AREAS[parts[1]]
-        if kind in ("kprobe", "kretprobe", "kfunc", "kretfunc") and len(parts) > 1:
-            function = parts[-1]
+    for spec in specs:
+        if spec.type == "tracepoint" and len(spec.parts) > 1 and spec.parts[0] in _TRACEPOINT_AREAS:
+            return _TRACEPOINT_AREAS[spec.parts[0]]
+        if spec.type in ("kprobe", "kretprobe", "kfunc", "kretfunc") and spec.parts:
             for prefix, area in _FUNCTION_AREAS:
-                if function.startswith(prefix):
+                if spec.parts[-1].startswith(prefix):
                     return area
-        if kind in _PROBE_TYPE_AREAS:
-            return _PROBE_TYPE_AREAS[kind]
+        if spec.type in _PROBE_TYPE_AREAS:
+            return _PROBE_TYPE_AREAS[spec.type]
     return default
 
 
-def guess_complexity(program: str) -> str:
-    lines = [line for line in program.splitlines() if line.strip()]
+def guess_complexity(source: str) -> str:
+    lines = [line for line in source.splitlines() if line.strip()]
     return "basic" if len(lines) <= 25 else "intermediate" if len(lines) <= 60 else "advanced"
 
 
-def describe_program(program: str, default_category: str) -> dict[str, object]:
-    """The example fields that follow from the program alone (probes may be empty for a bad program)."""
-    probes = probe_specs(program)
+def describe_program(source: str, default_category: str) -> dict[str, object]:
+    """The example fields that follow from the program alone.
+
+    Raises ValueError naming the line and column when the program is not bpftrace (ProgramSyntaxError),
+    or UnknownProbeType.
+    """
+    program = parse_program(source)
+    specs = program.attach_points
     return {
-        "probes": probes,
-        "requires": requirements(program, probes),
+        "probes": [spec.text for spec in specs],
+        "requires": requirements(program, specs),
         "output": guess_output(program),
-        "category": guess_category(probes, default_category),
-        "complexity": guess_complexity(program),
+        "category": guess_category(specs, default_category),
+        "complexity": guess_complexity(source),
     }

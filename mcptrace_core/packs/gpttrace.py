@@ -65,7 +65,11 @@ def to_examples(entries: Iterable[Entry], pack: str, source: str) -> tuple[list[
     """Examples for the entries (ids made unique), and a problem for each entry that does not validate."""
     examples, problems, used = [], [], set()
     for entry in entries:
-        described = describe_program(entry.program, default_category=IMPORTED_CATEGORY)
+        try:
+            described = describe_program(entry.program, default_category=IMPORTED_CATEGORY)
+        except ValueError as error:  # not valid bpftrace, or an unknown probe type
+            problems.append(f"entry {entry.index}: the program is not usable: {error}")
+            continue
         if not described["probes"]:
             problems.append(f"entry {entry.index}: no probe found in the program")
             continue

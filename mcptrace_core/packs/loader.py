@@ -25,7 +25,9 @@ from pydantic import Field, ValidationError
 from mcptrace_core.interfaces import ExamplePack
 from mcptrace_core.logging import get_logger
 from mcptrace_core.models import Example, ExampleDefinition, Model
-from mcptrace_core.packs.probespec import UnknownProbeType, requirement
+from mcptrace_core.packs.describe import UnknownProbeType, requirement
+from mcptrace_core.program.parser import ProgramSyntaxError, parse_program
+from mcptrace_core.program.probespec import ProbeSpec
 
 log = get_logger(__name__)
 
@@ -92,23 +94,40 @@ def read_toml(file: Traversable, where: str) -> dict[str, Any]:
 
 
 def consistency_problems(definition: ExampleDefinition, where: str, stem: str | None) -> list[str]:
-    """What pydantic cannot see: the file name, and whether ``probes`` and ``requires`` tell the truth."""
+    """What pydantic cannot see: the file name, whether the program parses, and whether ``probes`` and
+    ``requires`` tell the truth: ``probes`` lists exactly what the program attaches (aliases such as
+    ``t:`` may be written either way), and every probe type it attaches is in ``requires``."""
     problems = []
     if stem is not None and definition.id != stem:
         problems.append(
             f"{where}: field 'id': {definition.id!r} must equal the file name without .toml ({stem!r})"
         )
-    for spec in definition.probes:
-        if spec not in definition.program:
-            problems.append(f"{where}: field 'probes': {spec!r} does not appear in the program")
+    try:
+        attached = parse_program(definition.program).attach_points
+    except ProgramSyntaxError as error:
+        return [*problems, f"{where}: field 'program': not valid bpftrace: {error}"]
+    listed = [ProbeSpec.parse(spec) for spec in definition.probes]
+    attached_forms = {spec.canonical for spec in attached}
+    listed_forms = [spec.canonical for spec in listed]
+    for spec in listed:
+        if spec.canonical not in attached_forms:
+            problems.append(f"{where}: field 'probes': {spec.text!r} is not attached by the program")
+        elif listed_forms.count(spec.canonical) > 1:
+            problems.append(f"{where}: field 'probes': {spec.text!r} is listed more than once")
+    for spec in attached:
+        if spec.canonical not in listed_forms:
+            problems.append(
+                f"{where}: field 'probes': the program attaches {spec.text!r} (line {spec.line}), "
+                "which is not listed"
+            )
         try:
             needed = requirement(spec)
         except UnknownProbeType as error:
-            problems.append(f"{where}: field 'probes': {error}")
+            problems.append(f"{where}: field 'program': {error}")
             continue
         if needed is not None and needed not in definition.requires:
-            problems.append(f"{where}: field 'requires': probe {spec!r} needs {needed!r} in requires")
-    return problems
+            problems.append(f"{where}: field 'requires': probe {spec.text!r} needs {needed!r} in requires")
+    return list(dict.fromkeys(problems))
 
 
 def parse_example(

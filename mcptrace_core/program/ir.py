@@ -274,6 +274,14 @@ class Program:
         """Every attach point of every probe, in source order."""
         return [spec for probe in self.probes for spec in probe.specs]
 
+    @property
+    def attach_points(self) -> list[ProbeSpec]:
+        """Each attach point once, where it is first written, in source order: what the program attaches."""
+        first: dict[str, ProbeSpec] = {}
+        for spec in self.specs:
+            first.setdefault(spec.text, spec)
+        return list(first.values())
+
     def calls(self, name: str | None = None) -> list[Call]:
         """Every call in the program (only those to ``name`` when given), in source order."""
         return [node for node in walk(self) if isinstance(node, Call) and (name is None or node.name == name)]

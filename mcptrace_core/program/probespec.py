@@ -52,6 +52,12 @@ def canonical_type(word: str) -> str:
     return PROBE_TYPE_ALIASES.get(word, word)
 
 
+def expand_type(spec: str) -> str:
+    """The spec with its probe type written in full (``t:sched:*`` -> ``tracepoint:sched:*``), the rest as it is."""
+    kind, sep, rest = spec.partition(":")
+    return f"{canonical_type(kind)}{sep}{rest}" if sep else spec
+
+
 @dataclass(frozen=True, slots=True)
 class ProbeSpec:
     """One attach point of a probe, e.g. ``tracepoint:sched:sched_switch`` or ``uprobe:libssl:SSL_read``."""

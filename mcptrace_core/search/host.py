@@ -38,6 +38,10 @@ BACKEND = "bpftrace"
 class Availability:
     runnable: bool
     missing: tuple[str, ...] = ()
+    """What this host lacks, in words: 'probe type kprobe', 'probe tracepoint:x:y', 'binary /x', 'feature btf'."""
+    absent: tuple[str, ...] = ()
+    """The probes among them that do not exist here (or whose binary does not), as the capability writes
+    them: bpftrace cannot even compile a program that attaches one."""
 
 
 @dataclass
@@ -58,6 +62,11 @@ class HostView:
         return cls(frozenset(), frozenset(), {}, problem=problem)
 
     def availability(self, capability: Capability) -> Availability:
+        """Whether the capability can run here, and what this host lacks for it.
+
+        This is the one answer to "can this run here" (search, find_capabilities, list_templates and the
+        on-host example tests all ask it).
+        """
         missing = dict.fromkeys(capability.missing)  # an ordered set
         if not capability.probes and not capability.requires:
             return Availability(not missing, tuple(missing))
@@ -67,11 +76,14 @@ class HostView:
             problem = self._requirement(requirement)
             if problem:
                 missing[problem] = None
+        absent = []
         for spec in capability.probes:
             problem = self._probe(spec)
             if problem:
                 missing[problem] = None
-        return Availability(not missing, tuple(missing))
+                if not problem.startswith("probe type "):
+                    absent.append(spec)
+        return Availability(not missing, tuple(missing), tuple(absent))
 
     def _requirement(self, requirement: str) -> str | None:
         if requirement in self.features:
@@ -126,7 +138,9 @@ async def gather(services: Services, probes: Iterable[str] = ()) -> HostView:
 async def _absent_functions(backend: Any, probes: Iterable[str]) -> frozenset[str]:
     """The uprobe specs (entry form) whose binary exists but has no such function.
 
-    Each binary is listed once (``bpftrace -l 'uprobe:BINARY:*'``, ~0.1 s), all at once.
+    Each binary is listed once per process (the catalog keeps its functions; ~0.1 s each), all at once.
+    A binary whose listing comes back empty (stripped, or the listing failed) leaves its probes' fate to
+    the run.
     """
     specs = {
         probe_specs.family(spec) for spec in probes if probe_specs.probe_type(spec) in ("uprobe", "uretprobe")
@@ -136,11 +150,12 @@ async def _absent_functions(backend: Any, probes: Iterable[str]) -> frozenset[st
 
     async def list_functions(target: str) -> None:
         try:
-            listed = await backend.catalog.search(f"uprobe:{target}:*", False)
+            listed = await backend.catalog.binary_functions(target)
         except Exception as error:  # a listing that fails leaves the probes' fate to the run
             log.info("uprobe listing failed", target=target, error=str(error)[:200])
             return
-        functions[target] = frozenset(probe.name.rsplit(":", 1)[1].split("@", 1)[0] for probe in listed)
+        if listed:
+            functions[target] = frozenset(name.split("@", 1)[0] for name in listed)  # malloc@@GLIBC_2.2.5
 
     async with anyio.create_task_group() as group:
         for target in sorted({spec.split(":")[1] for spec in specs}):

@@ -3,7 +3,8 @@
 Meaning alone ranks ``opensnoop`` or ``sched_switch`` poorly: to the embedder they are rare word pieces.
 So words are stemmed (``opens`` finds ``open``), identifiers are kept whole and also split at ``_``
 (``tcp_retransmit_skb`` finds ``retransmit``), and a query token that is exactly a tool, probe or
-example name marks the capabilities that carry it.
+example name marks the capabilities that carry it. ``terms`` and ``Bm25`` are the one implementation
+of both for every ranking in mcptrace (search, discover_probes).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -41,21 +42,65 @@ def _stemmer():  # type: ignore[no-untyped-def]
     return Stemmer.Stemmer("english")
 
 
-@lru_cache(maxsize=16384)
-def _stem(word: str) -> str:
+@lru_cache(maxsize=32768)
+def stem(word: str) -> str:
     return str(_stemmer().stemWord(word))
 
 
-def terms(text: str) -> list[str]:
+def terms(text: str, stopwords: frozenset[str] = STOPWORDS) -> list[str]:
     """Stemmed words, no stopwords; ``sys_enter_openat`` gives itself and ``sys``, ``enter``, ``openat``."""
     found = []
     for word in WORD.findall(text.lower()):
-        if word in STOPWORDS:
+        if word in stopwords:
             continue
-        found.append(word if "_" in word else _stem(word))
-        if "_" in word:
-            found.extend(_stem(part) for part in word.split("_") if len(part) > 1 and part not in STOPWORDS)
+        if "_" not in word:
+            found.append(stem(word))
+            continue
+        whole = word.strip("_")
+        if whole:
+            found.append(whole)
+        found.extend(stem(part) for part in word.split("_") if len(part) > 1 and part not in stopwords)
     return found
+
+
+@dataclass
+class Bm25:
+    """Okapi BM25 postings over a list of documents given as their terms (positions are their rows)."""
+
+    postings: dict[str, list[tuple[int, int]]]
+    lengths: list[int]
+
+    @classmethod
+    def build(cls, documents: Iterable[Sequence[str]]) -> Bm25:
+        postings: dict[str, list[tuple[int, int]]] = {}
+        lengths = []
+        for row, words in enumerate(documents):
+            counts = Counter(words)
+            lengths.append(sum(counts.values()))
+            for term, count in counts.items():
+                postings.setdefault(term, []).append((row, count))
+        return cls(postings, lengths)
+
+    def scores(self, query_terms: Iterable[str]) -> dict[int, float]:
+        """The score of every document sharing a term with the query (the others are left out)."""
+        count = len(self.lengths)
+        if not count:
+            return {}
+        average = sum(self.lengths) / count or 1.0
+        scores: dict[int, float] = {}
+        for term in set(query_terms):
+            posting = self.postings.get(term)
+            if not posting:
+                continue
+            idf = math.log(1 + (count - len(posting) + 0.5) / (len(posting) + 0.5))
+            for row, frequency in posting:
+                norm = K1 * (1 - B + B * self.lengths[row] / average)
+                scores[row] = scores.get(row, 0.0) + idf * frequency * (K1 + 1) / (frequency + norm)
+        return scores
+
+    def frequency(self, term: str) -> int:
+        """In how many documents the term occurs."""
+        return len(self.postings.get(term, ()))
 
 
 def names_in(query: str) -> list[str]:
@@ -76,42 +121,22 @@ def _document_terms(capability: Capability) -> list[str]:
 
 @dataclass
 class LexicalIndex:
-    """BM25 postings and identifier postings over one list of capabilities (positions are their rows)."""
+    """BM25 and identifier postings over one list of capabilities (positions are their rows)."""
 
-    postings: dict[str, list[tuple[int, int]]]
-    lengths: list[int]
+    words: Bm25
     identifiers: dict[str, set[int]]
 
     @classmethod
     def build(cls, capabilities: Sequence[Capability]) -> LexicalIndex:
-        postings: dict[str, list[tuple[int, int]]] = {}
-        lengths = []
         identifiers: dict[str, set[int]] = {}
         for row, capability in enumerate(capabilities):
-            counts = Counter(_document_terms(capability))
-            lengths.append(sum(counts.values()))
-            for term, count in counts.items():
-                postings.setdefault(term, []).append((row, count))
             for name in capability.identifiers:
                 identifiers.setdefault(name.lower(), set()).add(row)
-        return cls(postings, lengths, identifiers)
+        return cls(Bm25.build(_document_terms(capability) for capability in capabilities), identifiers)
 
     def bm25(self, query: str) -> dict[int, float]:
         """Okapi BM25 of every capability sharing a term with the query (rows without one are left out)."""
-        count = len(self.lengths)
-        if not count:
-            return {}
-        average = sum(self.lengths) / count or 1.0
-        scores: dict[int, float] = {}
-        for term in set(terms(query)):
-            posting = self.postings.get(term)
-            if not posting:
-                continue
-            idf = math.log(1 + (count - len(posting) + 0.5) / (len(posting) + 0.5))
-            for row, frequency in posting:
-                norm = K1 * (1 - B + B * self.lengths[row] / average)
-                scores[row] = scores.get(row, 0.0) + idf * frequency * (K1 + 1) / (frequency + norm)
-        return scores
+        return self.words.scores(terms(query))
 
     def named(self, query: str) -> dict[int, float]:
         """Rows whose identifiers the query names exactly (weight 1.0 each).
@@ -136,5 +161,5 @@ class LexicalIndex:
         """In how many rows the word occurs (as a stemmed term); a stopword ('trace') occurs in all."""
         found = terms(word)
         if not found:
-            return len(self.lengths)
-        return max(len(self.postings.get(term, ())) for term in found)
+            return len(self.words.lengths)
+        return max(self.words.frequency(term) for term in found)

@@ -9,22 +9,8 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-ALIASES = {
-    "t": "tracepoint",
-    "k": "kprobe",
-    "kr": "kretprobe",
-    "u": "uprobe",
-    "ur": "uretprobe",
-    "U": "usdt",
-    "p": "profile",
-    "i": "interval",
-    "s": "software",
-    "h": "hardware",
-    "f": "kfunc",
-    "fr": "kretfunc",
-    "it": "iter",
-    "w": "watchpoint",
-}
+from mcptrace_core.program.probespec import expand_type
+
 FAMILY = {"kretprobe": "kprobe", "uretprobe": "uprobe", "kretfunc": "kfunc"}
 """Probe types that share their entry probe's mechanism (and so its usability)."""
 SPECIAL = {"BEGIN", "END"}
@@ -32,9 +18,7 @@ SPECIAL = {"BEGIN", "END"}
 
 def expand(spec: str) -> str:
     """Write the probe type in full: ``t:sched:sched_switch`` -> ``tracepoint:sched:sched_switch``."""
-    spec = spec.strip()
-    kind, sep, rest = spec.partition(":")
-    return f"{ALIASES.get(kind, kind)}{sep}{rest}" if sep else spec
+    return expand_type(spec.strip())
 
 
 def probe_type(spec: str) -> str:

@@ -1,8 +1,11 @@
-"""The semantic half of the index: one vector per capability in usearch, cached on disk.
+"""The semantic half of ranking: one vector per text in usearch, cached on disk, per collection.
 
-The cache key is a hash of the embedder's model id and of every embedded text, so installing,
-removing or editing a pack (or a new model) makes a new key and the index is rebuilt by itself; an
-unchanged set of capabilities loads in milliseconds instead of being embedded again.
+A collection is one list of texts that is ranked together: the capabilities of the search index, the
+probe documentation of discover_probes. The cache key is a hash of the embedder's model id and of
+every embedded text, so installing, removing or editing a pack (or a new model) makes a new key and
+the collection is rebuilt by itself; an unchanged collection loads in milliseconds instead of being
+embedded again. Which embedder
+ranks by meaning is ``Services.embedder``'s choice.
 
 usearch is pinned to <= 2.26.1 in pyproject: 2.26.2 to 2.26.6 crash the process when usearch is
 imported before onnxruntime, and a third-party plugin could import either first.
@@ -27,6 +30,8 @@ from mcptrace_core.logging import get_logger
 
 if TYPE_CHECKING:
     import numpy as np
+
+    from mcptrace_core.services import Services
 
 log = get_logger(__name__)
 
@@ -88,23 +93,28 @@ class VectorIndex:
 
 
 async def load_or_build(
-    embedder: Embedder, texts: Sequence[str], progress: Progress | None = None, rebuild: bool = False
+    embedder: Embedder,
+    texts: Sequence[str],
+    progress: Progress | None = None,
+    rebuild: bool = False,
+    collection: str = "capabilities",
 ) -> VectorIndex:
-    """The cached index for these texts, or a new one.
+    """The cached index for these texts of ``collection``, or a new one.
 
-    A new index reuses the vectors of unchanged texts from the latest cache of the same model, so
-    editing or adding one example embeds one text; only new texts are embedded, in batches, with
-    ``progress(done, to_embed)`` after each. ``rebuild`` embeds every text again.
+    A new index reuses the vectors of unchanged texts from the collection's latest cache of the same
+    model, so editing or adding one example embeds one text; only new texts are embedded, in batches,
+    with ``progress(done, to_embed)`` after each. ``rebuild`` embeds every text again.
     """
     model_id = embedder.model_id
     hashes = [text_hash(text) for text in texts]
     key = cache_key(model_id, hashes)
-    folder = cache_root() / f"{_safe(embedder.name)}-{key}"
+    root = cache_root() / _safe(collection)
+    folder = root / f"{_safe(embedder.name)}-{key}"
     if not rebuild:
         index = await anyio.to_thread.run_sync(_load, folder, embedder.dimensions, hashes)
         if index is not None:
             return VectorIndex(index, model_id, key, loaded_from_cache=True, embedded=0)
-    known = {} if rebuild else await anyio.to_thread.run_sync(_latest_vectors, embedder, model_id)
+    known = {} if rebuild else await anyio.to_thread.run_sync(_latest_vectors, root, embedder, model_id)
     index = _new_index(embedder.dimensions)
     reused = [row for row, digest in enumerate(hashes) if digest in known]
     if reused:
@@ -176,9 +186,8 @@ def _meta(folder: Path) -> dict[str, Any] | None:
     return meta
 
 
-def _latest_vectors(embedder: Embedder, model_id: str) -> dict[str, np.ndarray]:
-    """Vectors by text hash from the most recently used cache made by the same model, if any."""
-    root = cache_root()
+def _latest_vectors(root: Path, embedder: Embedder, model_id: str) -> dict[str, np.ndarray]:
+    """Vectors by text hash from the collection's most recently used cache made by the same model, if any."""
     if not root.is_dir():
         return {}
     folders = [path for path in root.glob(f"{_safe(embedder.name)}-*") if path.is_dir()]

@@ -1,4 +1,4 @@
-"""Every template of every pack, by name: lookup, a lexical filter, and documents for the search index.
+"""Every template of every pack, by name: lookup, a lexical filter, and capabilities for the search index.
 
 Built per call from the registry (cheap: packs keep their loaded templates). Two packs offering the
 same template name is a conflict like any other in the registry: the first pack keeps the name and
@@ -8,20 +8,18 @@ the problem names both.
 from __future__ import annotations
 
 import difflib
-import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from mcptrace_core.logging import get_logger
 from mcptrace_core.templates.model import Template
 
 if TYPE_CHECKING:
     from mcptrace_core.registry import Registry
+    from mcptrace_core.search.capability import Capability
 
 log = get_logger(__name__)
 
-_WORD = re.compile(r"[a-z0-9]+")
-_STOP = frozenset("a an and are by do does for from how i in is it me of on or per show the to what which with".split())
 
 
 class UnknownTemplateError(LookupError):
@@ -69,69 +67,62 @@ class TemplateCatalog:
 
         Lexical on purpose: the search index finds by meaning; this is the quick, predictable filter.
         A word matches a template when it appears in its name, title, tags, category, description or
-        parameter names; fields that say more about what a template is weigh more.
+        parameter names (stemmed as search stems them: "programs" finds "program"); fields that say more
+        about what a template is weigh more.
         """
-        terms = [word for word in _WORD.findall((query or "").lower()) if word not in _STOP]
-        if not terms:
+        from mcptrace_core.search.lexical import terms
+
+        wanted = list(dict.fromkeys(terms(query or "")))
+        if not wanted:
             return sorted(self.templates.values(), key=lambda template: template.name)
-        scored = [(_score(template, terms), template) for template in self.templates.values()]
+        scored = [(_score(template, wanted), template) for template in self.templates.values()]
         return [template for score, template in sorted(scored, key=lambda item: (-item[0], item[1].name)) if score > 0]
 
 
-def _score(template: Template, terms: list[str]) -> float:
+def _score(template: Template, wanted: list[str]) -> float:
+    """Each query term scores the weight of the most telling field holding a word that starts with it."""
+    from mcptrace_core.search.lexical import terms
+
     fields = (
         (3.0, template.name.replace("_", " ")),
         (2.0, template.title),
         (2.0, " ".join(template.tags)),
         (1.5, template.category),
         (1.0, template.description),
-        (0.5, " ".join(template.parameters)),
+        (0.5, " ".join(template.parameters).replace("_", " ")),
     )
-    words = [(weight, set(_WORD.findall(text.lower()))) for weight, text in fields]
-    score = 0.0
-    for term in terms:
-        variants = {term, term[:-1]} if term.endswith("s") and len(term) > 3 else {term}
-        score += max(
-            (weight for weight, vocabulary in words if any(word.startswith(v) for v in variants for word in vocabulary)),
-            default=0.0,
-        )
-    return score
+    vocabularies = [(weight, set(terms(text))) for weight, text in fields]
+    return sum(
+        max((weight for weight, words in vocabularies if any(word.startswith(term) for word in words)), default=0.0)
+        for term in wanted
+    )
 
 
-@dataclass(frozen=True)
-class TemplateDocument:
-    """A template as the search index reads it: an id, a title, plain words, and metadata for ranking."""
+def template_capability(template: Template) -> Capability:
+    """A template as the search index holds it: found by meaning, checked against this host.
 
-    id: str
-    title: str
-    text: str
-    metadata: dict[str, Any]
-
-
-def template_documents(catalog: TemplateCatalog) -> list[TemplateDocument]:
-    """One document per template, for the embedding index over capabilities."""
+    Its probes are those it attaches with its example parameters, so find_capabilities and
+    list_templates can say whether it runs here (a template whose example names something absent on
+    this host is checked by its requirements alone).
+    """
+    from mcptrace_core.search.capability import Capability
     from mcptrace_core.templates.engine import TemplateError, TemplateParameterError, render
 
-    documents = []
-    for template in sorted(catalog.templates.values(), key=lambda t: t.name):
-        try:
-            probes = render(template, template.example_parameters()).probes
-        except (TemplateError, TemplateParameterError):  # an example naming something absent on this host
-            probes = []
-        parameters = ", ".join(template.all_parameters())
-        documents.append(TemplateDocument(
-            id=template.name,
-            title=template.title,
-            text=f"{template.description} Category: {template.category}. Parameters: {parameters}.",
-            metadata={
-                "pack": template.pack,
-                "category": template.category,
-                "tags": list(template.tags),
-                "requires": list(template.requires),
-                "probes": probes,
-                "outputs": list(template.outputs),
-                "identifiers": [template.name, f"template_{template.name}"],
-                "usage": f"generate_from_template(template_name={template.name!r}, parameters={{...}})",
-            },
-        ))
-    return documents
+    try:
+        probes = tuple(render(template, template.example_parameters()).probes)
+    except (TemplateError, TemplateParameterError):
+        probes = ()
+    parameters = ", ".join(template.all_parameters())
+    return Capability(
+        kind="template",
+        id=template.name,
+        title=template.title,
+        text=f"{template.description} Category: {template.category}. Parameters: {parameters}.",
+        source=template.pack,
+        identifiers=(template.name, f"template_{template.name}"),
+        probes=probes,
+        requires=tuple(template.requires),
+        tags=(*template.tags, template.category),
+        usage=f"generate_from_template(template_name={template.name!r}, parameters={{...}})",
+        item=template,
+    )

@@ -113,7 +113,18 @@ def render(template: Template, parameters: Mapping[str, Any]) -> RenderedProgram
     if not composer.finished:
         raise TemplateError(f"template {template.name}: its body never calls finish()")
     program = f"// {template.title} (mcptrace template {template.name})\n" + tidy(text)
-    return RenderedProgram(template.name, program, probe_specs(program), values)
+    return RenderedProgram(template.name, program, _attached(template, program), values)
+
+
+def _attached(template: Template, program: str) -> list[str]:
+    """The probes the program attaches, read by the program parser; a body that renders something the
+    parser refuses is the template's bug."""
+    from mcptrace_core.program.parser import ProgramSyntaxError, parse_program
+
+    try:
+        return [spec.text for spec in parse_program(program).attach_points]
+    except ProgramSyntaxError as error:
+        raise TemplateError(f"template {template.name} rendered a program that does not parse: {error}") from None
 
 
 def _check_output_options(template: Template, output: str, values: Mapping[str, Any]) -> None:
@@ -213,20 +224,3 @@ def tidy(text: str) -> str:
     text = "\n".join(line.rstrip() for line in text.strip().splitlines())
     text = _BLANK_BEFORE_BRACE.sub("\n", text)
     return _BLANK_RUNS.sub("\n\n", text) + "\n"
-
-
-def probe_specs(program: str) -> list[str]:
-    """The probe specs a rendered program attaches, in order.
-
-    Template bodies put each probe list at the start of a line and indent statements, so a probe line is
-    one that starts with a letter; the list ends at a predicate (`` /``) or a brace.
-    """
-    specs: list[str] = []
-    for line in program.splitlines():
-        if not line or not line[0].isalpha():
-            continue
-        head = re.split(r"\s/|\{", line, maxsplit=1)[0]
-        for spec in (part.strip() for part in head.split(",")):
-            if spec and (":" in spec or spec in ("BEGIN", "END")) and spec not in specs:
-                specs.append(spec)
-    return specs

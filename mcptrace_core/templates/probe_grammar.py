@@ -11,21 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-ALIASES: dict[str, str] = {
-    "t": "tracepoint",
-    "k": "kprobe",
-    "kr": "kretprobe",
-    "f": "kfunc",
-    "fr": "kretfunc",
-    "u": "uprobe",
-    "ur": "uretprobe",
-    "U": "usdt",
-    "s": "software",
-    "h": "hardware",
-    "p": "profile",
-    "i": "interval",
-    "rt": "rawtracepoint",
-}
+from mcptrace_core.program.probespec import canonical_type
 
 _NAME = r"[A-Za-z0-9_.*?\-]+"
 _PATH = r"[A-Za-z0-9_./*?+@\-]+"
@@ -63,7 +49,7 @@ def parse_probe(pattern: str, allowed_types: list[str] | None = None) -> str:
     probe_type, separator, rest = text.partition(":")
     if not separator:
         raise ValueError(f"{pattern!r} has no probe type: write TYPE:..., e.g. {SHAPES['tracepoint'].example}")
-    probe_type = ALIASES.get(probe_type, probe_type)
+    probe_type = canonical_type(probe_type)
     allowed = allowed_types or list(SHAPES)
     if probe_type not in allowed:
         raise ValueError(f"probe type {probe_type!r} is not allowed here; allowed: {', '.join(allowed)}")

@@ -52,7 +52,10 @@ def tool_example(path: Path, program: str) -> Example:
     """The example describing one installed tool; a ValueError naming the file when it cannot be described."""
     summary, explanation = header_text(program)
     summary = summary or f"bpftrace tool {path.stem}"
-    fields = describe_program(program, default_category="host")
+    try:
+        fields = describe_program(program, default_category="host")
+    except ValueError as error:  # not bpftrace as mcptrace's parser reads it, or an unknown probe type
+        raise ValueError(f"{path}: {error}") from None
     description = " ".join(
         part
         for part in (

@@ -17,7 +17,7 @@ import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from mcptrace_core.program.probespec import PROBE_TYPE_ALIASES
+from mcptrace_core.program.probespec import expand_type
 
 from mcptrace_bpftrace.tracefs import TracefsReader, TracefsUnavailable, TracepointField
 
@@ -47,8 +47,7 @@ def normalize_filter(pattern: str) -> str:
     pattern = pattern.strip() or "*"
     if ":" not in pattern and "*" not in pattern:
         return f"*{pattern}*"
-    kind, sep, rest = pattern.partition(":")
-    return f"{PROBE_TYPE_ALIASES.get(kind, kind)}{sep}{rest}"
+    return expand_type(pattern)
 
 
 def wildcard_regex(pattern: str) -> re.Pattern[str]:

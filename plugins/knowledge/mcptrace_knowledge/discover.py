@@ -1,10 +1,12 @@
 """discover_probes: rank this host's probes for a goal, by meaning and by words, grouped by subsystem.
 
-Documented probes are scored by BM25 over their documentation and, when an embedder is registered, by
-cosine similarity of the goal to their embedded documentation; undocumented host probes are found by
-the parts of their names. A probe whose type does not work here (kprobes on a kernel without them)
-stays in the answer, marked, below its tracepoint alternative. The indexes are built on the first call
-and kept by the engine, which lives as long as the registry that holds the tool.
+Documented probes are scored by BM25 over their documentation and, when an embedder is chosen
+(``search.embedder``, as for search), by cosine similarity of the goal to their embedded documentation;
+undocumented host probes are found by the parts of their names. A probe whose type does not work here
+(kprobes on a kernel without them) stays in the answer, marked, below its tracepoint alternative. The
+indexes are built on the first call (or ahead of it by ``mcptrace index build``, which caches the
+documentation's vectors with search's vector cache) and kept by the engine, which lives as long as the
+registry that holds the tool.
 """
 
 from __future__ import annotations
@@ -13,19 +15,27 @@ import heapq
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import anyio.to_thread
 
+from mcptrace_core.interfaces import Embedder
 from mcptrace_core.logging import get_logger
+from mcptrace_core.search import vectors
 
-from mcptrace_knowledge import lexical, semantic
+from mcptrace_knowledge import lexical
 from mcptrace_knowledge.docs import KnowledgeBase, ProbeDoc, probe_type
 from mcptrace_knowledge.hostview import HostView, host_view
 from mcptrace_knowledge.models import Combination, DiscoveredProbe, DiscoverResult, SubsystemGroup
 
+if TYPE_CHECKING:
+    import numpy as np
+
 log = get_logger(__name__)
 
+VECTOR_COLLECTION = "probe-docs"
+"""The knowledge base's documentation in search's vector cache (a collection of its own)."""
 SEMANTIC_WEIGHT = 0.6
 """Share of meaning in a documented probe's score; the rest is BM25 (both scaled to 0..1 per query)."""
 SEMANTIC_FLOOR = 0.2
@@ -58,7 +68,8 @@ class DiscoveryEngine:
         self._host_lock = anyio.Lock()
         self._kb: KnowledgeBase | None = None
         self._docs: lexical.KnowledgeIndex | None = None
-        self._semantic: semantic.SemanticIndex | None = None
+        self._semantic: tuple[Embedder, np.ndarray] | None = None
+        """The embedder and one L2-normalised row per documented probe (the knowledge index's rows)."""
         self._semantic_problem: str | None = None
         self._host: HostView | None = None
         self._host_names: lexical.NameIndex | None = None
@@ -94,8 +105,14 @@ class DiscoveryEngine:
                 self._host = host
             return self._host
 
-    async def prepare(self, services: object) -> None:
-        """Load the knowledge base, its indexes, the embedder's vectors and the host's probes, once."""
+    async def prepare(
+        self, services: Any, progress: vectors.Progress | None = None, rebuild: bool = False
+    ) -> str:
+        """Load the knowledge base, its indexes, the embedder's vectors and the host's probes, once.
+
+        ``mcptrace index build`` calls it ahead of the first discover_probes (``rebuild`` embeds the
+        documentation again); the answer says in one line what is ready.
+        """
         await self.prepare_host(services)
         async with self._lock:
             if self._docs is None:
@@ -108,26 +125,35 @@ class DiscoveryEngine:
                     probes=len(self._docs.docs),
                     seconds=round(time.perf_counter() - started, 3),
                 )
-            if self._semantic is None and self._semantic_problem is None:
-                await self._prepare_semantic(services)
+            embedded = None
+            if rebuild or (self._semantic is None and self._semantic_problem is None):
+                embedded = await self._prepare_semantic(services, progress, rebuild)
+        if self._semantic is None:
+            return f"{len(self._docs.docs)} documented probes, ranked by words and names only"
+        fresh = f", {embedded} texts embedded now" if embedded is not None else ""
+        return f"{len(self._docs.docs)} documented probes, ranked by meaning with {self._semantic[0].name}{fresh}"
 
-    async def _prepare_semantic(self, services: object) -> None:
-        embedders = services.registry.embedders  # type: ignore[attr-defined]
-        if not embedders:
-            self._semantic_problem = (
-                "no embedder plugin is registered, so probes are ranked by words and names only"
-            )
-            return
+    async def _prepare_semantic(
+        self, services: Any, progress: vectors.Progress | None, rebuild: bool
+    ) -> int | None:
+        """Load (or embed) the documentation's vectors; how many texts had to be embedded (None: no vectors)."""
+        embedder, off = services.embedder()
+        if embedder is None:
+            self._semantic_problem = f"{off}; probes are ranked by words and names only"
+            return None
         texts = [doc.search_text() for doc in self._docs.docs]  # type: ignore[union-attr]
         try:
-            self._semantic = await anyio.to_thread.run_sync(semantic.load_or_build, embedders[0], texts)
+            index = await vectors.load_or_build(embedder, texts, progress, rebuild, collection=VECTOR_COLLECTION)
+            matrix = await anyio.to_thread.run_sync(index.all)
+            await anyio.to_thread.run_sync(embedder.embed, ["load the model now"])  # not on the first goal
         except Exception as error:  # a broken embedder plugin must not break discovery
-            log.warning(
-                "embedder failed; discovery falls back to words", embedder=embedders[0].name, error=str(error)
-            )
+            log.warning("embedder failed; discovery falls back to words", embedder=embedder.name, error=str(error))
             self._semantic_problem = (
-                f"the embedder {embedders[0].name!r} failed ({error}); ranked by words and names only"
+                f"the embedder {embedder.name!r} failed ({error}); ranked by words and names only"
             )
+            return None
+        self._semantic, self._semantic_problem = (embedder, matrix), None
+        return index.embedded
 
     async def discover(
         self, services: object, goal: str, probe_types: Sequence[str], limit: int
@@ -162,8 +188,9 @@ class DiscoveryEngine:
         load 8 on 2 cores)."""
         if self._semantic is None:
             return None
+        embedder, matrix = self._semantic
         try:
-            return self._semantic.similarities(goal).tolist()
+            return (matrix @ embedder.embed([goal])[0]).tolist()  # type: ignore[no-any-return]
         except Exception as error:  # keep answering by words if the model breaks mid-life
             log.warning("query embedding failed", error=str(error))
             return None

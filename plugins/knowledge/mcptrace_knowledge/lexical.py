@@ -1,58 +1,33 @@
 """Exact-term ranking: BM25 over the knowledge base, and a name index over every probe on the host.
 
 Documented probes are found by the words of their documentation; the thousands of undocumented host
-probes only by the parts of their names (``thermal_zone_trip`` is found by "thermal" or "trip").
-Words are stemmed (PyStemmer) so "opens" finds "open"; identifiers are kept whole and split at ``_``.
+probes only by the parts of their names (``thermal_zone_trip`` is found by "thermal" or "trip"). Words
+are made into terms and scored by search's lexical module (stemming, identifiers kept whole and split
+at ``_``, BM25), so discover_probes and search_examples read a query the same way.
 """
 
 from __future__ import annotations
 
 import math
-import re
-from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+
+from mcptrace_core.program.probespec import expand_type
+from mcptrace_core.search.lexical import STOPWORDS, Bm25
+from mcptrace_core.search.lexical import terms as search_terms
 
 from mcptrace_knowledge.docs import ProbeDoc
 
-WORD = re.compile(r"[a-z0-9_]+")
-STOPWORDS = frozenset(
-    "a an and are as at be by can do does for from how i in into is it its me my of on or per show "
-    "that the their them these this those to trace traces tracing was what when where which who why with "
-    "you your all any each see find get probe probes".split()
-)
-K1, B = 1.2, 0.75
+GOAL_STOPWORDS = STOPWORDS | frozenset("see find get probe probes".split())
+"""Words a goal uses to ask for probes, not to say which."""
 NAME_WEIGHT = 3
 """Words of a probe's own name count three times: a name says what the probe is."""
 KEYWORD_WEIGHT = 2
 
 
-@lru_cache(maxsize=1)
-def _stemmer():  # type: ignore[no-untyped-def]
-    import Stemmer  # PyStemmer: Snowball's English stemmer in C
-
-    return Stemmer.Stemmer("english")
-
-
-@lru_cache(maxsize=32768)
-def stem(word: str) -> str:
-    return str(_stemmer().stemWord(word))
-
-
 def terms(text: str) -> list[str]:
-    """Stemmed words without stopwords; ``sys_enter_openat`` gives itself and ``sys``, ``enter``, ``openat``."""
-    found = []
-    for word in WORD.findall(text.lower().replace("-", "_")):
-        if word in STOPWORDS:
-            continue
-        if "_" in word:
-            parts = [part for part in word.split("_") if len(part) > 1 and part not in STOPWORDS]
-            found.append(word.strip("_"))
-            found.extend(stem(part) for part in parts)
-        else:
-            found.append(stem(word))
-    return found
+    """Search's terms of a goal or a document; a dashed name (``cpu-clock``) counts as one identifier."""
+    return search_terms(text.replace("-", "_"), GOAL_STOPWORDS)
 
 
 def name_terms(name: str) -> list[str]:
@@ -65,45 +40,6 @@ def _doc_terms(doc: ProbeDoc) -> list[str]:
     words = name_terms(doc.name) * NAME_WEIGHT + terms(" ".join(doc.keywords)) * KEYWORD_WEIGHT
     words += terms(doc.fires) + terms(" ".join(doc.questions)) + terms(" ".join(doc.fields))
     return words
-
-
-@dataclass
-class Bm25:
-    """Okapi BM25 postings over a list of documents (positions are their rows)."""
-
-    postings: dict[str, list[tuple[int, int]]]
-    lengths: list[int]
-
-    @classmethod
-    def build(cls, documents: Iterable[list[str]]) -> Bm25:
-        postings: dict[str, list[tuple[int, int]]] = {}
-        lengths = []
-        for row, words in enumerate(documents):
-            counts = Counter(words)
-            lengths.append(sum(counts.values()))
-            for term, count in counts.items():
-                postings.setdefault(term, []).append((row, count))
-        return cls(postings, lengths)
-
-    def idf(self, term: str) -> float:
-        found = len(self.postings.get(term, ()))
-        return math.log(1 + (len(self.lengths) - found + 0.5) / (found + 0.5)) if found else 0.0
-
-    def scores(self, query_terms: Sequence[str]) -> dict[int, float]:
-        count = len(self.lengths)
-        if not count:
-            return {}
-        average = sum(self.lengths) / count or 1.0
-        scores: dict[int, float] = {}
-        for term in set(query_terms):
-            posting = self.postings.get(term)
-            if not posting:
-                continue
-            idf = self.idf(term)
-            for row, frequency in posting:
-                norm = K1 * (1 - B + B * self.lengths[row] / average)
-                scores[row] = scores.get(row, 0.0) + idf * frequency * (K1 + 1) / (frequency + norm)
-        return scores
 
 
 @dataclass
@@ -132,8 +68,8 @@ def name_keys(name: str) -> set[str]:
 
 def named_in(goal: str) -> set[str]:
     """Tokens of a goal shaped like probe names: sched_switch, tcp:tcp_probe, kprobe:vfs_read."""
-    tokens = {token.strip(".,;!?'\"()").lower() for token in goal.split()}
-    return {token for token in tokens if "_" in token or ":" in token}
+    tokens = {token.strip(".,;!?'\"()") for token in goal.split()}
+    return {expand_type(token).lower() for token in tokens if "_" in token or ":" in token}
 
 
 @dataclass

@@ -9,22 +9,10 @@ from pydantic import Field
 from mcptrace_core.models import Model
 from mcptrace_core.tools import ToolInput, ToolOutput
 
-ProbeTypeName = Literal[
-    "tracepoint",
-    "kprobe",
-    "kretprobe",
-    "uprobe",
-    "uretprobe",
-    "usdt",
-    "kfunc",
-    "kretfunc",
-    "software",
-    "hardware",
-    "profile",
-    "interval",
-    "BEGIN",
-    "END",
-]
+from mcptrace_knowledge.docs import PROBE_TYPES
+
+ProbeTypeName = Literal[PROBE_TYPES]  # type: ignore[valid-type]
+"""The probe types the knowledge base documents."""
 Mode = Literal["semantic+lexical", "lexical-only"]
 
 
@@ -37,7 +25,7 @@ class DiscoverInput(ToolInput):
     )
     probe_types: list[ProbeTypeName] = Field(
         default_factory=list,
-        max_length=14,
+        max_length=len(PROBE_TYPES),
         description="Only probes of these types (e.g. ['tracepoint'] for what works without kprobes). Empty: all.",
     )
     limit: int = Field(12, ge=1, le=50, description="Most probes to return, over all subsystems.")

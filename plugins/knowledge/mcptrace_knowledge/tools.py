@@ -27,4 +27,5 @@ def discover_spec(engine: DiscoveryEngine) -> ToolSpec:
         input_model=DiscoverInput,
         output_model=DiscoverResult,
         handler=discover_probes,
+        warm=engine.prepare,
     )

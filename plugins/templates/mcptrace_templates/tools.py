@@ -1,7 +1,8 @@
 """The template tools: list_templates, generate_from_template and, in full exposure, template_<name>.
 
-Generating never runs anything: the program comes back with its probes and its validation, and the
-caller runs it with exec_program, the one way programs start (limits and safety policy included).
+Generating never runs anything: the program comes back with its probes and validate_program's report
+on it (parse, compile here, probes, safety policy, cost), and the caller runs it with exec_program, the
+one way programs start (limits and safety policy included).
 
 The template machinery (``mcptrace_core.templates``) is imported on the first call, not with this
 module: the server imports every plugin at start, and only the tools' input and output models are
@@ -10,26 +11,25 @@ needed to list them.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
 from mcptrace_core.inputs import PatternText
 from mcptrace_core.models import Model
-from mcptrace_core.privilege import PrivilegeError
+from mcptrace_core.safety.models import ValidationReport
+from mcptrace_core.safety.text import report_text
 from mcptrace_core.tools import ToolCall, ToolError, ToolInput, ToolOutput, ToolSpec
 
-from mcptrace_bpftrace import host
-from mcptrace_bpftrace.executable import BpftraceMissing
-from mcptrace_templates.validation import Validation, validate
+from mcptrace_bpftrace.guard import check as validate_program
 
 if TYPE_CHECKING:
+    from mcptrace_core.search.capability import Capability
+    from mcptrace_core.search.host import Availability
     from mcptrace_core.templates.catalog import TemplateCatalog
     from mcptrace_core.templates.model import Template, TemplateParameters
 
 TEMPLATE_NAME = r"^[a-z][a-z0-9_]{1,54}$"
-Support = Callable[["Template"], tuple[bool | None, list[str]]]
 
 
 # -- list_templates -------------------------------------------------------------------------------
@@ -52,8 +52,11 @@ class TemplateInfo(Model):
     outputs: list[str] = Field(description="Output modes (parameter output); the first is the default.")
     filters: list[str] = Field(description="Common filters it takes: pid, comm, cgroup.")
     requires: list[str] = Field(description="Probe types and kernel features it needs.")
-    usable_here: bool | None = Field(description="Whether what it needs works on this host; null when unknown.")
-    missing: list[str] = Field(description="What it needs that this host lacks.")
+    usable_here: bool = Field(
+        description="Whether it can run HERE with its example parameters: its probe types, probes and kernel "
+        "features are all available (the same judgement as search_examples and find_capabilities)."
+    )
+    missing: list[str] = Field(description="What this host lacks for it, e.g. 'probe type kprobe'.")
     required: list[str] = Field(description="Parameters without a default: they must be given.")
     parameters: dict[str, Any] = Field(description="JSON schema of its parameters object.")
     pack: str = Field(description="The template pack it comes from.")
@@ -68,7 +71,7 @@ class ListTemplatesResult(ToolOutput):
         lines = [f"{len(self.templates)} of {self.total} templates"]
         for info in self.templates:
             params = ", ".join(name + ("*" if name in info.required else "") for name in info.parameters["properties"])
-            note = f"  [not usable here: {', '.join(info.missing)}]" if info.usable_here is False else ""
+            note = "" if info.usable_here else f"  [not usable here: {', '.join(info.missing)}]"
             lines.append(f"{info.name}: {info.title}{note}")
             lines.append(f"    outputs: {'/'.join(info.outputs)}; parameters (* = required): {params}")
         lines += [f"problem: {problem}" for problem in self.problems]
@@ -77,45 +80,28 @@ class ListTemplatesResult(ToolOutput):
 
 
 async def list_templates(call: ToolCall, args: ListTemplatesInput) -> ListTemplatesResult:
-    from mcptrace_core.templates.catalog import TemplateCatalog
+    from mcptrace_core.search import host
+    from mcptrace_core.templates.catalog import TemplateCatalog, template_capability
 
     catalog = TemplateCatalog.from_registry(call.services.registry)
-    support = await host_support(call)
+    capabilities = [template_capability(template) for template in catalog.search(args.query)]
+    here = await host.gather(call.services, [probe for capability in capabilities for probe in capability.probes])
     return ListTemplatesResult(
-        templates=[template_info(template, support) for template in catalog.search(args.query)],
+        templates=[template_info(capability, here.availability(capability)) for capability in capabilities],
         total=len(catalog.templates),
         problems=catalog.problems,
     )
 
 
-def template_info(template: Template, support: Support) -> TemplateInfo:
-    usable, missing = support(template)
+def template_info(capability: Capability, availability: Availability) -> TemplateInfo:
+    template: Template = capability.item
     return TemplateInfo(
         name=template.name, title=template.title, description=template.description, category=template.category,
         tags=list(template.tags), outputs=list(template.outputs), filters=list(template.filters),
-        requires=list(template.requires), usable_here=usable, missing=missing,
+        requires=list(template.requires), usable_here=availability.runnable, missing=list(availability.missing),
         required=[name for name, spec in template.all_parameters().items() if spec.required],
         parameters=template.parameters_schema(), pack=template.pack,
     )
-
-
-async def host_support(call: ToolCall) -> Support:
-    """Judge a template's requirements against the probe types measured on this host (cached per boot)."""
-    try:
-        probe_types = await call.services.backend("bpftrace").probe_types()
-    except (BpftraceMissing, PrivilegeError, ToolError):
-        return lambda template: (None, [])
-    facts = {name: status.usable for name, status in probe_types.items()}
-    facts["btf"] = host.BTF_VMLINUX.exists()
-
-    def judge(template: Template) -> tuple[bool | None, list[str]]:
-        missing = [need for need in template.requires if facts.get(need) is False]
-        if missing:
-            return False, missing
-        known = all(need in facts for need in template.requires)  # e.g. kernel_headers is not measured
-        return (True if known else None), []
-
-    return judge
 
 
 # -- generate_from_template -----------------------------------------------------------------------
@@ -129,7 +115,9 @@ class GenerateInput(ToolInput):
         "list_templates gives each template's schema. Left-out parameters take their defaults.",
     )
     check: bool = Field(
-        True, description="Check the program with this host's bpftrace (compiles, attaches nothing). false skips it.",
+        True,
+        description="Validate the program as validate_program does (compiles here, probes, safety policy; "
+        "attaches nothing). false skips it.",
     )
 
 
@@ -140,7 +128,10 @@ class GenerateResult(ToolOutput):
     parameters: dict[str, Any] = Field(
         description="Every parameter after validation, defaults included; they can be sent back as they are."
     )
-    validation: Validation | None = Field(description="What checking the program here found; null when check=false.")
+    validation: ValidationReport | None = Field(
+        description="validate_program's report on the program here (errors, verdict, findings, cost); "
+        "null when check=false."
+    )
     next_step: str
 
     def to_text(self) -> str:
@@ -149,17 +140,7 @@ class GenerateResult(ToolOutput):
     def report_text(self) -> str:
         """What is known about the program besides its text: probes, validation, what to do next."""
         lines = ["probes: " + ", ".join(self.probes)]
-        if self.validation is None:
-            lines.append("not checked (check=false)")
-        else:
-            if self.validation.valid:
-                lines.append("valid on this host")
-            for error in self.validation.errors:
-                where = f" at line {error.line}" if error.line else ""
-                lines.append(f"error [{error.category}]{where}: {error.message}")
-                if error.hint:
-                    lines.append(f"  hint: {error.hint}")
-            lines += [f"warning: {warning}" for warning in self.validation.warnings]
+        lines.append("not validated (check=false)" if self.validation is None else report_text(self.validation))
         lines.append(self.next_step)
         return "\n".join(lines)
 
@@ -169,7 +150,7 @@ async def generate_from_template(call: ToolCall, args: GenerateInput) -> Generat
 
 
 async def generate(call: ToolCall, template_name: str, parameters: dict[str, Any], check: bool) -> GenerateResult:
-    """Render a template, then check the program through the validation seam."""
+    """Render a template, then validate the program as validate_program does (the server's policy)."""
     from mcptrace_core.templates.catalog import TemplateCatalog, UnknownTemplateError
     from mcptrace_core.templates.engine import TemplateError, TemplateParameterError, render
 
@@ -181,14 +162,23 @@ async def generate(call: ToolCall, template_name: str, parameters: dict[str, Any
     except TemplateError as error:
         raise ToolError(f"{error} (a bug in the template: report it to its pack)") from None
     call.services.sources.remember_template(rendered.program, rendered.template)  # the history names it
-    validation = await validate(call, rendered.program) if check else None
-    if validation is not None and not validation.valid:
-        next_step = "fix the parameters named in the errors (list_probes finds real probe names) and generate again"
-    else:
-        next_step = "run it with exec_program(program=...), then read it with get_result"
+    validation = (await validate_program(call, rendered.program, None, None)).report if check else None
     return GenerateResult(
         template=rendered.template, program=rendered.program, probes=rendered.probes,
-        parameters=rendered.parameters, validation=validation, next_step=next_step,
+        parameters=rendered.parameters, validation=validation, next_step=next_step(validation),
+    )
+
+
+def next_step(validation: ValidationReport | None) -> str:
+    if validation is None or (validation.valid and validation.verdict == "allow"):
+        return "run it with exec_program(program=...), then read it with get_result"
+    if not validation.valid:
+        return "fix the parameters named in the errors (list_probes finds real probe names) and generate again"
+    if validation.verdict == "block":
+        return "the safety policy blocks this program (see the findings): choose other parameters"
+    return (
+        "run it with exec_program(program=...): the safety policy asks the user to confirm it first "
+        "(see the findings)"
     )
 
 
@@ -217,8 +207,9 @@ def tool_specs() -> list[ToolSpec]:
                 "Generate a bpftrace program from a template and typed parameters (checked by kind: pids, command "
                 "names, cgroups, thresholds with units, probe patterns, binaries; never pasted raw into code), "
                 "with common filters (pid, comm, cgroup) and outputs (count, sum, hist, stats, printf, a time "
-                "series with interval_s, top). Returns the program, its probes and its validation on this host; "
-                "it does not run it: pass the program to exec_program."
+                "series with interval_s, top). Returns the program, its probes and validate_program's report on "
+                "it here (errors with hints, safety verdict and findings, cost); it does not run it: pass the "
+                "program to exec_program."
             ),
             input_model=GenerateInput,
             output_model=GenerateResult,
@@ -239,8 +230,8 @@ def _template_tool(template: Template) -> ToolSpec:
     return ToolSpec(
         name=f"template_{template.name}",
         title=template.title,
-        description=f"{template.description} Generates the program and checks it here; it does not run it: "
-        "pass the program to exec_program.",
+        description=f"{template.description} Generates the program and validates it here; it does not run "
+        "it: pass the program to exec_program.",
         input_model=template.parameters_model(),
         output_model=GenerateResult,
         handler=handler,
