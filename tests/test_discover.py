@@ -92,7 +92,7 @@ def _ranked(data: dict[str, Any]) -> list[dict[str, Any]]:
 @requires_bpftrace
 async def test_an_answer_is_grouped_explained_and_checked_against_this_host(lexical) -> None:  # type: ignore[no-untyped-def]
     data = await _discover(lexical, goal="which files fail to open", limit=10)
-    assert data["mode"] == "lexical-only" and any("no embedder" in note for note in data["notes"])
+    assert data["mode"] == "lexical-only" and any("semantic search is off" in note for note in data["notes"])
     assert data["total"] == sum(len(group["probes"]) for group in data["groups"]) <= 10
     assert data["groups"][0]["subsystem"] == "files" and data["groups"][0]["title"]
     top = {probe["name"]: probe for probe in _ranked(data)[:3]}

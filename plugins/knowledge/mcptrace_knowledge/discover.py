@@ -139,7 +139,7 @@ class DiscoveryEngine:
         """Load (or embed) the documentation's vectors; how many texts had to be embedded (None: no vectors)."""
         embedder, off = services.embedder()
         if embedder is None:
-            self._semantic_problem = f"{off}; probes are ranked by words and names only"
+            self._semantic_problem = off
             return None
         texts = [doc.search_text() for doc in self._docs.docs]  # type: ignore[union-attr]
         try:
