@@ -35,6 +35,15 @@ def test_related_texts_are_closer_than_unrelated_ones(embedder: MiniLMEmbedder) 
     assert float(query @ related) > float(query @ unrelated) + 0.2
 
 
+def test_a_batch_split_over_the_cores_keeps_its_order(embedder: MiniLMEmbedder) -> None:
+    """A batch of 16 runs as several parts at once on a multi-core host; each row is still its text's."""
+    words = "read write open close stat mmap brk poll fork exec kill sync bind accept connect send".split()
+    texts = [f"count {word} calls per process" for word in words]
+    together = embedder.embed(texts)
+    for row in (0, 7, 15):
+        assert np.allclose(together[row], embedder.embed([texts[row]])[0], atol=2e-3)
+
+
 def test_a_text_embeds_the_same_alone_and_next_to_a_longer_one(embedder: MiniLMEmbedder) -> None:
     """Padding must not leak into the mean: the mask excludes it."""
     alone = embedder.embed(["which processes call sync"])[0]

