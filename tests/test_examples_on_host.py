@@ -48,9 +48,8 @@ async def _compile(backend, example: Example, kprobes_usable: bool) -> str | Non
     """None when validation's compile layer (``bpftrace -d``) accepts the program without error or warning."""
     from mcptrace_bpftrace.validate.compile import compile_check
 
-    result = await compile_check(
-        backend.command(), backend.executable().dry_run_flag, example.program, {}, False, backend.host_facts()
-    )
+    argv = [*backend.command(), *backend.executable().dry_run_flag, "-e", example.program]
+    result = await compile_check(argv, {}, backend.host_facts())
     warnings = [
         warning
         for warning in result.warnings

@@ -20,6 +20,7 @@ from mcptrace_bpftrace.jsonout import JsonOutputDecoder
 from mcptrace_bpftrace.probes import ProbeCatalog
 from mcptrace_bpftrace.stderr import HostFacts, keep_line, parse_errors
 from mcptrace_bpftrace.tracefs import TracefsReader
+from mcptrace_bpftrace.validate.compile import CompileCache
 
 LIST_TIMEOUT_S = 60.0
 DETACH_S_PER_PROBE = 0.1
@@ -47,6 +48,8 @@ class BpftraceBackend(Backend):
         self.catalog = ProbeCatalog(self.list_probes_raw, TracefsReader(host.tracefs_root))
         self.chains = ChainBook()
         """exec_with_retry's attempts, by chain."""
+        self.compile_cache = CompileCache()
+        """bpftrace's compile checks of recent programs (a validated program runs without a second one)."""
         self._bpftrace: Bpftrace | None = None
         self._probe_types: dict[str, host.ProbeTypeStatus] | None = None
         self._probe_types_lock = asyncio.Lock()

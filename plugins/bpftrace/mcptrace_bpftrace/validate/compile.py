@@ -4,12 +4,19 @@ bpftrace 0.17 has no --dry-run: ``-d`` parses, runs semantic analysis and code g
 the AST and IR on stdout (discarded here) and stops before attaching. Newer versions use --dry-run
 (their -d takes a debug stage); ``Bpftrace.dry_run_flag`` picks. The check runs with the same
 BPFTRACE_* limits and --unsafe setting the run would have, so it fails where the run would.
+
+A check costs a bpftrace process (80-250 ms). An assistant usually validates a program and then runs
+it, and exec_with_retry and templates check before running too, so the backend keeps the last results
+(``CompileCache``, keyed by everything the check depends on) for a few minutes: the run after a
+validation starts without a second check.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import time
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -18,6 +25,9 @@ from mcptrace_core.models import TraceError
 from mcptrace_bpftrace.stderr import HostFacts, is_noise, parse_errors, parse_warnings
 
 COMPILE_TIMEOUT_S = 30.0
+CACHE_ENTRIES = 256
+CACHE_TTL_S = 300.0
+"""How long a result is reused: probes come and go (a uprobe's binary is replaced, a module loads)."""
 
 
 @dataclass
@@ -27,11 +37,38 @@ class CompileResult:
     exit_code: int | None = None
 
 
-async def compile_check(
-    command: list[str], dry_run_flag: list[str], program: str, env: Mapping[str, str], unsafe: bool, host: HostFacts
-) -> CompileResult:
-    """Run bpftrace's own checks on ``program``; ``command`` is the privilege prefix and bpftrace's path."""
-    argv = [*command, *dry_run_flag, *(["--unsafe"] if unsafe else []), "-e", program]
+_Key = tuple[tuple[str, ...], tuple[tuple[str, str], ...]]
+"""bpftrace's argv and the BPFTRACE_* environment of a check."""
+
+
+class CompileCache:
+    """The latest compile results by argv and environment, each reused for ``CACHE_TTL_S``."""
+
+    def __init__(self, entries: int = CACHE_ENTRIES, ttl_s: float = CACHE_TTL_S) -> None:
+        self._entries, self._ttl_s = entries, ttl_s
+        self._results: OrderedDict[_Key, tuple[float, CompileResult]] = OrderedDict()
+
+    async def check(
+        self, command: list[str], dry_run_flag: list[str], program: str, env: Mapping[str, str], unsafe: bool,
+        host: HostFacts,
+    ) -> CompileResult:
+        argv = (*command, *dry_run_flag, *(["--unsafe"] if unsafe else []), "-e", program)
+        key = (argv, tuple(sorted(env.items())))
+        cached = self._results.get(key)
+        if cached is not None and time.monotonic() - cached[0] < self._ttl_s:
+            self._results.move_to_end(key)
+            return cached[1]
+        result = await compile_check(list(argv), env, host)
+        if result.exit_code is not None:  # a timeout says nothing about the next try
+            self._results[key] = (time.monotonic(), result)
+            self._results.move_to_end(key)
+            while len(self._results) > self._entries:
+                self._results.popitem(last=False)
+        return result
+
+
+async def compile_check(argv: list[str], env: Mapping[str, str], host: HostFacts) -> CompileResult:
+    """Run bpftrace's own checks; ``argv``: the privilege prefix, bpftrace's path, its dry-run flag, -e program."""
     process = await asyncio.create_subprocess_exec(
         *argv,
         stdin=asyncio.subprocess.DEVNULL,

@@ -37,7 +37,7 @@ from mcptrace_core.safety.models import (
 from mcptrace_bpftrace.backend import BpftraceBackend
 from mcptrace_bpftrace.executable import BpftraceMissing
 from mcptrace_bpftrace.limits import limits_env
-from mcptrace_bpftrace.validate.compile import CompileResult, compile_check
+from mcptrace_bpftrace.validate.compile import CompileResult
 from mcptrace_bpftrace.validate.cost import estimate_cost
 from mcptrace_bpftrace.validate.expand import ProbeCheck, check_probes, unknown_types
 from mcptrace_bpftrace.validate.suggest import HostNames, enrich, needs_tracepoint_fields
@@ -83,8 +83,8 @@ async def analyze(backend: BpftraceBackend, text: str, limits: Mapping[str, int]
     async def compiled() -> CompileResult | None:
         if static_errors:
             return None  # bpftrace would only abort on the unknown probe type
-        return await compile_check(command, bpftrace.dry_run_flag, text, env, analysis.requires_unsafe,
-                                   backend.host_facts())
+        return await backend.compile_cache.check(command, bpftrace.dry_run_flag, text, env,
+                                                 analysis.requires_unsafe, backend.host_facts())
 
     async def counted() -> tuple[ProbeCheck | None, HostNames, str]:
         try:
