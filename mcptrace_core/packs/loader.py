@@ -25,9 +25,6 @@ from pydantic import Field, ValidationError
 from mcptrace_core.interfaces import ExamplePack
 from mcptrace_core.logging import get_logger
 from mcptrace_core.models import Example, ExampleDefinition, Model
-from mcptrace_core.packs.describe import UnknownProbeType, requirement
-from mcptrace_core.program.parser import ProgramSyntaxError, parse_program
-from mcptrace_core.program.probespec import ProbeSpec
 
 log = get_logger(__name__)
 
@@ -97,6 +94,12 @@ def consistency_problems(definition: ExampleDefinition, where: str, stem: str | 
     """What pydantic cannot see: the file name, whether the program parses, and whether ``probes`` and
     ``requires`` tell the truth: ``probes`` lists exactly what the program attaches (aliases such as
     ``t:`` may be written either way), and every probe type it attaches is in ``requires``."""
+    # The program model loads when the first example is read, not when a pack plugin is imported:
+    # a server starts without it (~35 ms) and reads its packs on the first search.
+    from mcptrace_core.packs.describe import UnknownProbeType, requirement
+    from mcptrace_core.program.parser import ProgramSyntaxError, parse_program
+    from mcptrace_core.program.probespec import ProbeSpec
+
     problems = []
     if stem is not None and definition.id != stem:
         problems.append(

@@ -15,7 +15,6 @@ from pathlib import Path
 from mcptrace_core.interfaces import ExamplePack
 from mcptrace_core.logging import get_logger
 from mcptrace_core.models import Example
-from mcptrace_core.packs.describe import describe_program
 from mcptrace_core.packs.loader import parse_example
 
 log = get_logger(__name__)
@@ -50,6 +49,8 @@ def header_text(program: str) -> tuple[str, str]:
 
 def tool_example(path: Path, program: str) -> Example:
     """The example describing one installed tool; a ValueError naming the file when it cannot be described."""
+    from mcptrace_core.packs.describe import describe_program  # the program model loads on the first read
+
     summary, explanation = header_text(program)
     summary = summary or f"bpftrace tool {path.stem}"
     try:
