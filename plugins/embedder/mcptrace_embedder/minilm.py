@@ -40,7 +40,7 @@ class MiniLMEmbedder(Embedder):
 
         One thread by default: a query is a few milliseconds either way, and on a busy host (this
         server runs next to the workloads it traces) more threads made a query 8x slower (measured:
-        8 ms with one, 67 ms with two at load 7 on 2 cores) and a batch no faster.
+        8 ms with one, 67 ms with two at load 7 on 2 cores). Batches use the cores another way: see ``embed``.
         """
         self._threads = threads
         self._workers = min(MAX_WORKERS, len(os.sched_getaffinity(0)))
@@ -64,7 +64,7 @@ class MiniLMEmbedder(Embedder):
         texts = list(texts)
         if self._workers < 2 or len(texts) < 2 * MIN_SHARE:
             return self._embed(texts)
-        share = -(-len(texts) // self._workers)
+        share = max(MIN_SHARE, -(-len(texts) // self._workers))
         parts = [texts[start : start + share] for start in range(0, len(texts), share)]
         with ThreadPoolExecutor(len(parts)) as pool:
             return np.concatenate(list(pool.map(self._embed, parts)))
