@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import zlib
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +14,8 @@ from mcptrace_core import hookimpl
 from mcptrace_core.config import Settings, load_settings
 from mcptrace_core.interfaces import Embedder
 from mcptrace_core.plugins import PluginManager, build_plugin_manager
+from mcptrace_core.server import build_server
+from mcptrace_core.services import Services
 
 
 def history_settings(tmp_path: Path, *, embedder: str | None = None, **history: Any) -> Settings:
@@ -82,3 +84,14 @@ def plugins_with(embedder: Embedder | None) -> PluginManager:
     if embedder is not None:
         plugins.append(("fake_embedder", EmbedderPlugin(embedder)))
     return build_plugin_manager(load_entry_points=False, plugins=plugins)
+
+
+async def session(services: Services) -> AsyncIterator[Any]:
+    """A real MCP client session (JSON-RPC over memory streams) with a server on ``services``, closed after."""
+    from mcp import Client
+
+    try:
+        async with Client(build_server(services), mode="legacy") as client:
+            yield client
+    finally:
+        await services.aclose()

@@ -5,16 +5,14 @@ of every run, the example or template a program came from, and the analysis summ
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from mcptrace_core.server import build_server
 from mcptrace_core.services import Services
 from tests.conftest import requires_bpftrace
-from tests.history_support import history_settings
+from tests.history_support import history_settings, session
 
 pytestmark = [pytest.mark.anyio, requires_bpftrace]
 
@@ -24,16 +22,6 @@ FIXED = "tracepoint:sched:sched_switch { @[args->prev_comm] = count(); }"
 NEEDS_CONFIRMATION = 'tracepoint:raw_syscalls:sys_enter { printf("%d\\n", pid); }'
 EXAMPLE = "syscalls.count-by-process"
 TEMPLATE = "context_switches"
-
-
-async def session(services: Services) -> AsyncIterator[Any]:
-    from mcp import Client
-
-    try:
-        async with Client(build_server(services), mode="legacy") as client:
-            yield client
-    finally:
-        await services.aclose()
 
 
 async def call(client: Any, tool: str, **arguments: Any) -> dict[str, Any]:

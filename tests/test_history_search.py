@@ -4,17 +4,15 @@ runs were found."""
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from mcptrace_core.history.lexical import fts_expression, query_terms
-from mcptrace_core.server import build_server
 from mcptrace_core.services import Services
 from tests.conftest import requires_bpftrace
-from tests.history_support import FakeTrigramEmbedder, history_settings, plugins_with
+from tests.history_support import FakeTrigramEmbedder, history_settings, plugins_with, session
 
 pytestmark = [pytest.mark.anyio, requires_bpftrace]
 
@@ -24,16 +22,6 @@ SCHED = "tracepoint:sched:sched_switch { @switches[args->prev_comm] = count(); }
 BROKEN = 'tracepoint:sched:sched_switch { @switches[args->prev_comm] = count() exit(); }'
 UNVERIFIABLE = "BEGIN { $i = 0; while ($i >= 0) { @ = 1; } exit(); }"
 """Passes validation (bpftrace -d runs no verifier); the kernel verifier rejects it when it runs."""
-
-
-async def session(services: Services) -> AsyncIterator[Any]:
-    from mcp import Client
-
-    try:
-        async with Client(build_server(services), mode="legacy") as client:
-            yield client
-    finally:
-        await services.aclose()
 
 
 async def run(client: Any, program: str, timeout_s: float = 1.0) -> str:
