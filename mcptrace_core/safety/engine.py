@@ -55,19 +55,29 @@ class RuleContext:
 def evaluate(program: Program, rules: Iterable[SafetyRule], context: RuleContext) -> list[Finding]:
     """The findings of every rule the policy enables, with the policy's severity overrides applied."""
     policy = context.policy
-    findings: list[Finding] = []
-    for rule in rules:
-        if rule.id not in policy.disabled_rules:
-            findings.extend(run_rule(rule, lambda: rule.check(program, context), "program"))
-    findings.extend(_probe_allowlist(program, policy))
+    findings = [
+        *rule_findings(rules, policy, lambda rule: rule.check(program, context), "program"),
+        *_probe_allowlist(program, policy),
+    ]
     return sorted((override(finding, policy) for finding in findings),
                   key=lambda finding: (finding.line or 0, finding.col or 0, -finding.severity.rank))
 
 
-def run_rule(rule: SafetyRule, check: Callable[[], Iterable[Finding]], subject: str) -> list[Finding]:
-    """The findings of one rule; a rule that raises gives a finding that needs confirmation instead."""
+def rule_findings(
+    rules: Iterable[SafetyRule], policy: SafetyPolicy, check: Callable[[SafetyRule], Iterable[Finding]], subject: str
+) -> list[Finding]:
+    """The findings of every rule the policy enables (``check`` asks one rule about the ``subject``), as
+    the rules gave them; a rule that raises gives a finding that needs confirmation instead."""
+    findings: list[Finding] = []
+    for rule in rules:
+        if rule.id not in policy.disabled_rules:
+            findings.extend(_run_rule(rule, check, subject))
+    return findings
+
+
+def _run_rule(rule: SafetyRule, check: Callable[[SafetyRule], Iterable[Finding]], subject: str) -> list[Finding]:
     try:
-        return list(check())
+        return list(check(rule))
     except Exception as error:  # isolation boundary around plugin code
         log.exception("safety rule failed", rule=rule.id)
         return [Finding(

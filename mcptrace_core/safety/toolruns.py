@@ -14,7 +14,7 @@ from fnmatch import fnmatchcase
 
 from mcptrace_core.interfaces import SafetyRule
 from mcptrace_core.models import Severity
-from mcptrace_core.safety.engine import RuleContext, decide, merge_findings, override, run_rule
+from mcptrace_core.safety.engine import RuleContext, decide, merge_findings, override, rule_findings
 from mcptrace_core.safety.models import (
     VERDICTS,
     Finding,
@@ -32,11 +32,8 @@ LISTED_TOOLS_RULE = "policy-tools"
 def evaluate_tool(run: ToolRun, rules: Iterable[SafetyRule], context: RuleContext) -> list[Finding]:
     """The findings of every rule the policy enables for this run, then the policy's own word on the tool."""
     policy = context.policy
-    findings: list[Finding] = []
-    for rule in rules:
-        if rule.id not in policy.disabled_rules:
-            findings.extend(run_rule(rule, lambda: rule.check_tool(run, context), "tool run"))
-    findings = [override(finding, policy) for finding in findings]
+    found = rule_findings(rules, policy, lambda rule: rule.check_tool(run, context), "tool run")
+    findings = [override(finding, policy) for finding in found]
     listed = _listed(run, policy)
     return sorted([*listed, *findings], key=lambda finding: -finding.severity.rank)
 
