@@ -108,7 +108,7 @@ def test_attach_points_of_every_shape_are_one_token() -> None:
     assert specs[1].target == "libssl" and specs[3].is_wildcard
     assert specs[4].event_period() == 1_000_000
     assert specs[5].frequency_hz() == 99 and specs[6].frequency_hz() == 4
-    assert specs[7].parts == ("/bin/app", "cpp", '"ns::f(int)"')
+    assert specs[7].parts == ("/bin/app", "cpp", "ns::f(int)")  # canonical: quotes only group
 
 
 def test_c_declarations_and_casts_to_pointers_parse() -> None:

@@ -34,7 +34,7 @@ DANGEROUS = [
      "sensitive-file-read"),
     ("ssh-key", 'BEGIN { cat("/root/.ssh/id_ed25519"); exit(); }', ("block", "block", "block"), "sensitive-file-read"),
     ("cat-any-file", 'tracepoint:syscalls:sys_enter_openat { cat("%s", str(args->filename)); }',
-     ("block", "confirm", "allow"), "sensitive-file-read"),
+     ("block", "confirm", "confirm"), "sensitive-file-read"),
     ("kprobe-star", "kprobe:* { @[func] = count(); }", ("block", "block", "block"), "wildcard-attach"),
     ("all-syscalls", "tracepoint:syscalls:sys_enter_* { @[probe] = count(); }", ("block", "confirm", "allow"),
      "wildcard-attach"),

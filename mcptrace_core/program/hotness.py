@@ -99,10 +99,13 @@ def hotness(spec: ProbeSpec) -> Hotness:
             return Hotness("very_high", f"samples every {period} events on every CPU")
         return Hotness("moderate", "samples every CPU's event counter")
     kind = _KERNEL_ALIASES.get(spec.type, spec.type)
-    name = ":".join((kind, *spec.parts))
+    parts = spec.parts
+    if spec.type == "rawtracepoint" and len(parts) == 1:
+        parts = ("*", parts[0])  # rawtracepoint:sys_enter names the event without its category
+    name = ":".join((kind, *parts))
     if kind == "uprobe" and len(spec.parts) >= 2:
         name = f"uprobe:{spec.parts[0]}:{spec.parts[-1]}"
-    if spec.is_wildcard and (hottest := _hottest_match(name)) is not None:
+    if any(char in name for char in "*?[") and (hottest := _hottest_match(name)) is not None:
         return hottest
     for pattern, level, reason, _ in _KNOWN:
         if fnmatchcase(name, pattern):
@@ -123,8 +126,8 @@ def _hottest_match(pattern: str) -> Hotness | None:
 
 def _rate_class(hz: float | None, per_cpu: bool) -> Hotness:
     where = "on every CPU" if per_cpu else "on one CPU"
-    if hz is None:
-        return Hotness("low", "a timed probe")
+    if hz is None:  # a spelling whose rate cannot be read may be any rate: judge it as the worst
+        return Hotness("very_high", f"fires at a rate its spec does not say clearly, {where}")
     if hz > 10_000:
         return Hotness("very_high", f"fires {hz:g} times a second {where}")
     if hz > 1_000:

@@ -13,6 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from mcptrace_core.models import Model, Severity, TraceError
+from mcptrace_core.safety.allowlists import DEFAULT_INCLUDE_DIRS, DEFAULT_READABLE_FILES
 from mcptrace_core.runs.models import ValidationSummary
 
 Verdict = Literal["allow", "confirm", "block"]
@@ -92,6 +93,17 @@ class SafetyPolicy(Model):
         default_factory=dict,
         description="Limits handed to the backend through its environment, e.g. {'BPFTRACE_MAP_KEYS_MAX': 4096}.",
     )
+    readable_files: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_READABLE_FILES),
+        description="Files cat() may read without confirmation, as shell-style patterns over the resolved path "
+        "('*' stays within one component, '**' spans any number), e.g. '/proc/[0-9]*/status'. Any other file "
+        "is a high finding (confirmed under standard, refused under strict).",
+    )
+    include_dirs: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_INCLUDE_DIRS),
+        description="Directories #include may read headers from (resolved; patterns allowed, e.g. '/usr/lib/llvm-*'). "
+        "An include outside them, or of a device, FIFO or /proc file, is refused before bpftrace sees it.",
+    )
     tools: dict[str, ToolVerdict] = Field(
         default_factory=dict,
         description="Installed tools (BCC tools) this policy refuses ('block') or runs only after the user's "
@@ -117,6 +129,15 @@ class SafetyPolicy(Model):
         bad = [pattern for pattern in value if not re.match(r"^[A-Za-z0-9_.+*?\[\]-]{1,128}$", pattern)]
         if bad:
             raise ValueError(f"tool patterns are names with * ? [ ] wildcards, got {bad}")
+        return value
+
+    @field_validator("readable_files", "include_dirs")
+    @classmethod
+    def _absolute_patterns(cls, value: list[str]) -> list[str]:
+        bad = [pattern for pattern in value
+               if not pattern.startswith("/") or "/../" in f"{pattern}/" or "/./" in f"{pattern}/" or "%" in pattern]
+        if bad:
+            raise ValueError(f"file patterns are absolute paths without '.', '..' or '%' components, got {bad}")
         return value
 
     @field_validator("limits")

@@ -88,6 +88,13 @@ class SamplingFrequencyRule(SafetyRule):
         max_hz = context.threshold("max_sampling_hz")
         min_period = context.threshold("min_event_period")
         for spec in program.specs:
+            if not spec.rate_known:
+                findings.append(self.finding(
+                    f"{spec.text}: its rate cannot be read (unit and value such as hz:99 or s:1); it may fire at "
+                    "any rate", spec, severity=Severity.high,
+                    fix="Write the rate as unit:value, e.g. profile:hz:99 or interval:s:1.",
+                ))
+                continue
             hz = spec.frequency_hz()
             if hz is not None and hz > max_hz:
                 where = "on every CPU" if spec.type == "profile" else "on one CPU"

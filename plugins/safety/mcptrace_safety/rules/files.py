@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, ClassVar
 from mcptrace_core.interfaces import SafetyRule
 from mcptrace_core.models import Severity
 from mcptrace_core.safety.models import Finding
+from mcptrace_core.safety.paths import matches, resolve_path
 
 if TYPE_CHECKING:
     from mcptrace_core.program.ir import Program
@@ -57,33 +58,70 @@ _FORMAT_SPEC = re.compile(r"%[-+ #0-9.]*[a-zA-Z]")
 
 
 class SensitiveFileRule(SafetyRule):
+    """cat() is judged by the file its path resolves to, against the policy's ``readable_files``.
+
+    A known secret (the list above, matched on the path as written and as resolved) keeps its severity
+    (critical: refused everywhere); any other file that is not a listed statistic, and any path that
+    cannot be resolved before the run (format specifiers, another process's cwd or fds), is high:
+    confirmed under standard, refused under strict.
+    """
+
     id: ClassVar[str] = "sensitive-file-read"
     severity: ClassVar[Severity] = Severity.high
     rationale: ClassVar[str] = (
         "cat() reads any file as root and prints it into the trace output, which an assistant reads: a "
-        "password hash, a private key or a process environment must not end up there."
+        "password hash, a private key or a process environment must not end up there. Only world-readable "
+        "statistics are read without asking."
     )
-    fix: ClassVar[str] = "Read only the /proc or /sys file that answers the question; never key or credential files."
+    fix: ClassVar[str] = (
+        "Read only a /proc or /sys statistics file (the policy's readable_files), by its literal path; never "
+        "key or credential files."
+    )
 
     def check(self, program: Program, context: RuleContext) -> Sequence[Finding]:
+        allowed = context.policy.readable_files
+        cwd = _server_cwd()
         findings = []
         for call in program.calls("cat"):
             path = call.string_arg(0)
             if path is None:
                 findings.append(self.finding(
-                    "cat() reads a file whose name is not a string literal", call, severity=Severity.high,
+                    "cat() reads a file whose name is not a string literal: it can read any file as root", call,
                 ))
                 continue
-            if "%s" in path:
+            resolved = resolve_path(path, cwd)
+            hits = [hit for hit in (sensitive_path(path), resolved.known and sensitive_path(resolved.path)) if hit]
+            if hits:
+                severity, what = max(hits, key=lambda hit: hit[0].rank)
+                via = f" (it resolves to {resolved.path})" if resolved.path not in (None, path) else ""
                 findings.append(self.finding(
-                    f"cat({path!r}) reads a file whose name comes from traced data: it can read any file as root",
-                    call, severity=Severity.high,
+                    f"cat({path!r}) reads {what}{via}", call, severity=max(severity, Severity.high, key=_rank),
                 ))
-            hit = sensitive_path(path)
-            if hit is not None:
-                severity, what = hit
-                findings.append(self.finding(f"cat({path!r}) reads {what}", call, severity=severity))
-        return findings
+            elif not resolved.known:
+                findings.append(self.finding(
+                    f"cat({path!r}) reads a file that cannot be known before the run: {resolved.reason}", call,
+                ))
+            elif not any(matches(resolved.path, pattern) for pattern in allowed):
+                findings.append(self.finding(
+                    f"cat({path!r}) reads {resolved.path}, which is not a statistics file the policy lets a "
+                    "program read (readable_files)", call,
+                ))
+        # Reading a file is never waved through, not even by the permissive policy's severity levels.
+        return [finding.model_copy(update={"requires_confirmation": True}) for finding in findings]
+
+
+def _rank(severity: Severity) -> int:
+    return severity.rank
+
+
+def _server_cwd() -> str | None:
+    """bpftrace inherits the server's working directory: a relative cat() path is read from there."""
+    import os
+
+    try:
+        return os.getcwd()
+    except OSError:
+        return None
 
 
 def sensitive_path(path: str) -> tuple[Severity, str] | None:
