@@ -22,6 +22,11 @@ _NOISE = (
 _LOCATED = re.compile(
     r"^(?:stdin|[^\s:]+):(?P<line>\d+)(?::(?P<col>\d+)(?:-\d+)?|-(?P<end>\d+))?:\s*(?P<level>ERROR|WARNING):\s*(?P<msg>.*)$"
 )
+# clang's diagnostics: "FILE:LINE:COL: error: message". In a file the program included, the message quotes
+# the file's words ("unknown type name 'root'"): they are reported by place only, and the source lines and
+# carets clang may print after them are dropped.
+_CLANG = re.compile(r"^(?P<file>[^\s:][^:]*):(?P<line>\d+):(?P<col>\d+): (?:fatal )?(?:error|warning|note): ")
+_PROGRAM_FILES = frozenset({"stdin", "<stdin>", "definitions.h", "<input>"})
 _PLAIN = re.compile(r"^(?P<level>ERROR|FATAL):\s*(?P<msg>.*)$")
 # LLVM's code generator reports in lower case: "error: <unknown>:0:0: in function X i64 (i8*): message".
 _CODEGEN = re.compile(r"^error: <unknown>:\d+:\d+: in function (?P<probe>\S+)[^:]*:\s*(?P<msg>.*)$")
@@ -72,17 +77,35 @@ def is_noise(line: str) -> bool:
 
 
 def keep_line(line: str) -> bool:
-    return not is_noise(line)
+    """False for noise and for clang's diagnostics about an included file (they quote the file)."""
+    return not is_noise(line) and _included_file(line) is None
+
+
+def _included_file(line: str) -> tuple[str, str] | None:
+    """(file, line) of a clang diagnostic about a file other than the program itself."""
+    match = _CLANG.match(line.strip())
+    if match is None or match["file"] in _PROGRAM_FILES:
+        return None
+    return match["file"], match["line"]
 
 
 def parse_errors(stderr: Sequence[str], exit_code: int | None, host: HostFacts) -> list[TraceError]:
     """Structured errors from bpftrace's stderr; empty for a clean or signalled-to-stop run."""
     errors: list[TraceError] = []
     context: str | None = None
+    hiding = False
     stderr = [line for line in stderr if not is_noise(line)]
     for raw in stderr:
         line = raw.rstrip()
+        included = _included_file(line)
+        if included is not None:
+            context = f"the included file {included[0]} has an error at its line {included[1]}; its text is not shown"
+            hiding = True
+            continue
         located = _LOCATED.match(line)
+        if hiding and not (located or _PLAIN.match(line) or _CODEGEN.match(line) or _CLANG.match(line.strip())):
+            continue  # a line or a caret of the included file
+        hiding = False
         if located:
             if located["level"] == "ERROR":
                 col = located["col"]
@@ -99,7 +122,7 @@ def parse_errors(stderr: Sequence[str], exit_code: int | None, host: HostFacts) 
         elif line and not line.lstrip().startswith("~") and not line.startswith(("WARNING", "Attaching")):
             context = line.strip()
     if not errors and exit_code not in (None, 0) and exit_code > 0:
-        last = next((line for line in reversed(stderr) if line.strip()), None)
+        last = next((line for line in reversed(stderr) if line.strip() and keep_line(line)), None)
         message = last.strip() if last else f"bpftrace exited with status {exit_code}"
         errors.append(_error(message, None, None, host))
     return errors

@@ -22,7 +22,9 @@ from mcptrace_core.program.builtins import UNSAFE_BUILTINS
 from mcptrace_core.program.ir import Program
 from mcptrace_core.program.parser import ProgramSyntaxError, parse_program
 from mcptrace_core.safety.engine import RuleContext, decide, evaluate, merge_findings
+from mcptrace_core.safety.allowlists import DEFAULT_INCLUDE_DIRS
 from mcptrace_core.safety.gate import combined_limits
+from mcptrace_core.safety.includes import refused_includes, strictest_include_dirs
 from mcptrace_core.safety.models import (
     CostEstimate,
     Finding,
@@ -58,14 +60,23 @@ class Analysis:
     layers: list[LayerResult] = field(default_factory=list)
 
 
-async def analyze(backend: BpftraceBackend, text: str, limits: Mapping[str, int]) -> Analysis:
-    """Parse, compile and count probes; ``limits`` are the BPFTRACE_* limits the run would get."""
+async def analyze(
+    backend: BpftraceBackend, text: str, limits: Mapping[str, int], include_dirs: Sequence[str] = DEFAULT_INCLUDE_DIRS
+) -> Analysis:
+    """Parse, compile and count probes; ``limits`` are the BPFTRACE_* limits the run would get. A program
+    with an #include outside ``include_dirs`` never reaches bpftrace: clang would read the file as root."""
     program, parse_error = _parse(text)
+    refused = refused_includes(text, include_dirs)
     analysis = Analysis(program)
     analysis.layers.append(LayerResult(
         layer="parse", state="failed" if parse_error else "passed", detail=parse_error.message if parse_error else "",
     ))
     static_errors = unknown_types(program) if program is not None else []
+    static_errors += [TraceError(
+        category="permission", line=include.line, col=1,
+        message=f"#include refused by the safety policy: {include.refused}; bpftrace was not asked to compile "
+        "the program", hint="Include only headers from the system header directories (<linux/sched.h>).",
+    ) for include in refused]
     analysis.requires_unsafe = program is not None and any(call.name in UNSAFE_BUILTINS for call in program.calls())
     env = limits_env(limits)
     try:
@@ -82,7 +93,7 @@ async def analyze(backend: BpftraceBackend, text: str, limits: Mapping[str, int]
 
     async def compiled() -> CompileResult | None:
         if static_errors:
-            return None  # bpftrace would only abort on the unknown probe type
+            return None  # bpftrace would only abort on the unknown probe type, or read a refused include
         return await backend.compile_cache.check(command, bpftrace.dry_run_flag, text, env,
                                                  analysis.requires_unsafe, backend.host_facts())
 
@@ -97,7 +108,8 @@ async def analyze(backend: BpftraceBackend, text: str, limits: Mapping[str, int]
         return await check_probes(program, usable, names, backend.list_probes_raw), names, ""
 
     compile_result, (probe_check, names, not_counted) = await asyncio.gather(compiled(), counted())
-    analysis.layers.append(_compile_layer(compile_result))
+    analysis.layers.append(_compile_layer(compile_result, "an #include was refused" if refused else
+                                          "unknown probe types: bpftrace would abort"))
     analysis.layers.append(_probe_layer(probe_check, not_counted))
     compile_errors = compile_result.errors if compile_result else []
     errors = _merge_errors(compile_errors, [*static_errors, *(probe_check.errors if probe_check else [])])
@@ -152,7 +164,7 @@ async def validate(
     rules: Iterable[SafetyRule],
     timeout_s: float | None = None,
 ) -> ValidationReport:
-    analysis = await analyze(backend, text, combined_limits(policies))
+    analysis = await analyze(backend, text, combined_limits(policies), strictest_include_dirs(policies))
     return judge(analysis, policies, rules, timeout_s)
 
 
@@ -179,9 +191,9 @@ def _merge_errors(compile_errors: list[TraceError], probe_errors: list[TraceErro
     return merged
 
 
-def _compile_layer(result: CompileResult | None) -> LayerResult:
+def _compile_layer(result: CompileResult | None, why_skipped: str) -> LayerResult:
     if result is None:
-        return LayerResult(layer="compile", state="skipped", detail="unknown probe types: bpftrace would abort")
+        return LayerResult(layer="compile", state="skipped", detail=why_skipped)
     if result.errors:
         return LayerResult(layer="compile", state="failed", detail=f"{len(result.errors)} error(s)")
     return LayerResult(layer="compile", state="passed")

@@ -8,6 +8,7 @@ from mcptrace_safety.rules.attach import SamplingFrequencyRule, WildcardAttachRu
 from mcptrace_safety.rules.builtins import UnsafeBuiltinRule
 from mcptrace_safety.rules.duration import RunDurationRule
 from mcptrace_safety.rules.files import SensitiveFileRule
+from mcptrace_safety.rules.includes import IncludeFileRule
 from mcptrace_safety.rules.output import HotProbeOutputRule
 from mcptrace_safety.rules.secrets import CredentialProgramRule, TlsPlaintextRule
 from mcptrace_safety.rules.tools import ToolCapturesContentRule, ToolChangesStateRule, ToolCompilesCodeRule
@@ -17,6 +18,7 @@ def builtin_rules() -> list[SafetyRule]:
     return [
         UnsafeBuiltinRule(),
         SensitiveFileRule(),
+        IncludeFileRule(),
         WildcardAttachRule(),
         SamplingFrequencyRule(),
         HotProbeOutputRule(),
