@@ -6,6 +6,7 @@ from mcptrace_core.interfaces import SafetyRule
 
 from mcptrace_safety.rules.attach import SamplingFrequencyRule, WildcardAttachRule
 from mcptrace_safety.rules.builtins import UnsafeBuiltinRule
+from mcptrace_safety.rules.content import ContentCaptureRule
 from mcptrace_safety.rules.duration import RunDurationRule
 from mcptrace_safety.rules.files import SensitiveFileRule
 from mcptrace_safety.rules.includes import IncludeFileRule
@@ -22,6 +23,7 @@ def builtin_rules() -> list[SafetyRule]:
         WildcardAttachRule(),
         SamplingFrequencyRule(),
         HotProbeOutputRule(),
+        ContentCaptureRule(),
         TlsPlaintextRule(),
         CredentialProgramRule(),
         RunDurationRule(),
