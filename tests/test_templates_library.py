@@ -163,6 +163,21 @@ async def test_every_rendering_validates_here_or_lacks_only_a_probe_type(name: s
     assert failures == []
 
 
+@pytest.fixture
+def settings(tmp_path):  # type: ignore[no-untyped-def]
+    """The permissive level, where the assistant's confirm counts: the templates that say they require
+    confirmation (exec_trace copies arguments, slow_syscalls prints from every syscall) run with confirm=True,
+    as a user who approved them would run them. Every other template needs no confirmation at all."""
+    from mcptrace_core.config import load_settings
+
+    loaded = load_settings(tmp_path / "absent.toml")
+    return loaded.model_copy(update={"safety": loaded.safety.model_copy(update={"level": "permissive"})})
+
+
+def _confirmed(template: Template) -> dict[str, Any]:
+    return {"confirm": True} if "requires confirmation" in template.description.lower() else {}
+
+
 def _batches(size: int) -> list[list[str]]:
     names = sorted(TEMPLATES)
     return [names[start:start + size] for start in range(0, len(names), size)]
@@ -182,7 +197,8 @@ async def test_runs_for_one_second_through_exec_program(batch: list[str], servic
         # takes on a loaded machine; the run's timeout is only the safety net.
         program = render(template, {**template.example_parameters(), "duration_s": 1}).program
         try:
-            return name, await invoke(services, exec_program, {"program": program, "timeout_s": 30, "wait": True})
+            return name, await invoke(services, exec_program, {"program": program, "timeout_s": 30, "wait": True,
+                                                               **_confirmed(template)})
         except ToolError as refused:
             return name, refused
 
@@ -203,7 +219,8 @@ async def test_runs_for_one_second_through_exec_program(batch: list[str], servic
 async def _start(services: Any, template: str, parameters: dict[str, Any]) -> Any:
     """Start the template through exec_program; return once its probes are attached."""
     program = render(TEMPLATES[template], parameters).program
-    started = await invoke(services, services.registry.get("tool", "exec_program"), {"program": program, "timeout_s": 30})
+    started = await invoke(services, services.registry.get("tool", "exec_program"),
+                           {"program": program, "timeout_s": 30, **_confirmed(TEMPLATES[template])})
     run = services.runs.get(started.execution_id)
     for _ in range(200):
         if run.attached_probes or run.status.finished:

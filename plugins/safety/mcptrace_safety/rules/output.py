@@ -2,52 +2,112 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, ClassVar
 
 from mcptrace_core.interfaces import SafetyRule
 from mcptrace_core.models import Severity
 from mcptrace_core.program.hotness import Hotness, hotness
+from mcptrace_core.program.ir import (
+    Binary, Call, Cast, ExprStatement, Field, Identifier, If, Integer, Node, Positional, String,
+)
 from mcptrace_core.safety.models import Finding
 
 if TYPE_CHECKING:
-    from mcptrace_core.program.ir import Program
+    from mcptrace_core.program.ir import Probe, Program
     from mcptrace_core.safety.engine import RuleContext
 
-OUTPUT_CALLS = frozenset({"printf", "print", "time", "join", "cat", "system"})
+OUTPUT_CALLS = frozenset({"printf", "print", "time", "join", "cat", "system", "errorf", "warnf", "debugf"})
 _SEVERITY = {"very_high": Severity.high, "high": Severity.medium}
+NARROW_SUBJECTS = frozenset({"pid", "tid", "cgroup", "comm"})
+"""What a filter must compare for equality to count as one: one process, thread, cgroup or program."""
+_CONSTANT_CALLS = frozenset({"cgroupid"})
 
 
 class HotProbeOutputRule(SafetyRule):
+    """A hot probe counts as filtered only when its predicate, or the if around the output, is a narrow
+    equality on pid/tid/cgroup/comm; ``/1/``, ``if (1)`` or a latency threshold may let every event through."""
+
     id: ClassVar[str] = "hot-probe-output"
     severity: ClassVar[Severity] = Severity.high
     rationale: ClassVar[str] = (
-        "Printing on every event of a high-frequency probe (sched_switch, raw_syscalls, irq, ...) emits "
-        "hundreds of thousands of lines a second: events are lost, the host slows down and the output is "
-        "too big to read."
+        "Printing on every event of a high-frequency probe (sched_switch, raw_syscalls, irq, a fast interval, "
+        "...) emits hundreds of thousands of lines a second: events are lost, the host slows down and the "
+        "output is too big to read. Only a filter on one process, thread, cgroup or command is sure to be narrow."
     )
     fix: ClassVar[str] = (
-        "Aggregate in a map and let it print at exit (@[comm] = count(); @us = hist($d)), or filter first "
-        '(/pid == 1234/, /comm == "nginx"/, if ($d > 1000000) { ... }).'
+        "Aggregate in a map and let it print at exit (@[comm] = count(); @us = hist($d)), or filter on one "
+        '(/pid == 1234/, /comm == "nginx"/, /cgroup == cgroupid("/sys/fs/cgroup/x")/).'
     )
 
     def check(self, program: Program, context: RuleContext) -> Sequence[Finding]:
         findings = []
         for probe in program.probes:
-            if probe.predicate is not None:
+            if probe.predicate is not None and is_narrow(probe.predicate):
                 continue
             hottest: tuple[str, Hotness] | None = None
             for spec in probe.specs:
                 heat = hotness(spec)
                 if hottest is None or heat.rank > hottest[1].rank:
                     hottest = (spec.text, heat)
-            if hottest is None or hottest[1].level not in _SEVERITY:
+            if hottest is None or hottest[1].level not in _SEVERITY or _exits_at_once(probe):
                 continue
             spec_text, heat = hottest
-            for call in probe.unconditional_calls():
+            for call in unfiltered_calls(probe.body):
                 if call.name in OUTPUT_CALLS:
                     findings.append(self.finding(
-                        f"{call.name}() on every event of {spec_text} ({heat.reason}) without a filter",
+                        f"{call.name}() on every event of {spec_text} ({heat.reason}) without a narrow filter",
                         call, severity=_SEVERITY[heat.level],
                     ))
         return findings
+
+
+def unfiltered_calls(body: Sequence[Node]) -> Iterator[Call]:
+    """Calls that may run on every event: everywhere except the then-branch of an if with a narrow test."""
+    stack: list[Node] = list(reversed(body))
+    while stack:
+        node = stack.pop()
+        if isinstance(node, If) and is_narrow(node.test):
+            stack.extend(reversed(node.orelse))
+            continue
+        if isinstance(node, Call):
+            yield node
+        stack.extend(reversed(list(node.children())))
+
+
+def is_narrow(test: Node) -> bool:
+    """An equality on pid/tid/cgroup/comm against a constant (or a conjunction holding one)."""
+    if isinstance(test, Binary):
+        if test.op == "&&":
+            return is_narrow(test.left) or is_narrow(test.right)
+        if test.op == "||":
+            return is_narrow(test.left) and is_narrow(test.right)
+        if test.op == "==":
+            return (_subject(test.left) and _constant(test.right)) or (_subject(test.right) and _constant(test.left))
+    return False
+
+
+def _subject(node: Node) -> bool:
+    if isinstance(node, Call) and node.name == "str" and node.args:
+        node = node.args[0]
+    if isinstance(node, Identifier):
+        return node.name in NARROW_SUBJECTS
+    if isinstance(node, Field):  # args->next_pid, curtask->tgid, args->comm
+        return node.name.endswith(("pid", "tid", "tgid", "comm"))
+    return False
+
+
+def _constant(node: Node) -> bool:
+    if isinstance(node, Cast):
+        node = node.operand
+    return isinstance(node, Integer | String | Positional) or (
+        isinstance(node, Call) and node.name in _CONSTANT_CALLS
+    )
+
+
+def _exits_at_once(probe: Probe) -> bool:
+    """The probe calls exit() on its first event (outside any condition): it prints once, not per event."""
+    return any(
+        isinstance(statement, ExprStatement) and isinstance(statement.expr, Call) and statement.expr.name == "exit"
+        for statement in probe.body
+    )

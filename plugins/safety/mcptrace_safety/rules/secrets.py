@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, ClassVar
 from mcptrace_core.interfaces import SafetyRule
 from mcptrace_core.models import Severity
 from mcptrace_core.program.probespec import USER_TYPES, ProbeSpec
+from mcptrace_core.safety.libraries import ObjectIdentifier, ObjectIdentity
 from mcptrace_core.safety.models import Finding
 
 if TYPE_CHECKING:
@@ -39,8 +40,26 @@ CREDENTIAL_FUNCTIONS = (
 INPUT_FUNCTIONS = ("readline", "rl_*", "getline")
 
 
+TLS_MARKERS = frozenset({
+    "SSL_write", "SSL_read", "SSL_write_ex", "SSL_read_ex", "gnutls_record_send", "gnutls_record_recv", "PR_Write",
+    "PR_Read", "wolfSSL_write", "wolfSSL_read", "mbedtls_ssl_write", "mbedtls_ssl_read", "s2n_send", "s2n_recv",
+    "crypto/tls.(*Conn).Write", "crypto/tls.(*Conn).Read",
+})
+"""Any object defining one of these is a TLS library (or a program with one linked in), whatever its name."""
+CREDENTIAL_MARKERS = frozenset({
+    "pam_authenticate", "pam_start", "crypt", "crypt_r", "krb5_init_context", "gss_init_sec_context",
+    "sasl_client_new", "secret_password_lookup_sync", "keyctl_read", "gcry_cipher_open",
+})
+"""Any object defining one of these handles credentials."""
+
+
 def _library(spec: ProbeSpec) -> str:
     return PurePosixPath(spec.target or "").name
+
+
+def _is_address(function: str | None) -> bool:
+    """A probe on an address or offset rather than a named function (it may be inside any function)."""
+    return bool(function) and (function[0].isdigit() or function.startswith("*"))
 
 
 def _matches(name: str | None, patterns: Sequence[str]) -> bool:
@@ -50,13 +69,21 @@ def _matches(name: str | None, patterns: Sequence[str]) -> bool:
     return any(fnmatchcase(name, pattern) or fnmatchcase(pattern.replace("*", "x"), name) for pattern in patterns)
 
 
-def _is_tls_data_path(spec: ProbeSpec) -> bool:
-    """A user probe on a TLS library function that handles plaintext or keys (or Go's crypto/tls)."""
+def _is_tls_data_path(spec: ProbeSpec, identity: ObjectIdentity | None) -> bool:
+    """A user probe on a function that handles TLS plaintext or keys (judged by its name in any object: one
+    that defines SSL_write is a TLS library), or on any address or wildcard inside a TLS library by identity."""
     if spec.type not in USER_TYPES:
         return False
-    if (spec.function or "").startswith("crypto/tls."):
+    function = spec.function or ""
+    if function.startswith("crypto/tls.") or _matches(function, PLAINTEXT_FUNCTIONS):
         return True
-    return bool(TLS_LIBRARIES.search(_library(spec))) and _matches(spec.function, PLAINTEXT_FUNCTIONS)
+    return _is_tls_object(identity) and (_is_address(function) or spec.is_wildcard or not function)
+
+
+def _is_tls_object(identity: ObjectIdentity | None) -> bool:
+    if identity is None:
+        return False
+    return bool(identity.exported & TLS_MARKERS) or any(TLS_LIBRARIES.search(name) for name in identity.names)
 
 
 def _maps_written(probe: Probe) -> set[str]:
@@ -95,11 +122,19 @@ class TlsPlaintextRule(SafetyRule):
         "capture plaintext only from your own test process, with its owner's consent."
     )
 
+    def __init__(self) -> None:
+        self._identifier = ObjectIdentifier()
+
     def check(self, program: Program, context: RuleContext) -> Sequence[Finding]:
-        tls_probes = {id(probe): probe for probe in program.probes if any(map(_is_tls_data_path, probe.specs))}
+        def tls(spec: ProbeSpec) -> bool:
+            identity = self._identifier.identify(spec.target, TLS_MARKERS) if spec.target else None
+            return _is_tls_data_path(spec, identity)
+
+        tls_specs = [spec for spec in program.specs if tls(spec)]
+        tls_probes = {id(probe): probe for probe in program.probes if any(spec in tls_specs for spec in probe.specs)}
         if not tls_probes:
             return []
-        first_spec = next(spec for probe in tls_probes.values() for spec in probe.specs if _is_tls_data_path(spec))
+        first_spec = tls_specs[0]
         handed_over = set().union(*(_maps_written(probe) for probe in tls_probes.values()))
         for probe in program.probes:
             reads = _memory_reads(probe, None if id(probe) in tls_probes else handed_over)
@@ -127,14 +162,26 @@ class CredentialProgramRule(SafetyRule):
         "tracepoint:sched:sched_process_exec) and do not read arguments of credential functions."
     )
 
+    def __init__(self) -> None:
+        self._identifier = ObjectIdentifier()
+        self._build_ids: set[str] | None = None
+
     def check(self, program: Program, context: RuleContext) -> Sequence[Finding]:
         findings = []
         for spec in program.specs:
             if spec.type not in USER_TYPES:
                 continue
-            library = _library(spec)
-            if library in CREDENTIAL_PROGRAMS or CREDENTIAL_LIBRARIES.match(library):
-                findings.append(self.finding(f"{spec.text} probes {library}, which handles credentials", spec))
+            identity = self._identifier.identify(spec.target or "", CREDENTIAL_MARKERS)
+            credential_name = next((name for name in identity.names
+                                    if name in CREDENTIAL_PROGRAMS or CREDENTIAL_LIBRARIES.match(name)), None)
+            if credential_name is None and identity.exported & CREDENTIAL_MARKERS:
+                credential_name = f"{identity.path} (it defines {', '.join(sorted(identity.exported))})"
+            if credential_name is None and identity.path and self._same_build_as_credential_program(identity):
+                credential_name = f"{identity.path} (a copy of a credential program)"
+            if credential_name is not None:
+                findings.append(self.finding(
+                    f"{spec.text} probes {credential_name}, which handles credentials", spec,
+                ))
             elif _matches(spec.function, CREDENTIAL_FUNCTIONS):
                 findings.append(self.finding(
                     f"{spec.text} probes {spec.function}, a function that handles credentials", spec,
@@ -145,3 +192,23 @@ class CredentialProgramRule(SafetyRule):
                     severity=Severity.medium,
                 ))
         return findings
+
+    def _same_build_as_credential_program(self, identity: ObjectIdentity) -> bool:
+        """A copy of sudo under another name has sudo's build-id."""
+        if identity.build_id is None:
+            return False
+        return identity.build_id in self._credential_build_ids()
+
+    def _credential_build_ids(self) -> set[str]:
+        if self._build_ids is None:
+            import shutil
+
+            found = set()
+            for name in sorted(CREDENTIAL_PROGRAMS):
+                path = shutil.which(name, path="/usr/bin:/usr/sbin:/bin:/sbin:/usr/lib/openssh")
+                if path:
+                    build_id = self._identifier.identify(path).build_id
+                    if build_id:
+                        found.add(build_id)
+            self._build_ids = found
+        return self._build_ids
