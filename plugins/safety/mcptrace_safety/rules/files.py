@@ -10,11 +10,12 @@ from typing import TYPE_CHECKING, ClassVar
 
 from mcptrace_core.interfaces import SafetyRule
 from mcptrace_core.models import Severity
+from mcptrace_core.program.ir import Integer, String
 from mcptrace_core.safety.models import Finding
 from mcptrace_core.safety.paths import matches, resolve_path
 
 if TYPE_CHECKING:
-    from mcptrace_core.program.ir import Program
+    from mcptrace_core.program.ir import Node, Program
     from mcptrace_core.safety.engine import RuleContext
 
 # (pattern over the normalised path, severity, what it holds); the first match wins.
@@ -83,12 +84,16 @@ class SensitiveFileRule(SafetyRule):
         cwd = _server_cwd()
         findings = []
         for call in program.calls("cat"):
-            path = call.string_arg(0)
-            if path is None:
+            written = call.string_arg(0)
+            if written is None:
                 findings.append(self.finding(
                     "cat() reads a file whose name is not a string literal: it can read any file as root", call,
                 ))
                 continue
+            # cat() formats its name like printf: with literal arguments the name is known ("/etc/sh%cdow", 97)
+            path = render_literal_format(written, call.args[1:])
+            if path is None:
+                path = written
             resolved = resolve_path(path, cwd)
             hits = [hit for hit in (sensitive_path(path), resolved.known and sensitive_path(resolved.path)) if hit]
             if hits:
@@ -108,6 +113,38 @@ class SensitiveFileRule(SafetyRule):
                 ))
         # Reading a file is never waved through, not even by the permissive policy's severity levels.
         return [finding.model_copy(update={"requires_confirmation": True}) for finding in findings]
+
+
+_CONVERSION = re.compile(r"%(?P<flags>[-+ #0-9.]*)(?:hh|h|ll|l|z|j|t)?(?P<conversion>[a-zA-Z%])")
+
+
+def render_literal_format(text: str, args: Sequence[Node]) -> str | None:
+    """``text`` formatted with ``args`` when each specifier takes a literal (a string for %s, an integer for
+    %d %u %x %o %c); None when any value is decided at run time (or the format is one we do not know)."""
+    values = list(args)
+    failed = False
+
+    def fill(match: re.Match[str]) -> str:
+        nonlocal failed
+        conversion, flags = match["conversion"], match["flags"]
+        if conversion == "%":
+            return "%"
+        if not values:
+            failed = True
+            return ""
+        value = values.pop(0)
+        try:
+            if conversion == "s" and isinstance(value, String):
+                return f"%{flags}s" % value.value
+            if conversion in "diucxXo" and isinstance(value, Integer) and value.value is not None:
+                return f"%{flags}{'d' if conversion == 'u' else conversion}" % value.value
+        except (TypeError, ValueError, OverflowError):
+            pass
+        failed = True
+        return ""
+
+    rendered = _CONVERSION.sub(fill, text)
+    return None if failed or values else rendered
 
 
 def _rank(severity: Severity) -> int:
