@@ -44,12 +44,15 @@ class Include:
 
 def includes(source: str, include_dirs: Sequence[str], cwd: str | None = None) -> list[Include]:
     """Every include directive of ``source``, judged against ``include_dirs``."""
-    dirs = _expand(include_dirs)
-    found = []
+    found: list[Include] = []
+    if not any(mark in source for mark in ("#", "%:", "??=")):
+        return found  # no directive can be spelled without one of these
+    dirs: list[str] | None = None
     for line, text in _logical_lines(source):
         directive = _DIRECTIVE.match(text)
         if directive is None:
             continue
+        dirs = _expand(include_dirs) if dirs is None else dirs
         found.append(_judge(line, text.strip(), directive["keyword"], directive["rest"], dirs, cwd))
     return found
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import glob
 import os
+import time
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -27,6 +28,8 @@ LIBRARY_DIRS = (
 MAX_SCANNED_SYMBOLS = 500_000
 MAX_FILE_BYTES = 2 << 30
 CACHE_ENTRIES = 256
+LOCATE_TTL_S = 5.0
+"""How long a short library name's lookup in the system library directories is trusted."""
 
 
 @dataclass(frozen=True)
@@ -60,11 +63,12 @@ class ObjectIdentifier:
     def __init__(self, entries: int = CACHE_ENTRIES) -> None:
         self._entries = entries
         self._cache: OrderedDict[tuple[object, ...], ObjectIdentity] = OrderedDict()
+        self._located: OrderedDict[str, tuple[float, str | None, str | None]] = OrderedDict()
 
     def identify(self, target: str, symbols: Iterable[str] = ()) -> ObjectIdentity:
         """Who ``target`` is, and which of ``symbols`` it defines."""
         wanted = frozenset(symbols)
-        path, problem = locate(target)
+        path, problem = self._locate(target)
         if path is None:
             return ObjectIdentity(target, problem=problem)
         try:
@@ -80,6 +84,23 @@ class ObjectIdentifier:
                 self._cache.popitem(last=False)
         self._cache.move_to_end(key)
         return ObjectIdentity(target, cached.path, cached.soname, cached.build_id, cached.exported, cached.problem)
+
+
+    def _locate(self, target: str) -> tuple[str | None, str | None]:
+        """``locate``; a short name's lookup (a glob over root-owned library directories) is remembered for
+        LOCATE_TTL_S, a path is resolved every time (its links may be anyone's)."""
+        if "/" in target:
+            return locate(target)
+        now = time.monotonic()
+        remembered = self._located.get(target)
+        if remembered is not None and now - remembered[0] < LOCATE_TTL_S:
+            return remembered[1], remembered[2]
+        path, problem = locate(target)
+        self._located[target] = (now, path, problem)
+        self._located.move_to_end(target)
+        while len(self._located) > self._entries:
+            self._located.popitem(last=False)
+        return path, problem
 
 
 def locate(target: str) -> tuple[str | None, str | None]:
