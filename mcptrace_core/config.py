@@ -70,6 +70,19 @@ class RunSettings(Section):
         return value
 
 
+class CheckSettings(Section):
+    max_concurrent: int = Field(
+        2, ge=1, le=64, description="Compile checks (bpftrace -d / --dry-run) running at the same time; the rest wait."
+    )
+    timeout_s: float = Field(
+        30.0, gt=0, le=600, description="A compile check (and its wait for a slot) is killed after this many seconds."
+    )
+    memory_mb: int = Field(
+        1024, ge=128, description="Address space a compile check may use, in MiB (RLIMIT_AS); beyond it the check fails."
+    )
+    cpu_s: float = Field(30.0, gt=0, le=600, description="CPU seconds a compile check may use (RLIMIT_CPU).")
+
+
 class PrivilegeSettings(Section):
     prefix: list[str] = Field(
         default_factory=list,
@@ -174,6 +187,7 @@ class SearchSettings(Section):
 class Settings(Section):
     server: ServerSettings = Field(default_factory=ServerSettings)
     runs: RunSettings = Field(default_factory=RunSettings)
+    checks: CheckSettings = Field(default_factory=CheckSettings)
     privilege: PrivilegeSettings = Field(default_factory=PrivilegeSettings)
     plugins: PluginSettings = Field(default_factory=PluginSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)

@@ -81,6 +81,8 @@ async def analyze(backend: BpftraceBackend, text: str, limits: Mapping[str, int]
         return analysis
 
     async def compiled() -> CompileResult | None:
+        if parse_error is not None:
+            return None  # blocked anyway; bpftrace spent 30 s on 30,000 'é' before giving up
         if static_errors:
             return None  # bpftrace would only abort on the unknown probe type
         return await backend.compile_cache.check(command, bpftrace.dry_run_flag, text, env,
@@ -97,7 +99,7 @@ async def analyze(backend: BpftraceBackend, text: str, limits: Mapping[str, int]
         return await check_probes(program, usable, names, backend.list_probes_raw), names, ""
 
     compile_result, (probe_check, names, not_counted) = await asyncio.gather(compiled(), counted())
-    analysis.layers.append(_compile_layer(compile_result))
+    analysis.layers.append(_compile_layer(compile_result, parse_error is not None))
     analysis.layers.append(_probe_layer(probe_check, not_counted))
     compile_errors = compile_result.errors if compile_result else []
     errors = _merge_errors(compile_errors, [*static_errors, *(probe_check.errors if probe_check else [])])
@@ -179,7 +181,9 @@ def _merge_errors(compile_errors: list[TraceError], probe_errors: list[TraceErro
     return merged
 
 
-def _compile_layer(result: CompileResult | None) -> LayerResult:
+def _compile_layer(result: CompileResult | None, unparsed: bool) -> LayerResult:
+    if result is None and unparsed:
+        return LayerResult(layer="compile", state="skipped", detail="mcptrace's parser rejected the program")
     if result is None:
         return LayerResult(layer="compile", state="skipped", detail="unknown probe types: bpftrace would abort")
     if result.errors:
