@@ -33,13 +33,24 @@ class ServerSettings(Section):
     )
     host: str = Field(
         "127.0.0.1",
-        description="Address the HTTP transport binds. Anything but loopback requires auth_token.",
+        description="Address the HTTP transport binds; every address, loopback included, requires the token.",
     )
     port: int = Field(8765, ge=1, le=65535, description="Port of the HTTP transport.")
     auth_token: SecretStr | None = Field(
         None,
-        description="Bearer token HTTP clients must send; required when host is not a loopback address.",
+        description=(
+            "Bearer token HTTP clients must send (at least 32 characters); unset: a token is generated on first "
+            "start into http-token in the user config folder (0600)."
+        ),
         examples=["<a long random string, e.g. from `openssl rand -hex 32`>"],
+    )
+    allowed_hosts: list[str] = Field(
+        default_factory=list,
+        description=(
+            "More Host header values HTTP clients may use (e.g. the machine's name when binding 0.0.0.0); the bind "
+            "address and, on loopback, localhost are always allowed. Origin headers must name one of them."
+        ),
+        examples=[["tracer.example.internal"]],
     )
     exposure: Literal["compact", "full"] = Field(
         "compact",

@@ -19,6 +19,16 @@ if TYPE_CHECKING:
     from mcptrace_core.search.engine import SearchEngine
 
 
+def make_files_private(settings: Settings) -> None:
+    """Tighten what an older mcptrace left open: the audit log (programs asked for) and the cache folder
+    (the history database tightens itself when opened)."""
+    from mcptrace_core.hostcache import cache_dir
+    from mcptrace_core.private import private_dir, private_file
+
+    private_file(settings.safety.audit_path())
+    private_dir(cache_dir())
+
+
 @dataclass
 class Services:
     settings: Settings
@@ -34,6 +44,7 @@ class Services:
         The history store is opened here (recovering runs a crashed server left behind) and records
         every run the run manager starts.
         """
+        make_files_private(settings)
         pm = plugins if plugins is not None else build_plugin_manager(settings.plugins.disable)
         runs = RunManager(settings.runs)
         history = HistoryStore.open(settings.history)

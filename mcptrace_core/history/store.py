@@ -11,6 +11,7 @@ blocking, so async callers run them in a worker thread.
 
 from __future__ import annotations
 
+import os
 import secrets
 import sqlite3
 import threading
@@ -39,6 +40,7 @@ from mcptrace_core.history.search import SearchOutcome, search
 from mcptrace_core.history.vectors import VectorIndex
 from mcptrace_core.history.writer import Writer
 from mcptrace_core.logging import get_logger
+from mcptrace_core.private import FILE_MODE, private_file
 from mcptrace_core.runs.run import Run
 
 if TYPE_CHECKING:
@@ -54,6 +56,16 @@ SHUTDOWN_FLUSH_S = 10.0
 
 class HistoryUnavailable(Exception):
     """The history cannot be used; the message says why and what to do."""
+
+
+def make_private(path: Path) -> None:
+    """The database holds captured output: 0600 (its -wal and -shm too; SQLite gives them the database's
+    mode), in a 0700 folder when the folder is mcptrace's; existing ones are tightened."""
+    private_file(path, "-wal", "-shm")
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE))
+    except FileExistsError:
+        pass
 
 
 def default_path() -> Path:
@@ -85,7 +97,7 @@ class HistoryStore:
             store.problem = "history is disabled (history.enabled = false in the config)"
             return store
         try:
-            store.path.parent.mkdir(parents=True, exist_ok=True)
+            make_private(store.path)
             conn = store._reader()
             if conn.execute("PRAGMA journal_mode = WAL").fetchone()[0] != "wal":
                 raise sqlite3.OperationalError("cannot switch the database to WAL mode")
