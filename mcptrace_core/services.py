@@ -11,6 +11,7 @@ from mcptrace_core.history.store import HistoryStore
 from mcptrace_core.interfaces import Backend, Embedder
 from mcptrace_core.plugins import PluginManager, build_plugin_manager
 from mcptrace_core.registry import Registry, build_registry
+from mcptrace_core.runs.guard import current_guard
 from mcptrace_core.runs.manager import RunManager
 from mcptrace_core.sources import ProgramSources
 from mcptrace_core.tools import ToolError
@@ -49,6 +50,7 @@ class Services:
         runs = RunManager(settings.runs)
         history = HistoryStore.open(settings.history)
         runs.add_listener(history)
+        current_guard().add_listener(history)  # child groups are recorded, so a crash can be swept later
         return cls(settings, pm, build_registry(pm, settings), runs, history)
 
     def backend(self, name: str) -> Any:
@@ -97,4 +99,5 @@ class Services:
         import anyio
 
         await self.runs.shutdown()
+        current_guard().remove_listener(self.history)
         await anyio.to_thread.run_sync(self.history.close)

@@ -212,3 +212,78 @@ def test_the_watchdog_spares_a_group_whose_id_now_names_another_process() -> Non
         if stranger.poll() is None:
             stranger.kill()
             stranger.wait()
+
+
+@requires_bpftrace
+def test_the_next_server_sweeps_what_a_crash_left_when_the_watchdog_died_too(tmp_path: Path) -> None:
+    import sqlite3
+
+    history = tmp_path / "history.sqlite3"
+    config = f'[safety]\nlevel = "permissive"\n[history]\npath = "{history}"\n'
+    marker = f"{os.getpid() % 89 + 5}.{time.monotonic_ns() % 1000:03d}"
+    crashed = Server(tmp_path, config)
+    try:
+        reply = crashed.response(crashed.call("exec_program", {
+            "program": f'BEGIN {{ system("sleep {marker}"); exit(); }}', "confirm": True, "timeout_s": 120}))
+        assert not reply["result"].get("isError"), reply
+        sleepers = _wait_for(lambda: {pid for pid in _descendants(crashed.process.pid) if _comm(pid) == "sleep"},
+                             30, "bpftrace's system() started sleep")
+        groups, watchdogs = _children_groups(crashed, "bpftrace")
+
+        def recorded() -> set[int]:
+            with sqlite3.connect(history) as conn:
+                return {row[0] for row in conn.execute("SELECT pgid FROM child_groups")}
+
+        _wait_for(lambda: groups <= recorded(), 30, "the history holds the run's process group")
+        for pid in watchdogs:  # the worst case: the watchdog goes first, then the server
+            os.kill(pid, signal.SIGKILL)
+    except BaseException:
+        crashed.kill()
+        raise
+    killed_at = _now_ticks() + 1
+    crashed.kill()
+    time.sleep(1.0)
+    assert all(_group_members(pgid, killed_at) for pgid in groups), "the parent-death signal alone ended it"
+    successor = Server(tmp_path, config)  # opening the history sweeps the dead server's groups
+    try:
+        for pgid in groups:
+            _wait_for(lambda pgid=pgid: not _group_members(pgid, killed_at), GONE_WITHIN_S,
+                      f"process group {pgid} is swept")
+        assert not any(_stat(pid) and _stat(pid)[0] != "Z" and int(_stat(pid)[19]) <= killed_at  # type: ignore[index]
+                       for pid in sleepers)
+        with sqlite3.connect(history) as conn:
+            assert not conn.execute("SELECT count(*) FROM child_groups WHERE pgid IN (%s)" % ",".join(
+                str(pgid) for pgid in groups)).fetchone()[0]
+    finally:
+        successor.kill()
+
+
+def test_the_sweep_touches_only_groups_of_dead_servers_that_are_provably_the_same(tmp_path: Path) -> None:
+    import sqlite3
+
+    from mcptrace_core.config import HistorySettings
+    from mcptrace_core.history.groups import insert_group
+    from mcptrace_core.history.identity import ProcessIdentity, boot_id
+    from mcptrace_core.history.store import HistoryStore
+
+    history = tmp_path / "history.sqlite3"
+    HistoryStore.open(HistorySettings(path=history)).close()  # the schema
+    live_owner = ProcessIdentity(1, boot_id(), int(_stat(1)[19]))  # type: ignore[index]
+    dead_owner = ProcessIdentity(live_owner.pid, boot_id(), live_owner.start_ticks + 1)  # pid 1 never restarts
+    strays = [subprocess.Popen(["sleep", "60"], start_new_session=True) for _ in range(3)]
+    try:
+        ticks = [int(_stat(stray.pid)[19]) for stray in strays]  # type: ignore[index]
+        with sqlite3.connect(history) as conn:
+            insert_group(live_owner, strays[0].pid, ticks[0], conn)  # a live server's: untouched
+            insert_group(dead_owner, strays[1].pid, ticks[1] + 7, conn)  # not the recorded leader: untouched
+            insert_group(dead_owner, strays[2].pid, ticks[2], conn)  # a dead server's own: killed
+        HistoryStore.open(HistorySettings(path=history)).close()
+        assert strays[2].wait(timeout=10) == -signal.SIGKILL
+        assert strays[0].poll() is None and strays[1].poll() is None
+        with sqlite3.connect(history) as conn:
+            assert [row[0] for row in conn.execute("SELECT pgid FROM child_groups")] == [strays[0].pid]
+    finally:
+        for stray in strays:
+            if stray.poll() is None:
+                stray.kill()
+                stray.wait()

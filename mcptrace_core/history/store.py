@@ -25,6 +25,8 @@ from mcptrace_core.config import HistorySettings
 from mcptrace_core.history.db import connect, is_broken, transaction
 from mcptrace_core.history.filters import RunFilter
 from mcptrace_core.history.fixes import link_fixes
+from mcptrace_core.history.groups import delete_group, insert_group
+from mcptrace_core.history.groups import sweep as sweep_groups
 from mcptrace_core.history.identity import ProcessIdentity
 from mcptrace_core.history.records import (
     RECORD_COLUMNS,
@@ -103,12 +105,14 @@ class HistoryStore:
                 raise sqlite3.OperationalError("cannot switch the database to WAL mode")
             migrate(conn)
             recovered = _in_transaction(conn, recover, store.owner)
+            swept = _in_transaction(conn, sweep_groups, store.owner)
             pruned = _in_transaction(conn, prune, settings.max_runs, settings.max_age_days)
         except (sqlite3.Error, OSError, SchemaTooNewError) as error:
             store._fail(error)
             return store
-        if recovered or pruned:
-            log.info("history opened", path=str(store.path), interrupted=recovered, pruned=pruned)
+        if recovered or pruned or swept:
+            log.info("history opened", path=str(store.path), interrupted=recovered, pruned=pruned,
+                     killed_leftover_groups=swept)
         store._writer = Writer(partial(connect, store.path), store._fail)
         return store
 
@@ -134,6 +138,15 @@ class HistoryStore:
         self._ended += 1
         if self._ended % PRUNE_EVERY_RUNS == 0:
             self._writer.submit(partial(_prune_write, self.settings.max_runs, self.settings.max_age_days))
+
+    def group_started(self, pgid: int, leader_start: int) -> None:
+        """A child process group started (ChildGuard listener): kept until it is killed."""
+        if self._writer is not None:
+            self._writer.submit(partial(insert_group, self.owner, pgid, leader_start))
+
+    def group_ended(self, pgid: int) -> None:
+        if self._writer is not None:
+            self._writer.submit(partial(delete_group, self.owner, pgid))
 
     def attempt_refused(self, refused: RefusedAttempt) -> str | None:
         """Record an attempt the safety gate refused (nothing ran); return its id in the history."""
