@@ -109,6 +109,7 @@ MIGRATIONS: tuple[str, ...] = (
         started_at REAL NOT NULL,
         PRIMARY KEY (pgid, leader_start)
     );
+    ALTER TABLE runs ADD COLUMN confirmed_by TEXT;  -- who confirmed the run, through which client and transport
     """,
 )
 
