@@ -149,3 +149,14 @@ async def test_programs_over_the_size_limit_are_refused_before_anything_runs(cli
         result = await client.call_tool("validate_program", {"program": too_big})
     assert result.is_error and "max_program_bytes" in result.content[0].text
     assert not watch.seen
+
+
+async def test_pathological_nesting_is_refused_quickly_without_bpftrace(client) -> None:  # type: ignore[no-untyped-def]
+    deep = "BEGIN { $x = " + "(" * 30_000 + "1" + ")" * 30_000 + "; }"
+    in_a_string = 'BEGIN { printf("' + "(" * 5_000 + '\\n"); exit(); }'  # brackets in strings do not nest
+    with watching_checks() as watch:
+        report, seconds = await _validate(client, deep)
+    assert not report["valid"] and "nest more than" in report["errors"][0]["message"]
+    assert not watch.seen and seconds < 10
+    report, _ = await _validate(client, in_a_string)
+    assert report["valid"], report["errors"]
