@@ -33,13 +33,24 @@ class ServerSettings(Section):
     )
     host: str = Field(
         "127.0.0.1",
-        description="Address the HTTP transport binds. Anything but loopback requires auth_token.",
+        description="Address the HTTP transport binds; every address, loopback included, requires the token.",
     )
     port: int = Field(8765, ge=1, le=65535, description="Port of the HTTP transport.")
     auth_token: SecretStr | None = Field(
         None,
-        description="Bearer token HTTP clients must send; required when host is not a loopback address.",
+        description=(
+            "Bearer token HTTP clients must send (at least 32 characters); unset: a token is generated on first "
+            "start into http-token in the user config folder (0600)."
+        ),
         examples=["<a long random string, e.g. from `openssl rand -hex 32`>"],
+    )
+    allowed_hosts: list[str] = Field(
+        default_factory=list,
+        description=(
+            "More Host header values HTTP clients may use (e.g. the machine's name when binding 0.0.0.0); the bind "
+            "address and, on loopback, localhost are always allowed. Origin headers must name one of them."
+        ),
+        examples=[["tracer.example.internal"]],
     )
     exposure: Literal["compact", "full"] = Field(
         "compact",
@@ -68,6 +79,19 @@ class RunSettings(Section):
         if default is not None and value < default:
             raise ValueError(f"must be >= default_timeout_s ({default})")
         return value
+
+
+class CheckSettings(Section):
+    max_concurrent: int = Field(
+        2, ge=1, le=64, description="Compile checks (bpftrace -d / --dry-run) running at the same time; the rest wait."
+    )
+    timeout_s: float = Field(
+        30.0, gt=0, le=600, description="A compile check (and its wait for a slot) is killed after this many seconds."
+    )
+    memory_mb: int = Field(
+        1024, ge=128, description="Address space a compile check may use, in MiB (RLIMIT_AS); beyond it the check fails."
+    )
+    cpu_s: float = Field(30.0, gt=0, le=600, description="CPU seconds a compile check may use (RLIMIT_CPU).")
 
 
 class PrivilegeSettings(Section):
@@ -174,6 +198,7 @@ class SearchSettings(Section):
 class Settings(Section):
     server: ServerSettings = Field(default_factory=ServerSettings)
     runs: RunSettings = Field(default_factory=RunSettings)
+    checks: CheckSettings = Field(default_factory=CheckSettings)
     privilege: PrivilegeSettings = Field(default_factory=PrivilegeSettings)
     plugins: PluginSettings = Field(default_factory=PluginSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)

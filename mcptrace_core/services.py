@@ -11,12 +11,23 @@ from mcptrace_core.history.store import HistoryStore
 from mcptrace_core.interfaces import Backend, Embedder
 from mcptrace_core.plugins import PluginManager, build_plugin_manager
 from mcptrace_core.registry import Registry, build_registry
+from mcptrace_core.runs.guard import current_guard
 from mcptrace_core.runs.manager import RunManager
 from mcptrace_core.sources import ProgramSources
 from mcptrace_core.tools import ToolError
 
 if TYPE_CHECKING:
     from mcptrace_core.search.engine import SearchEngine
+
+
+def make_files_private(settings: Settings) -> None:
+    """Tighten what an older mcptrace left open: the audit log (programs asked for) and the cache folder
+    (the history database tightens itself when opened)."""
+    from mcptrace_core.hostcache import cache_dir
+    from mcptrace_core.private import private_dir, private_file
+
+    private_file(settings.safety.audit_path())
+    private_dir(cache_dir())
 
 
 @dataclass
@@ -34,10 +45,12 @@ class Services:
         The history store is opened here (recovering runs a crashed server left behind) and records
         every run the run manager starts.
         """
+        make_files_private(settings)
         pm = plugins if plugins is not None else build_plugin_manager(settings.plugins.disable)
         runs = RunManager(settings.runs)
         history = HistoryStore.open(settings.history)
         runs.add_listener(history)
+        current_guard().add_listener(history)  # child groups are recorded, so a crash can be swept later
         return cls(settings, pm, build_registry(pm, settings), runs, history)
 
     def backend(self, name: str) -> Any:
@@ -86,4 +99,5 @@ class Services:
         import anyio
 
         await self.runs.shutdown()
+        current_guard().remove_listener(self.history)
         await anyio.to_thread.run_sync(self.history.close)

@@ -41,18 +41,59 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def check_bind(settings: Settings) -> None:
-    """Refuse to expose the server beyond this machine without a bearer token."""
+def check_bind(settings: Settings) -> str | None:
+    """The HTTP token clients must send (None over stdio); ServeError when it is missing or weak."""
+    if settings.server.transport != "http":
+        return None
+    from mcptrace_core.httpauth import TokenError, server_token
+
+    try:
+        token, source = server_token(settings)
+    except (TokenError, OSError) as error:
+        raise ServeError(str(error)) from None
+    announce_http(settings, token, source)
+    return token
+
+
+def announce_http(settings: Settings, token: str, source: str) -> None:
+    """Tell the person who started the server how a client connects (stderr: stdout is never ours to use)."""
+    import sys
+
     server = settings.server
-    if server.transport == "http" and not is_loopback(server.host) and server.auth_token is None:
-        raise ServeError(
-            f"binding {server.host} exposes root-level tracing to the network: set server.auth_token in the "
-            "config file (clients then send 'Authorization: Bearer <token>'), or bind 127.0.0.1"
-        )
+    host = f"[{server.host}]" if ":" in server.host else server.host
+    print(
+        f"mcptrace: MCP over HTTP at http://{host}:{server.port}/mcp\n"
+        f"mcptrace: clients must send 'Authorization: Bearer {token}' (token from {source})",
+        file=sys.stderr, flush=True,
+    )
+
+
+def allowed_hosts(settings: Settings) -> list[str]:
+    """Host header values accepted (DNS rebinding): the bind address, loopback names when loopback is
+    reachable through the bind, and server.allowed_hosts; each with the port and without."""
+    server = settings.server
+    bind = server.host.strip("[]")
+    names = [f"[{bind}]" if ":" in bind else bind]
+    if is_loopback(bind) or bind in ("0.0.0.0", "::"):
+        names += ["127.0.0.1", "localhost", "[::1]"]
+    names += server.allowed_hosts
+    hosts = []
+    for name in dict.fromkeys(names):
+        hosts += [f"{name}:{server.port}", name]
+    return hosts
+
+
+def _transport_security(settings: Settings) -> Any:
+    from mcp.server.transport_security import TransportSecuritySettings
+
+    hosts = allowed_hosts(settings)
+    origins = [f"{scheme}://{host}" for host in hosts for scheme in ("http", "https")]
+    return TransportSecuritySettings(enable_dns_rebinding_protection=True, allowed_hosts=hosts,
+                                     allowed_origins=origins)
 
 
 async def serve(settings: Settings) -> None:
-    check_bind(settings)
+    token = check_bind(settings)
     services = Services.create(settings)
     server = build_server(services)
     log.info("serving", transport=settings.server.transport, tools=len(services.registry.tools))
@@ -60,7 +101,8 @@ async def serve(settings: Settings) -> None:
         if settings.server.transport == "stdio":
             await _serve_stdio(server)
         else:
-            await _serve_http(server, settings)
+            assert token is not None
+            await _serve_http(server, settings, token)
     finally:
         with anyio.CancelScope(shield=True):
             await services.aclose()
@@ -137,20 +179,19 @@ class _Lines:
         return line.decode("utf-8", "replace")
 
 
-async def _serve_http(server: Any, settings: Settings) -> None:
+async def _serve_http(server: Any, settings: Settings, token: str) -> None:
+    """Every request needs the bearer token and an allowed Host (and Origin, when sent), on every address."""
     import uvicorn
 
-    app: Any = server.streamable_http_app(host=settings.server.host)
-    token = settings.server.auth_token
-    if token is not None:
-        app = BearerTokenMiddleware(app, token.get_secret_value())
+    app: Any = server.streamable_http_app(host=settings.server.host, transport_security=_transport_security(settings))
+    app = BearerTokenMiddleware(app, token)
     config = uvicorn.Config(app, host=settings.server.host, port=settings.server.port, log_level="warning")
     log.info("http listening", url=f"http://{settings.server.host}:{settings.server.port}/mcp")
     await uvicorn.Server(config).serve()
 
 
 class BearerTokenMiddleware:
-    """Refuse every HTTP request that does not carry ``Authorization: Bearer <token>``."""
+    """Refuse every HTTP request that does not carry ``Authorization: Bearer <token>`` (compared in constant time)."""
 
     def __init__(self, app: Any, token: str) -> None:
         self.app = app

@@ -49,7 +49,7 @@ async def _compile(backend, example: Example, kprobes_usable: bool) -> str | Non
     from mcptrace_bpftrace.validate.compile import compile_check
 
     argv = [*backend.command(), *backend.executable().dry_run_flag, "-e", example.program]
-    result = await compile_check(argv, {}, backend.host_facts())
+    result = await compile_check(argv, {}, backend.host_facts(), backend.compile_cache.limiter)
     warnings = [
         warning
         for warning in result.warnings

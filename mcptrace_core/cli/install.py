@@ -19,6 +19,16 @@ def server_entry() -> dict[str, Any]:
     return {"command": command, "args": ["serve"]}
 
 
+def http_entry(state: Any) -> dict[str, Any]:
+    """The HTTP server's URL and bearer token, from the same settings `mcptrace serve` reads."""
+    from mcptrace_core.httpauth import TokenError, client_entry
+
+    try:
+        return client_entry(state.settings())
+    except TokenError as error:
+        raise click.ClickException(str(error)) from None
+
+
 def claude_desktop_config_path() -> Path:
     if sys.platform == "darwin":
         return Path.home() / "Library" / "Application Support" / "Claude" / "claude_desktop_config.json"
@@ -44,17 +54,20 @@ def merge_server(path: Path, entry: dict[str, Any]) -> dict[str, Any]:
 
 @click.command()
 @click.argument("client", type=click.Choice(["claude-desktop", "claude-code"]))
+@click.option("--transport", type=click.Choice(["stdio", "http"]), default="stdio", show_default=True,
+              help="http: point the client at `mcptrace serve --transport http`, with the bearer token.")
 @click.option("--print", "print_only", is_flag=True, help="Print the configuration instead of writing it.")
 @click.option("--path", type=click.Path(dir_okay=False), default=None,
               help="Config file to write (default: Claude Desktop's config, or ./.mcp.json for Claude Code).")
-def install(client: str, print_only: bool, path: str | None) -> None:
+@click.pass_obj
+def install(state: Any, client: str, transport: str, print_only: bool, path: str | None) -> None:
     """Add mcptrace to Claude Desktop or Claude Code.
 
     claude-desktop merges an `mcptrace` entry into claude_desktop_config.json; claude-code writes the
     project-scoped .mcp.json in the current directory (equivalent: `claude mcp add mcptrace -- mcptrace
     serve`). Other servers in the file are kept and the previous file is saved as *.bak.
     """
-    entry = server_entry()
+    entry = server_entry() if transport == "stdio" else http_entry(state)
     default = claude_desktop_config_path() if client == "claude-desktop" else Path.cwd() / ".mcp.json"
     target = Path(path) if path else default
     if print_only:
@@ -66,5 +79,8 @@ def install(client: str, print_only: bool, path: str | None) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     if target.exists():
         shutil.copy2(target, target.with_name(target.name + ".bak"))
+    if transport == "http":  # the file is going to hold the token: private before anything is written
+        target.touch(mode=0o600)
+        target.chmod(0o600)
     target.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
     click.echo(f"added {SERVER_NAME} to {target}; restart {client} to pick it up")

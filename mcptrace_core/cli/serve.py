@@ -12,7 +12,7 @@ from mcptrace_core.cli.common import CliState
 @click.command()
 @click.option("--transport", type=click.Choice(["stdio", "http"]), default=None,
               help="stdio (default: the client starts the server) or streamable HTTP.")
-@click.option("--host", default=None, help="HTTP bind address (default 127.0.0.1; others need server.auth_token).")
+@click.option("--host", default=None, help="HTTP bind address (default 127.0.0.1).")
 @click.option("--port", type=click.IntRange(1, 65535), default=None, help="HTTP port (default 8765).")
 @click.pass_obj
 def serve(state: CliState, transport: str | None, host: str | None, port: int | None) -> None:
@@ -23,6 +23,9 @@ def serve(state: CliState, transport: str | None, host: str | None, port: int | 
     otherwise, and then only with a bearer token from the config file.
     """
     from mcptrace_core.serving import ServeError, serve as serve_forever  # the MCP SDK only when serving
+    from mcptrace_core.private import private_umask
+
+    private_umask()  # the server writes history, audit and caches: nothing it creates is for other users
 
     flags = {"transport": transport, "host": host, "port": port}
     settings = state.settings(serving=True, server={k: v for k, v in flags.items() if v is not None})

@@ -78,6 +78,9 @@ class RunRecord(Model):
     likely_fixed_by: str | None = Field(
         description="Heuristic: the next similar program the same server ran successfully soon after (no chain)."
     )
+    confirmed_by: str | None = Field(
+        None, description="Who confirmed the run when the policy asked (user or model), via which client and transport."
+    )
 
     def view(self) -> StoredRun:
         """The run as get_result shows it."""
@@ -156,6 +159,7 @@ def start_row(run: Run, owner: ProcessIdentity) -> dict[str, Any]:
         "chain_id": spec.chain_id,
         "attempt": spec.attempt,
         "source": spec.source,
+        "confirmed_by": spec.confirmed_by,
         "started_at": run.started_at,
         **_owner_columns(owner),
         "text_hash": text_hash(spec.program, spec.label, None, None),
@@ -308,7 +312,7 @@ def _within(lines: list[str], max_bytes: int) -> list[str]:
 RECORD_COLUMNS = (
     "id, backend, label, program, parameters, status, exit_code, error_category, error_message, errors, verdict, "
     "findings, chain_id, attempt, source, summary, output, total_lines, stderr, maps, attached_probes, lost_events, "
-    "stop_note, started_at, ended_at, duration_s, host, owner_pid, fixed_by, likely_fixed_by"
+    "stop_note, started_at, ended_at, duration_s, host, owner_pid, fixed_by, likely_fixed_by, confirmed_by"
 )
 
 

@@ -98,6 +98,19 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX runs_unfixed ON runs(owner_pid, ended_at)
         WHERE status IN ('failed', 'refused') AND likely_fixed_by IS NULL;
     """,
+    # 3: the child process groups each server has running (a later server sweeps what a crash left).
+    """
+    CREATE TABLE child_groups (
+        pgid INTEGER NOT NULL,
+        leader_start INTEGER NOT NULL,      -- the group leader's start time, clock ticks since boot
+        owner_pid INTEGER NOT NULL,
+        owner_boot TEXT NOT NULL,
+        owner_start INTEGER NOT NULL,
+        started_at REAL NOT NULL,
+        PRIMARY KEY (pgid, leader_start)
+    );
+    ALTER TABLE runs ADD COLUMN confirmed_by TEXT;  -- who confirmed the run, through which client and transport
+    """,
 )
 
 

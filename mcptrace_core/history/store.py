@@ -11,6 +11,7 @@ blocking, so async callers run them in a worker thread.
 
 from __future__ import annotations
 
+import os
 import secrets
 import sqlite3
 import threading
@@ -24,6 +25,8 @@ from mcptrace_core.config import HistorySettings
 from mcptrace_core.history.db import connect, is_broken, transaction
 from mcptrace_core.history.filters import RunFilter
 from mcptrace_core.history.fixes import link_fixes
+from mcptrace_core.history.groups import delete_group, insert_group
+from mcptrace_core.history.groups import sweep as sweep_groups
 from mcptrace_core.history.identity import ProcessIdentity
 from mcptrace_core.history.records import (
     RECORD_COLUMNS,
@@ -39,6 +42,7 @@ from mcptrace_core.history.search import SearchOutcome, search
 from mcptrace_core.history.vectors import VectorIndex
 from mcptrace_core.history.writer import Writer
 from mcptrace_core.logging import get_logger
+from mcptrace_core.private import FILE_MODE, private_file
 from mcptrace_core.runs.run import Run
 
 if TYPE_CHECKING:
@@ -54,6 +58,16 @@ SHUTDOWN_FLUSH_S = 10.0
 
 class HistoryUnavailable(Exception):
     """The history cannot be used; the message says why and what to do."""
+
+
+def make_private(path: Path) -> None:
+    """The database holds captured output: 0600 (its -wal and -shm too; SQLite gives them the database's
+    mode), in a 0700 folder when the folder is mcptrace's; existing ones are tightened."""
+    private_file(path, "-wal", "-shm")
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE))
+    except FileExistsError:
+        pass
 
 
 def default_path() -> Path:
@@ -85,18 +99,20 @@ class HistoryStore:
             store.problem = "history is disabled (history.enabled = false in the config)"
             return store
         try:
-            store.path.parent.mkdir(parents=True, exist_ok=True)
+            make_private(store.path)
             conn = store._reader()
             if conn.execute("PRAGMA journal_mode = WAL").fetchone()[0] != "wal":
                 raise sqlite3.OperationalError("cannot switch the database to WAL mode")
             migrate(conn)
             recovered = _in_transaction(conn, recover, store.owner)
+            swept = _in_transaction(conn, sweep_groups, store.owner)
             pruned = _in_transaction(conn, prune, settings.max_runs, settings.max_age_days)
         except (sqlite3.Error, OSError, SchemaTooNewError) as error:
             store._fail(error)
             return store
-        if recovered or pruned:
-            log.info("history opened", path=str(store.path), interrupted=recovered, pruned=pruned)
+        if recovered or pruned or swept:
+            log.info("history opened", path=str(store.path), interrupted=recovered, pruned=pruned,
+                     killed_leftover_groups=swept)
         store._writer = Writer(partial(connect, store.path), store._fail)
         return store
 
@@ -122,6 +138,15 @@ class HistoryStore:
         self._ended += 1
         if self._ended % PRUNE_EVERY_RUNS == 0:
             self._writer.submit(partial(_prune_write, self.settings.max_runs, self.settings.max_age_days))
+
+    def group_started(self, pgid: int, leader_start: int) -> None:
+        """A child process group started (ChildGuard listener): kept until it is killed."""
+        if self._writer is not None:
+            self._writer.submit(partial(insert_group, self.owner, pgid, leader_start))
+
+    def group_ended(self, pgid: int) -> None:
+        if self._writer is not None:
+            self._writer.submit(partial(delete_group, self.owner, pgid))
 
     def attempt_refused(self, refused: RefusedAttempt) -> str | None:
         """Record an attempt the safety gate refused (nothing ran); return its id in the history."""

@@ -100,6 +100,8 @@ class RunSpec:
     """The example or template the program came from, when it is one (mcptrace_core.sources)."""
     validation: ValidationSummary | None = None
     """What validation said before the run was allowed; set by the backend's gate."""
+    confirmed_by: str | None = None
+    """Who confirmed the run when a policy asked, with the client's name and the transport; set from the gate."""
 
 
 class RunLimitError(Exception):

@@ -16,6 +16,7 @@ from typing import Any
 import structlog
 
 from mcptrace_core.logging import get_logger
+from mcptrace_core.private import private_dir
 
 log = get_logger(__name__)
 
@@ -35,7 +36,7 @@ class AuditLog:
         """Append one decision. A log that cannot be written is reported on stderr, not raised: the
         decision itself stands (a refused run stays refused)."""
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            private_dir(self.path.parent)
             descriptor = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
             with self._lock, os.fdopen(descriptor, "a", encoding="utf-8") as handle:
                 logger = structlog.wrap_logger(

@@ -128,8 +128,14 @@ async def _confirmation(
     confirm_argument: bool,
     subject: str,
 ) -> str | None:
+    via = f"via {call.client or 'an unnamed client'} over {_transport(call)}"
     if confirm_argument and all(policy.model_confirmation for policy in policies):
-        return "model (confirm argument, accepted by the policy)"
+        return f"model (confirm argument, accepted by the policy) {via}"
     if await call.confirm(confirmation_question(report, program, unsafe=report.requires_unsafe, subject=subject)):
-        return f"user (elicitation via {call.client or 'the client'})"
+        return f"user (elicitation) {via}"
     return None
+
+
+def _transport(call: ToolCall) -> str:
+    """How the confirming client is connected: on stdio it has the server's privileges, on HTTP it holds the token."""
+    return "the terminal" if call.client == "cli" else call.services.settings.server.transport

@@ -90,6 +90,8 @@ async def _capture(argv: list[str], timeout_s: float) -> tuple[str, str]:
         kill_group(process.pid)
         await process.wait()
         return "", ""
+    finally:
+        kill_group(process.pid)  # the guard forgets the group; nothing the tool started lives on
     return _decode(stdout), _decode(stderr)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from pydantic import Field
@@ -190,10 +191,11 @@ async def run_tool(
     if invocation.ends_after_s is not None and invocation.ends_after_s > longest:  # its own end is a timeout too
         raise ToolError(f"invalid arguments for {tool.name}: it would run for {invocation.ends_after_s:g} s by itself "
                         f"(its duration, or interval x count), over the maximum of {longest:g} s (runs.max_timeout_s)")
-    _, report = await admit(call, tool, arguments, invocation, timeout_s, confirm)
+    decision, report = await admit(call, tool, arguments, invocation, timeout_s, confirm)
     analyzer = call.services.registry.get("analyzer", OUTPUT_KIND)
+    spec = replace(backend.run_spec(tool, invocation, timeout_s, analyzer), confirmed_by=decision.confirmed_by)
     try:
-        run = await call.services.runs.start(backend.run_spec(tool, invocation, timeout_s, analyzer))
+        run = await call.services.runs.start(spec)
     except (PrivilegeError, RunLimitError, RunStartError) as error:
         raise ToolError(str(error)) from None
     result = await respond(call, run, wait)

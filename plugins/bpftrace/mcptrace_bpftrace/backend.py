@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 from typing import ClassVar
 
 from mcptrace_core.config import Settings
@@ -11,7 +12,9 @@ from mcptrace_core.hostcache import cache_dir
 from mcptrace_core.interfaces import Backend
 from mcptrace_core.models import HostCheck
 from mcptrace_core.privilege import command_prefix, is_root
+from mcptrace_core.runs.checks import CheckLimiter
 from mcptrace_core.runs.models import RunSpec, program_label
+from mcptrace_core.runs.process import Bounds, kill_group, spawn
 
 from mcptrace_bpftrace import host
 from mcptrace_bpftrace.chains import ChainBook
@@ -23,6 +26,7 @@ from mcptrace_bpftrace.tracefs import TracefsReader
 from mcptrace_bpftrace.validate.compile import CompileCache
 
 LIST_TIMEOUT_S = 60.0
+LISTING_BOUNDS = Bounds(death_signal=signal.SIGKILL)
 DETACH_S_PER_PROBE = 0.1
 """Measured ~75 ms to detach one tracepoint (71 probes: 5 s); rounded up for slower hosts."""
 BASE_GRACE_S = 5.0
@@ -48,7 +52,7 @@ class BpftraceBackend(Backend):
         self.catalog = ProbeCatalog(self.list_probes_raw, TracefsReader(host.tracefs_root))
         self.chains = ChainBook()
         """exec_with_retry's attempts, by chain."""
-        self.compile_cache = CompileCache()
+        self.compile_cache = CompileCache(CheckLimiter(settings.checks))
         """bpftrace's compile checks of recent programs (a validated program runs without a second one)."""
         self._bpftrace: Bpftrace | None = None
         self._probe_types: dict[str, host.ProbeTypeStatus] | None = None
@@ -68,19 +72,15 @@ class BpftraceBackend(Backend):
 
     async def list_probes_raw(self, args: list[str]) -> str:
         """Run ``bpftrace <args>`` for a listing and return its stdout."""
-        process = await asyncio.create_subprocess_exec(
-            *self.command(), *args,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            start_new_session=True,
-        )
+        process = await spawn([*self.command(), *args], {}, LISTING_BOUNDS)
         try:
             stdout, stderr = await asyncio.wait_for(process.communicate(), LIST_TIMEOUT_S)
         except TimeoutError:
-            process.kill()
+            kill_group(process.pid)
             await process.wait()
             raise RuntimeError(f"bpftrace {' '.join(args)} did not finish in {LIST_TIMEOUT_S:g} s") from None
+        finally:
+            kill_group(process.pid)
         if process.returncode != 0:
             problems = [line for line in stderr.decode("utf-8", "replace").splitlines() if keep_line(line)]
             raise ValueError(f"bpftrace {' '.join(args)} failed: {'; '.join(problems[-3:]) or process.returncode}")

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import re
 import shutil
+import signal
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+
+from mcptrace_core.runs.process import Bounds, bounded_argv
 
 FALLBACK_DIRS = ("/usr/sbin", "/usr/bin", "/usr/local/bin", "/snap/bin")
 _VERSION = re.compile(r"v?(\d+)\.(\d+)(?:\.(\d+))?")
@@ -46,7 +49,11 @@ def locate(configured: str | None) -> Bpftrace:
 
 def _probe_version(path: str) -> Bpftrace:
     try:
-        completed = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=10, check=False)
+        argv = [path, "--version"]
+        completed = subprocess.run(  # its own group, killed with the server: nothing a server starts outlives it
+            bounded_argv(argv, Bounds(death_signal=signal.SIGKILL)) or argv,
+            capture_output=True, text=True, timeout=10, check=False, start_new_session=True,
+        )
     except (OSError, subprocess.TimeoutExpired) as error:
         raise BpftraceMissing(f"{path} --version failed: {error}") from error
     text = (completed.stdout or completed.stderr).strip()

@@ -87,4 +87,4 @@ def run_spec_for(
         checked.program, checked.timeout_s, limits_env(decision.limits),
         unsafe=decision.use_unsafe, chain_id=chain_id, attempt=attempt,
     )
-    return replace(spec, source=checked.source, validation=checked.report.summary())
+    return replace(spec, source=checked.source, validation=checked.report.summary(), confirmed_by=decision.confirmed_by)

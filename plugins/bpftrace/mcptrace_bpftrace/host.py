@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from mcptrace_core.hostcache import KeyedJsonCache, boot_id
+from mcptrace_core.runs.process import Bounds, kill_group, spawn
 
 from mcptrace_bpftrace.executable import Bpftrace
 from mcptrace_bpftrace.stderr import is_noise
@@ -20,6 +22,8 @@ from mcptrace_bpftrace.stderr import is_noise
 TRACEFS_MOUNTS = (Path("/sys/kernel/tracing"), Path("/sys/kernel/debug/tracing"))
 BTF_VMLINUX = Path("/sys/kernel/btf/vmlinux")
 TRIAL_TIMEOUT_S = 10.0
+TRIAL_BOUNDS = Bounds(death_signal=signal.SIGKILL)
+"""A trial attaches for a moment: killed outright, with its group, if the server dies meanwhile."""
 CACHE_VERSION = 1
 
 # Probe types whose usability follows from another's (same kernel mechanism).
@@ -109,21 +113,17 @@ def trial_probes() -> dict[str, str]:
 async def _trial(command: list[str], probe: str) -> ProbeTypeStatus:
     program = f"{probe} {{ }} BEGIN {{ exit(); }}"
     try:
-        process = await asyncio.create_subprocess_exec(
-            *command, "-e", program,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.PIPE,
-            start_new_session=True,
-        )
+        process = await spawn([*command, "-e", program], {}, TRIAL_BOUNDS, stdout_pipe=False)
     except OSError as error:
         return ProbeTypeStatus(False, f"could not start bpftrace: {error}")
     try:
         _, stderr = await asyncio.wait_for(process.communicate(), TRIAL_TIMEOUT_S)
     except TimeoutError:
-        process.kill()
+        kill_group(process.pid)
         await process.wait()
         return ProbeTypeStatus(False, f"trial of {probe} did not finish in {TRIAL_TIMEOUT_S:g} s")
+    finally:
+        kill_group(process.pid)  # also when cancelled: nothing of a trial outlives it
     problems = [
         line.strip()
         for line in stderr.decode("utf-8", "replace").splitlines()

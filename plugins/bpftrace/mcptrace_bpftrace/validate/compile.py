@@ -9,22 +9,24 @@ A check costs a bpftrace process (80-250 ms). An assistant usually validates a p
 it, and exec_with_retry and templates check before running too, so the backend keeps the last results
 (``CompileCache``, keyed by everything the check depends on) for a few minutes: the run after a
 validation starts without a second check.
+
+How the bpftrace process is bounded (slots, memory and CPU limits, timeout, its process group) is
+``CheckLimiter``'s business (mcptrace_core.runs.checks); this module says what to run and reads the result.
 """
 
 from __future__ import annotations
 
-import asyncio
-import os
+import signal
 import time
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from mcptrace_core.models import TraceError
+from mcptrace_core.runs.checks import CheckLimiter
 
 from mcptrace_bpftrace.stderr import HostFacts, is_noise, parse_errors, parse_warnings
 
-COMPILE_TIMEOUT_S = 30.0
 CACHE_ENTRIES = 256
 CACHE_TTL_S = 300.0
 """How long a result is reused: probes come and go (a uprobe's binary is replaced, a module loads)."""
@@ -37,6 +39,9 @@ class CompileResult:
     exit_code: int | None = None
 
 
+_OUT_OF_MEMORY = ("LLVM ERROR: out of memory", "std::bad_alloc", "Allocation failed")
+"""How bpftrace (LLVM, clang, the C++ runtime) reports an allocation refused by RLIMIT_AS."""
+
 _Key = tuple[tuple[str, ...], tuple[tuple[str, str], ...]]
 """bpftrace's argv and the BPFTRACE_* environment of a check."""
 
@@ -44,7 +49,8 @@ _Key = tuple[tuple[str, ...], tuple[tuple[str, str], ...]]
 class CompileCache:
     """The latest compile results by argv and environment, each reused for ``CACHE_TTL_S``."""
 
-    def __init__(self, entries: int = CACHE_ENTRIES, ttl_s: float = CACHE_TTL_S) -> None:
+    def __init__(self, limiter: CheckLimiter, entries: int = CACHE_ENTRIES, ttl_s: float = CACHE_TTL_S) -> None:
+        self.limiter = limiter
         self._entries, self._ttl_s = entries, ttl_s
         self._results: OrderedDict[_Key, tuple[float, CompileResult]] = OrderedDict()
 
@@ -58,7 +64,7 @@ class CompileCache:
         if cached is not None and time.monotonic() - cached[0] < self._ttl_s:
             self._results.move_to_end(key)
             return cached[1]
-        result = await compile_check(list(argv), env, host)
+        result = await compile_check(list(argv), env, host, self.limiter)
         if result.exit_code is not None:  # a timeout says nothing about the next try
             self._results[key] = (time.monotonic(), result)
             self._results.move_to_end(key)
@@ -67,28 +73,28 @@ class CompileCache:
         return result
 
 
-async def compile_check(argv: list[str], env: Mapping[str, str], host: HostFacts) -> CompileResult:
+async def compile_check(
+    argv: list[str], env: Mapping[str, str], host: HostFacts, limiter: CheckLimiter
+) -> CompileResult:
     """Run bpftrace's own checks; ``argv``: the privilege prefix, bpftrace's path, its dry-run flag, -e program."""
-    process = await asyncio.create_subprocess_exec(
-        *argv,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
-        env={**os.environ, **env} if env else None,
-        start_new_session=True,
-    )
     try:
-        _, stderr = await asyncio.wait_for(process.communicate(), COMPILE_TIMEOUT_S)
-    except TimeoutError:
-        process.kill()
-        await process.wait()
+        outcome = await limiter.run(argv, env)
+    except OSError as error:
+        return CompileResult([TraceError(category="unsupported_feature",
+                                         message=f"cannot start {argv[0]}: {error.strerror or error}")])
+    if outcome.returncode is None:
         return CompileResult(
-            [TraceError(category="resource", message=f"bpftrace did not finish checking the program in "
-                        f"{COMPILE_TIMEOUT_S:g} s", hint="Simplify the program: fewer probes, smaller unrolled loops.")],
+            [TraceError(category="resource", message=f"bpftrace could not check the program: {outcome.problem}",
+                        hint="Simplify the program: fewer probes, smaller unrolled loops, no #include of devices.")],
         )
-    finally:
-        if process.returncode is None:  # cancelled while waiting: do not leave bpftrace behind
-            process.kill()
-    lines = [line for line in stderr.decode("utf-8", "replace").splitlines() if line.strip() and not is_noise(line)]
-    errors = parse_errors(lines, process.returncode, host) if process.returncode != 0 else []
-    return CompileResult(errors, parse_warnings(lines), process.returncode)
+    out_of_memory = any(sign in outcome.stderr for sign in _OUT_OF_MEMORY)
+    if outcome.returncode < 0 or (outcome.returncode != 0 and out_of_memory):
+        how = "ran out of memory" if out_of_memory else f"was stopped by {signal.Signals(-outcome.returncode).name}"
+        return CompileResult([TraceError(category="resource", message=(
+            f"bpftrace {how} while checking the program: a check may use {limiter.settings.memory_mb} MiB of "
+            f"address space (checks.memory_mb) and {limiter.settings.cpu_s:g} CPU seconds (checks.cpu_s)"),
+            hint="Simplify the program: fewer probes, smaller unrolled loops, no #include of devices.")],
+            exit_code=outcome.returncode)
+    lines = [line for line in outcome.stderr.splitlines() if line.strip() and not is_noise(line)]
+    errors = parse_errors(lines, outcome.returncode, host) if outcome.returncode != 0 else []
+    return CompileResult(errors, parse_warnings(lines), outcome.returncode)

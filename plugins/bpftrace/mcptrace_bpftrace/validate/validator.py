@@ -92,6 +92,8 @@ async def analyze(
         return analysis
 
     async def compiled() -> CompileResult | None:
+        if parse_error is not None:
+            return None  # blocked anyway; bpftrace spent 30 s on 30,000 'é' before giving up
         if static_errors:
             return None  # bpftrace would only abort on the unknown probe type, or read a refused include
         return await backend.compile_cache.check(command, bpftrace.dry_run_flag, text, env,
@@ -108,8 +110,9 @@ async def analyze(
         return await check_probes(program, usable, names, backend.list_probes_raw), names, ""
 
     compile_result, (probe_check, names, not_counted) = await asyncio.gather(compiled(), counted())
-    analysis.layers.append(_compile_layer(compile_result, "an #include was refused" if refused else
-                                          "unknown probe types: bpftrace would abort"))
+    why_skipped = ("mcptrace's parser rejected the program" if parse_error is not None else
+                   "an #include was refused" if refused else "unknown probe types: bpftrace would abort")
+    analysis.layers.append(_compile_layer(compile_result, why_skipped))
     analysis.layers.append(_probe_layer(probe_check, not_counted))
     compile_errors = compile_result.errors if compile_result else []
     errors = _merge_errors(compile_errors, [*static_errors, *(probe_check.errors if probe_check else [])])
