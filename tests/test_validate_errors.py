@@ -21,7 +21,7 @@ HOST = HostFacts(kprobes_usable=kprobe_events_present())
 def bpftrace_stderr(program: str, *, dry_run: bool = False, env: dict[str, str] | None = None,
                     prefix: tuple[str, ...] = ()) -> tuple[list[str], int]:
     bpftrace = locate(None)
-    argv = [*prefix, bpftrace.path, *(bpftrace.dry_run_flag if dry_run else []), "-e", program]
+    argv = [*prefix, bpftrace.path, *(bpftrace.check_flags if dry_run else []), "-e", program]
     completed = subprocess.run(argv, capture_output=True, text=True, timeout=120, env={**os.environ, **(env or {})},
                                check=False)
     return completed.stderr.splitlines(), completed.returncode

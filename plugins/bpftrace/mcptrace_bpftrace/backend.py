@@ -15,7 +15,8 @@ from mcptrace_core.runs.models import RunSpec, program_label
 
 from mcptrace_bpftrace import host
 from mcptrace_bpftrace.chains import ChainBook
-from mcptrace_bpftrace.executable import Bpftrace, locate
+from mcptrace_bpftrace.executable import Bpftrace, BpftraceMissing, locate
+from mcptrace_bpftrace.features import Features
 from mcptrace_bpftrace.jsonout import JsonOutputDecoder
 from mcptrace_bpftrace.probes import ProbeCatalog
 from mcptrace_bpftrace.stderr import HostFacts, keep_line, parse_errors
@@ -61,6 +62,13 @@ class BpftraceBackend(Backend):
         if self._bpftrace is None:
             self._bpftrace = locate(self.settings.bpftrace.path)
         return self._bpftrace
+
+    def features(self) -> Features:
+        """What this bpftrace offers; 0.17's options and names when it is missing (nothing will run then)."""
+        try:
+            return self.executable().features
+        except BpftraceMissing:
+            return Features(check_flags=("-d",))
 
     def command(self) -> list[str]:
         """The privilege prefix and the bpftrace path (raises PrivilegeError or BpftraceMissing)."""

@@ -67,7 +67,7 @@ async def analyze(backend: BpftraceBackend, text: str, limits: Mapping[str, int]
     ))
     static_errors = unknown_types(program) if program is not None else []
     analysis.requires_unsafe = program is not None and any(call.name in UNSAFE_BUILTINS for call in program.calls())
-    env = limits_env(limits)
+    env = limits_env(limits, backend.features())
     try:
         command = backend.command()
         bpftrace = backend.executable()
@@ -83,7 +83,7 @@ async def analyze(backend: BpftraceBackend, text: str, limits: Mapping[str, int]
     async def compiled() -> CompileResult | None:
         if static_errors:
             return None  # bpftrace would only abort on the unknown probe type
-        return await backend.compile_cache.check(command, bpftrace.dry_run_flag, text, env,
+        return await backend.compile_cache.check(command, bpftrace.check_flags, text, env,
                                                  analysis.requires_unsafe, backend.host_facts())
 
     async def counted() -> tuple[ProbeCheck | None, HostNames, str]:
