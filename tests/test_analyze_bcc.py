@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import threading
@@ -16,9 +15,10 @@ from mcptrace_analyzers.report import build_report
 from mcptrace_analyzers.tool import choose_analyzer
 
 from mcptrace_core.analysis import ParsedOutput
+from tests.conftest import libbpf_tool
 
 TOOLS = ("runqlat", "softirqs", "syscount", "execsnoop", "opensnoop", "exitsnoop")
-HAVE_TOOLS = os.geteuid() == 0 and all(shutil.which(tool, path="/usr/sbin:/usr/bin") for tool in TOOLS)
+HAVE_TOOLS = os.geteuid() == 0 and all(libbpf_tool(tool) for tool in TOOLS)
 pytestmark = pytest.mark.skipif(
     not HAVE_TOOLS, reason="needs root and libbpf-tools (apt-get install libbpf-tools)"
 )
@@ -46,7 +46,7 @@ def load() -> Iterator[None]:
 
 def run_tool(*argv: str, seconds: float | None = None) -> str:
     """Run a tool; a snoop tool (no count argument) is stopped with SIGINT after ``seconds``."""
-    path = shutil.which(argv[0], path="/usr/sbin:/usr/bin")
+    path = libbpf_tool(argv[0])
     assert path is not None
     if seconds is None:
         completed = subprocess.run([path, *argv[1:]], check=False, capture_output=True, text=True, timeout=60)
