@@ -186,6 +186,7 @@ class BpftraceBackend(Backend):
             stderr_filter=keep_line,
             grace_s=grace_period,
             interrupt_lost=host.interrupt_lost,
+            interrupt_ready=host.in_event_loop,
             program=program,
             explain=lambda stderr, exit_code: parse_errors(stderr, exit_code, facts),
             chain_id=chain_id,

@@ -53,6 +53,22 @@ def kprobe_events_present() -> bool:
     return any((root / "kprobe_events").exists() for root in TRACEFS_MOUNTS)
 
 
+def in_event_loop(pid: int) -> bool:
+    """Whether bpftrace has attached and waits for events, so a SIGINT makes it print its maps and exit.
+
+    bpftrace 0.23 exits 255 with no maps on a SIGINT that arrives while it attaches (which takes
+    seconds for hundreds of probes, after its "attached_probes" line); once it sleeps in epoll_wait it
+    is past attaching. A process that is gone is ready too (nothing to wait for), and so is one whose
+    wait channel this user cannot see (the kernel shows "0" then): waiting would only delay the stop.
+    """
+    try:
+        if os.geteuid() != 0 and os.stat(f"/proc/{pid}").st_uid != os.geteuid():
+            return True
+        return Path(f"/proc/{pid}/wchan").read_text(encoding="ascii").strip() == "do_epoll_wait"
+    except OSError:
+        return True
+
+
 def interrupt_lost(pid: int) -> bool:
     """Whether bpftrace sits in its event loop after a SIGINT, i.e. it dropped the signal.
 
