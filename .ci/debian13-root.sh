@@ -102,7 +102,7 @@ do_test() {
   inside "$VENV_IN_TREE/bin/python3" -m pip install -q --upgrade pip
   inside sh -c "cd $SRC_IN_TREE && $VENV_IN_TREE/bin/python3 -m pip install -q -e '.[test]'"
   # -p no:cacheprovider: the checkout is shared with the host leg; its .pytest_cache stays the host's.
-  inside sh -c 'cd "$0" && shift && exec "$@"' "$SRC_IN_TREE" \
+  inside sh -c 'cd "$0" && exec "$@"' "$SRC_IN_TREE" \
     "$VENV_IN_TREE/bin/python3" -m pytest -p no:cacheprovider "$@"
 }
 
