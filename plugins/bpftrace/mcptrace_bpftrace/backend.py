@@ -36,6 +36,8 @@ _FIXES = {
     "kfunc": "kfunc/fentry needs BTF and BPF trampolines (x86_64/arm64, Linux >= 5.5): use tracepoints or kprobes",
     "hardware": "no hardware PMU is visible (usual in VMs): use software:cpu-clock or profile:hz instead",
     "iter": "bpf iterators need Linux >= 5.5 with BTF",
+    "rawtracepoint": "this bpftrace has no rawtracepoint probe type (0.17 lacks it): use the tracepoint of the "
+    "same event",
     "uprobe": "uprobes need CONFIG_UPROBE_EVENTS=y and a readable target binary",
 }
 

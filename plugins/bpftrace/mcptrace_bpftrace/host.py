@@ -20,7 +20,7 @@ from mcptrace_bpftrace.stderr import is_noise
 TRACEFS_MOUNTS = (Path("/sys/kernel/tracing"), Path("/sys/kernel/debug/tracing"))
 BTF_VMLINUX = Path("/sys/kernel/btf/vmlinux")
 TRIAL_TIMEOUT_S = 10.0
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 
 # Probe types whose usability follows from another's (same kernel mechanism).
 DERIVED = {"kretprobe": "kprobe", "kretfunc": "kfunc", "uretprobe": "uprobe", "usdt": "uprobe", "BEGIN/END": "interval"}
@@ -109,6 +109,7 @@ def trial_probes() -> dict[str, str]:
     libc = libc_path()
     trials = {
         "tracepoint": first_tracepoint(),
+        "rawtracepoint": "rawtracepoint:sched_switch",
         "kprobe": "kprobe:vfs_read",
         "kfunc": "kfunc:vfs_read",
         "profile": "profile:hz:99",
