@@ -91,10 +91,13 @@ def test_runqlat_in_milliseconds_states_its_unit(load: None) -> None:
 
 
 def test_keyed_histograms_take_their_key_from_the_line_before(load: None) -> None:
-    text = run_tool("softirqs", "-d", "1", "1")
+    text, kind = run_tool("softirqs", "-d", "1", "1"), "softirq"
+    if "failed to load BPF object" in text or not text.strip():
+        # Debian 13's softirqs-libbpf -d is refused by this kernel's verifier; hardirqs -d prints the same shape.
+        text, kind = run_tool("hardirqs", "-d", "1", "1"), "hardirq"
     parsed = parse(text)
     (histograms,) = parsed.maps
-    assert histograms.keys and all(key.startswith("softirq=") for key in histograms.keys)
+    assert histograms.keys and all(key.startswith(f"{kind}=") for key in histograms.keys)
     assert parsed.other_lines <= 1  # only the 'Tracing ...' banner is left over
     top = build_report(parsed).top[0]
     assert top.subject == "usecs" and top.keys == len(histograms.keys)

@@ -54,6 +54,8 @@ def stack_key(key: str) -> str:
 
     bpftrace 0.23 escapes the newlines of kstack/ustack keys once more (a literal backslash-n in the
     decoded string) and indents frames by 8 spaces; read as is, a whole stack is one long line."""
+    if key == "\\n":  # a sample with no frames (a kernel stack taken in user space)
+        return "\n"
     if "\n" in key or not (key.startswith("\\n ") and key.endswith("\\n")):
         return key
     parts = key.split("\\n")[1:-1]
