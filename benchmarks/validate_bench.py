@@ -114,7 +114,7 @@ async def bench_full(services: Services, rounds: int) -> tuple[list[float], list
     backend = services.backend("bpftrace")
     policies = run_policies(services, None)
     rules = services.registry.safety_rules
-    command = backend.command() + backend.executable().dry_run_flag
+    command = backend.command() + backend.executable().check_flags
     await validate(backend, PROGRAM_30_LINES, policies, rules)  # warm: catalog, probe types, grammar
     dry_runs, validations = [], []
     for round_number in range(rounds):

@@ -21,6 +21,16 @@ requires_bpftrace = pytest.mark.skipif(
 )
 
 
+def libbpf_tool(name: str) -> str | None:
+    """The path of a libbpf-tools build by its plain name: /usr/sbin/runqlat (Debian 12) or
+    /usr/sbin/runqlat-libbpf (Debian 13)."""
+    for candidate in (name, f"{name}-libbpf"):
+        path = shutil.which(candidate, path="/usr/sbin:/usr/bin")
+        if path:
+            return path
+    return None
+
+
 @pytest.fixture(scope="session", autouse=True)
 def isolated_user_dirs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """Keep tests away from the user's config and data; share one cache so probe types are measured once."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import threading
@@ -16,9 +15,10 @@ from mcptrace_analyzers.report import build_report
 from mcptrace_analyzers.tool import choose_analyzer
 
 from mcptrace_core.analysis import ParsedOutput
+from tests.conftest import libbpf_tool
 
 TOOLS = ("runqlat", "softirqs", "syscount", "execsnoop", "opensnoop", "exitsnoop")
-HAVE_TOOLS = os.geteuid() == 0 and all(shutil.which(tool, path="/usr/sbin:/usr/bin") for tool in TOOLS)
+HAVE_TOOLS = os.geteuid() == 0 and all(libbpf_tool(tool) for tool in TOOLS)
 pytestmark = pytest.mark.skipif(
     not HAVE_TOOLS, reason="needs root and libbpf-tools (apt-get install libbpf-tools)"
 )
@@ -46,7 +46,7 @@ def load() -> Iterator[None]:
 
 def run_tool(*argv: str, seconds: float | None = None) -> str:
     """Run a tool; a snoop tool (no count argument) is stopped with SIGINT after ``seconds``."""
-    path = shutil.which(argv[0], path="/usr/sbin:/usr/bin")
+    path = libbpf_tool(argv[0])
     assert path is not None
     if seconds is None:
         completed = subprocess.run([path, *argv[1:]], check=False, capture_output=True, text=True, timeout=60)
@@ -91,10 +91,13 @@ def test_runqlat_in_milliseconds_states_its_unit(load: None) -> None:
 
 
 def test_keyed_histograms_take_their_key_from_the_line_before(load: None) -> None:
-    text = run_tool("softirqs", "-d", "1", "1")
+    text, kind = run_tool("softirqs", "-d", "1", "1"), "softirq"
+    if "failed to load BPF object" in text or not text.strip():
+        # Debian 13's softirqs-libbpf -d is refused by this kernel's verifier; hardirqs -d prints the same shape.
+        text, kind = run_tool("hardirqs", "-d", "1", "1"), "hardirq"
     parsed = parse(text)
     (histograms,) = parsed.maps
-    assert histograms.keys and all(key.startswith("softirq=") for key in histograms.keys)
+    assert histograms.keys and all(key.startswith(f"{kind}=") for key in histograms.keys)
     assert parsed.other_lines <= 1  # only the 'Tracing ...' banner is left over
     top = build_report(parsed).top[0]
     assert top.subject == "usecs" and top.keys == len(histograms.keys)

@@ -190,6 +190,21 @@ def test_stack_keys_span_lines_and_read_as_frames() -> None:
     assert 1 <= len(frames) <= 3 and all("+" in frame or frame.strip().startswith("0x") for frame in frames)
 
 
+def test_stack_keys_of_json_output_read_as_the_text_ones() -> None:
+    """bpftrace 0.23 escapes the newlines of -f json stack keys once more and indents frames by 8."""
+    output = bpftrace("profile:hz:499 { @[kstack(3)] = count(); } interval:ms:400 { exit(); }", "-f", "json")
+    parsed = BpftraceJsonAnalyzer().parse(output)
+    (stacks,) = parsed.maps
+    stacks_seen = [key for key in stacks.keys if key.strip()]  # blank: a sample taken in user space
+    assert stacks_seen and sum(stacks.values) > 0
+    assert all(key.strip() or "\\" not in key for key in stacks.keys)
+    for key in stacks_seen:
+        assert "\\n" not in key and key.startswith("\n    ") and key.endswith("\n"), repr(key)
+        frames = key.strip("\n").split("\n")
+        assert 1 <= len(frames) <= 3 and all(frame.startswith("    ") and not frame.startswith("     ")
+                                             for frame in frames), repr(key)
+
+
 EXAMPLES = Path("/usr/share/doc/bpftrace/examples")
 EXAMPLE_FILES = sorted(EXAMPLES.glob("*_example.txt")) if EXAMPLES.is_dir() else []
 

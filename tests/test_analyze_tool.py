@@ -190,9 +190,9 @@ async def test_a_run_with_helper_errors_keeps_every_map(client, services) -> Non
     assert await run.wait_done(30)
     result = await client.call_tool("analyze_output", {"execution_id": run.id})
     data = result.structured_content
-    assert data["helper_errors"] == [
-        "map_update_elem: Argument list too long (-7) at line 1 col 34"
-    ]  # the third @[..]
+    # The third @[..]: 0.17 points at its '=' (col 34), 0.23 at its '@' (col 29).
+    assert data["helper_errors"] in (["map_update_elem: Argument list too long (-7) at line 1 col 34"],
+                                     ["map_update_elem: Argument list too long (-7) at line 1 col 29"])
     assert {m["name"] for m in data["maps"]} == {"@", "@after"}
     assert any(
         a["kind"] == "helper_errors" and "BPFTRACE_MAP_KEYS_MAX" in a["message"] for a in data["anomalies"]

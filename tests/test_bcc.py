@@ -14,10 +14,11 @@ import pytest
 
 from mcptrace_core.server import build_server
 from mcptrace_core.services import Services
+from tests.conftest import libbpf_tool
 
 pytestmark = pytest.mark.anyio
 
-HAVE_LIBBPF_TOOLS = all(Path(f"/usr/sbin/{name}").exists() for name in ("execsnoop", "opensnoop", "syscount", "runqlat"))
+HAVE_LIBBPF_TOOLS = all(libbpf_tool(name) for name in ("execsnoop", "opensnoop", "syscount", "runqlat"))
 requires_bcc = pytest.mark.skipif(
     not (HAVE_LIBBPF_TOOLS and os.geteuid() == 0),
     reason="needs root and libbpf-tools (.ci/run installs libbpf-tools and bpfcc-tools and runs as root)",
@@ -220,3 +221,17 @@ async def test_doctor_covers_every_installed_tool(services) -> None:  # type: ig
     checks = {check.name: check for check in await backend.doctor()}
     assert checks["libbpf-tools installed"].ok and checks["libbpf tools usable here"].ok
     assert all(check.fix for check in checks.values() if not check.ok)
+
+
+@requires_bcc
+async def test_a_libbpf_tool_is_listed_and_found_by_its_plain_name_whatever_the_package_calls_it(
+    services,  # type: ignore[no-untyped-def]
+) -> None:
+    """Debian 13 installs /usr/sbin/runqlat-libbpf; Debian 12 /usr/sbin/runqlat: both are 'runqlat'."""
+    catalog = services.backend("bcc").catalog
+    path = libbpf_tool("runqlat")
+    assert catalog.resolve("runqlat").path == path
+    assert catalog.resolve("runqlat-libbpf").path == path
+    assert "runqlat" in catalog.files() and "runqlat-libbpf" not in catalog.files()
+    if Path("/usr/sbin/runqlat-bpfcc").exists():
+        assert catalog.resolve("runqlat-bpfcc").kind == "bcc-python"

@@ -17,6 +17,7 @@ from mcptrace_core.cli import cli
 from mcptrace_core.config import load_settings
 from mcptrace_core.runs.models import RunSpec
 from mcptrace_core.runs.run import Run
+from tests.conftest import libbpf_tool
 from tests.test_bcc import requires_bcc
 
 PYTHON_TOOL = Path("/usr/sbin/runqlat-bpfcc")
@@ -32,7 +33,7 @@ def _help(path: str) -> str:
 
 @requires_bcc
 def test_argp_help_of_a_libbpf_tool() -> None:
-    schema = parse_help(_help("/usr/sbin/runqlat"), "runqlat")
+    schema = parse_help(_help(libbpf_tool("runqlat") or "/usr/sbin/runqlat"), "runqlat")
     assert schema is not None and schema.style == "argp"
     assert schema.description.startswith("Summarize run queue")
     options = {option.name: option for option in schema.options}
@@ -44,7 +45,7 @@ def test_argp_help_of_a_libbpf_tool() -> None:
 
 @requires_bcc
 def test_argp_option_and_positional_of_the_same_name_stay_apart() -> None:
-    schema = parse_help(_help("/usr/sbin/hardirqs"), "hardirqs")
+    schema = parse_help(_help(libbpf_tool("hardirqs") or "/usr/sbin/hardirqs"), "hardirqs")
     assert schema is not None
     assert {"count_C", "interval"} & {option.name for option in schema.options} == {"count_C"}
     assert [p.name for p in schema.positionals] == ["interval", "count"]
@@ -81,7 +82,7 @@ def test_a_python_tool_without_argparse_is_read_from_its_header_comment() -> Non
 
 @requires_bcc
 def test_arguments_render_as_single_words_and_fill_in_the_duration() -> None:
-    schema = parse_help(_help("/usr/sbin/opensnoop"), "opensnoop")
+    schema = parse_help(_help(libbpf_tool("opensnoop") or "/usr/sbin/opensnoop"), "opensnoop")
     assert schema is not None
     invocation = build_invocation("opensnoop", schema, {"pid": 42, "-T": True, "name": "-x; rm -rf /"}, 7.5)
     assert invocation.argv == ["--pid=42", "--timestamp", "--name=-x; rm -rf /", "--duration=8"]

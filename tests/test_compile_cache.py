@@ -22,7 +22,7 @@ BAD = "BEGIN { @x = undefined_function(); }"
 
 async def _check(cache: CompileCache, program: str, env: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
     backend = BpftraceBackend(load_settings(Path("/nonexistent/mcptrace.toml")))
-    command, flag = backend.command(), backend.executable().dry_run_flag
+    command, flag = backend.command(), backend.executable().check_flags
     begin = time.perf_counter()
     result = await cache.check(command, flag, program, env or {}, False, backend.host_facts())
     return result, time.perf_counter() - begin

@@ -48,7 +48,7 @@ async def _compile(backend, example: Example, kprobes_usable: bool) -> str | Non
     """None when validation's compile layer (``bpftrace -d``) accepts the program without error or warning."""
     from mcptrace_bpftrace.validate.compile import compile_check
 
-    argv = [*backend.command(), *backend.executable().dry_run_flag, "-e", example.program]
+    argv = [*backend.command(), *backend.executable().check_flags, "-e", example.program]
     result = await compile_check(argv, {}, backend.host_facts(), backend.compile_cache.limiter)
     warnings = [
         warning

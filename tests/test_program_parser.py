@@ -214,3 +214,52 @@ def _parses_or_fails_cleanly(source: str) -> None:
         return
     assert isinstance(program, ir.Program)
     list(ir.walk(program))  # the model is walkable whatever its depth
+
+
+NEWER_SYNTAX = """#!/usr/bin/env bpftrace
+config = { max_map_keys = 2048; missing_probes = "ignore"; }
+
+tracepoint:syscalls:sys_enter_openat
+{
+  let $name;
+  let $flags: int32 = args.flags;
+  let $path: string[32];
+  let $task: struct task_struct * = curtask;
+  $name = str(args.filename);
+  @opens[$name, $flags] = count();
+}
+"""
+
+
+def test_config_blocks_and_let_declarations_of_newer_bpftrace_parse_into_the_model() -> None:
+    """bpftrace 0.21 added config blocks and 0.22 ``let``: 10 of 0.23's tools use them."""
+    program = parse_program(NEWER_SYNTAX)
+    assert [(setting.name, setting.value) for setting in program.config] == [
+        ("max_map_keys", 2048), ("missing_probes", "ignore")]
+    assert program.config[0].line == 2
+    (probe,) = program.probes
+    statements = probe.body
+    assert isinstance(statements[0], ir.Declare) and statements[0].target.name == "$name"
+    flags = statements[1]
+    assert isinstance(flags, ir.Assignment) and flags.declared and flags.declared_type == "int32"
+    assert isinstance(flags.value, ir.Field) and flags.value.name == "flags"
+    assert isinstance(statements[2], ir.Declare) and statements[2].declared_type == "string[32]"
+    task = statements[3]
+    assert isinstance(task, ir.Assignment) and task.declared_type == "struct task_struct *"
+    plain = statements[4]
+    assert isinstance(plain, ir.Assignment) and not plain.declared
+    assert [call.name for call in program.calls()] == ["str", "count"]
+    assert program.maps() == ["@opens"]
+
+
+@pytest.mark.parametrize("source", [
+    "config = { max_map_keys = } BEGIN { }",
+    "config == 1",
+    "BEGIN { let; }",
+    "BEGIN { let $x: = 1; }",
+    "BEGIN { let @m = 1; }",
+])
+def test_broken_newer_syntax_is_a_located_syntax_error(source: str) -> None:
+    with pytest.raises(ProgramSyntaxError) as caught:
+        parse_program(source)
+    assert caught.value.line == 1 and caught.value.col > 1

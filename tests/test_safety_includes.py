@@ -86,7 +86,7 @@ async def test_an_error_in_an_included_file_does_not_echo_it(services: Services,
     """bpftrace itself, asked directly (the gate is bypassed on purpose): its errors quote the file; ours do not."""
     secret, marker = planted
     backend = services.backend("bpftrace")
-    argv = [*backend.command(), *backend.executable().dry_run_flag, "-e", f'#include "{secret}"\nBEGIN {{ exit(); }}']
+    argv = [*backend.command(), *backend.executable().check_flags, "-e", f'#include "{secret}"\nBEGIN {{ exit(); }}']
     result = await compile_check(argv, {}, backend.host_facts())
     assert result.errors, "bpftrace accepted a file of words as a header"
     text = " ".join(error.model_dump_json() for error in result.errors) + " ".join(result.warnings)

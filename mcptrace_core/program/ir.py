@@ -174,8 +174,22 @@ class Assignment(Node):
     target: Node
     op: str
     value: Node
+    declared: bool = False
+    """True for ``let $x = value`` (bpftrace >= 0.22): data flows as in any assignment."""
+    declared_type: str | None = None
+    """The type of ``let $x: uint8 = value``."""
 
     children_fields: ClassVar[tuple[str, ...]] = ("target", "value")
+
+
+@dataclass(frozen=True, slots=True)
+class Declare(Node):
+    """``let $x;`` or ``let $x: type;`` (bpftrace >= 0.22): a variable scoped to its block, zero until assigned."""
+
+    target: Variable
+    declared_type: str | None = None
+
+    children_fields: ClassVar[tuple[str, ...]] = ("target",)
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,12 +276,24 @@ class Comment(Node):
 
 
 @dataclass(frozen=True, slots=True)
+class ConfigSetting(Node):
+    """One setting of a ``config = { name = value; ... }`` block (bpftrace >= 0.21).
+
+    bpftrace reads its limits from these too, but a BPFTRACE_* environment variable wins over the block
+    (measured on 0.23), so a policy's limits, always passed by environment, still hold."""
+
+    name: str
+    value: int | str
+
+
+@dataclass(frozen=True, slots=True)
 class Program:
     source: str
     probes: tuple[Probe, ...]
     directives: tuple[Directive, ...] = ()
     declarations: tuple[Declaration, ...] = ()
     comments: tuple[Comment, ...] = ()
+    config: tuple[ConfigSetting, ...] = ()
 
     @property
     def specs(self) -> list[ProbeSpec]:

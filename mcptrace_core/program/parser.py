@@ -63,6 +63,7 @@ def parse_program(source: str) -> ir.Program:
         probes=program.probes,
         directives=program.directives,
         declarations=program.declarations,
+        config=program.config,
         comments=tuple(comments),
     )
 
@@ -168,6 +169,10 @@ def _integer_value(text: str) -> int | None:
             return None
 
 
+class _DeclaredType(str):
+    """The type written after ``let $x:`` (a marker while the callbacks build the statement)."""
+
+
 class _Builder:
     """LALR callbacks, one per grammar rule (and alias); each gets the rule's children as a list."""
 
@@ -178,7 +183,18 @@ class _Builder:
             probes=tuple(item for item in items if isinstance(item, ir.Probe)),
             directives=tuple(item for item in items if isinstance(item, ir.Directive)),
             declarations=tuple(item for item in items if isinstance(item, ir.Declaration)),
+            config=tuple(setting for item in items if isinstance(item, tuple) for setting in item),
         )
+
+    def config(self, children: list[Any]) -> tuple[ir.ConfigSetting, ...]:
+        return tuple(child for child in children if isinstance(child, ir.ConfigSetting))
+
+    def config_setting(self, children: list[Any]) -> ir.ConfigSetting:
+        name, _, value = children
+        text = str(value)
+        parsed: int | str | None = _integer_value(text) if value.type == "INTEGER" else (
+            unescape(text) if value.type == "STRING" else text)
+        return ir.ConfigSetting(*_at(name), str(name), parsed if parsed is not None else text)
 
     def directive(self, children: list[Any]) -> ir.Directive:
         return ir.Directive(*_at(children[0]), str(children[0]).rstrip())
@@ -211,6 +227,20 @@ class _Builder:
     def assignment(self, children: list[Any]) -> ir.Assignment:
         target, op, value = children
         return ir.Assignment(*_node_at(target), target, str(op), value)
+
+    def let(self, children: list[Any]) -> ir.Node:
+        """``let $x: type = value`` is an assignment (data flows the same way); ``let $x`` declares only."""
+        keyword, variable, *rest = children
+        declared = next((str(item) for item in rest if isinstance(item, _DeclaredType)), None)
+        target = ir.Variable(*_at(variable), str(variable))
+        if rest and isinstance(rest[-1], ir.Node):
+            return ir.Assignment(*_at(keyword), target, "=", rest[-1], declared=True, declared_type=declared)
+        return ir.Declare(*_at(keyword), target, declared)
+
+    def declared_type(self, children: list[Any]) -> _DeclaredType:
+        text = " ".join(str(token) for token in children if token.type != "INTEGER")
+        size = next((f"[{token}]" for token in children if token.type == "INTEGER"), "")
+        return _DeclaredType(" ".join(text.split()) + size)
 
     def jump(self, children: list[Any]) -> ir.Jump:
         return ir.Jump(*_at(children[0]), str(children[0]), children[1] if len(children) > 1 else None)
@@ -311,7 +341,7 @@ _TERMINAL_NAMES = {
     "NAME": "a name", "INTEGER": "a number", "STRING": "a string", "VARIABLE": "a $variable",
     "POSITIONAL": "a positional parameter ($1)", "MAP": "a @map", "CAST": "a cast such as (uint32)",
     "TYPE_NAME": "a struct type", "END_PREDICATE": "'/' closing the predicate before '{'",
-    "ASSIGN_OP": "'='", "EQUALITY_OP": "'==' or '!='", "RELATION_OP": "'<', '>', '<=' or '>='",
+    "ASSIGN_OP": "'='", "CONFIG": "a config block (config = { ... })", "EQUALITY_OP": "'==' or '!='", "RELATION_OP": "'<', '>', '<=' or '>='",
     "SHIFT_OP": "'<<' or '>>'", "$END": "the end of the program",
 }
 _UNTERMINATED_COMMENT = "unterminated comment: '/*' has no closing '*/'"

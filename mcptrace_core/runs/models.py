@@ -86,6 +86,10 @@ class RunSpec:
     interrupt_lost: Callable[[int], bool] = lambda pid: False
     """Asked during the grace period with the process id: True when the tool dropped the SIGINT and can take
     another one (bpftrace 0.17 drops one that arrives while it attaches, then sleeps until its next event)."""
+    interrupt_ready: Callable[[int], bool] = lambda pid: True
+    """Asked with the process id before the first SIGINT of a stop: False while the tool cannot take one
+    yet (bpftrace 0.23 exits 255 without its maps on a SIGINT while it attaches); the SIGINT then waits,
+    at most a grace period, until it can."""
     program: str | None = None
     """The program text, when the backend runs one; kept for results and history."""
     explain: Callable[[Sequence[str], int | None], list[TraceError]] = lambda stderr, exit_code: []

@@ -29,6 +29,7 @@ STDERR_MAX_LINES = 400
 STDERR_MAX_BYTES = 128 * 1024
 DRAIN_TIMEOUT_S = 2.0
 INTERRUPT_RECHECK_S = 0.5
+READY_RECHECK_S = 0.05
 
 
 class Run:
@@ -146,8 +147,27 @@ class Run:
             return
         self._stop_status = status
         self.stop_note = note
+        grace_s = self.spec.grace_s(self.attached_probes or 0)
+        if self.spec.interrupt_ready(self._process.pid):
+            send_signal(self._process, signal.SIGINT)
+            asyncio.create_task(self._escalate(grace_s))
+        else:
+            asyncio.create_task(self._interrupt_when_ready(grace_s))
+
+    async def _interrupt_when_ready(self, grace_s: float) -> None:
+        """SIGINT once the tool can take it (or a grace period from now at the latest), then escalate."""
+        assert self._process is not None
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace_s
+        while loop.time() < deadline and not self.spec.interrupt_ready(self._process.pid):
+            try:
+                await asyncio.wait_for(self._exited.wait(), READY_RECHECK_S)
+                return
+            except TimeoutError:
+                if self._process.returncode is not None:
+                    return
         send_signal(self._process, signal.SIGINT)
-        asyncio.create_task(self._escalate(self.spec.grace_s(self.attached_probes or 0)))
+        await self._escalate(grace_s)
 
     async def _escalate(self, grace_s: float) -> None:
         assert self._process is not None

@@ -45,8 +45,23 @@ def helper_error_text(event: dict[str, Any]) -> str:
 
 def _trace_map(kind: str, name: str, value: Any) -> TraceMap:
     keyed = isinstance(value, dict) and not (kind == "stats" and _is_stats(value))
-    items = value.items() if keyed else [(None, value)]
+    items = [(stack_key(key), item) for key, item in value.items()] if keyed else [(None, value)]
     return TraceMap(name=name, kind=kind, entries=[_entry(kind, key, item) for key, item in items])  # type: ignore[arg-type]
+
+
+def stack_key(key: str) -> str:
+    """A stack key as bpftrace 0.17 writes it: frames on their own lines, indented by 4 spaces.
+
+    bpftrace 0.23 escapes the newlines of kstack/ustack keys once more (a literal backslash-n in the
+    decoded string) and indents frames by 8 spaces; read as is, a whole stack is one long line."""
+    if key == "\\n":  # a sample with no frames (a kernel stack taken in user space)
+        return "\n"
+    if "\n" in key or not (key.startswith("\\n ") and key.endswith("\\n")):
+        return key
+    parts = key.split("\\n")[1:-1]
+    if not parts or not all(part[:1] in (" ", "\t") and part.strip() for part in parts):
+        return key
+    return "".join(f"\n    {part.strip()}" for part in parts) + "\n"
 
 
 def _entry(kind: str, key: str | None, value: Any) -> MapEntry:

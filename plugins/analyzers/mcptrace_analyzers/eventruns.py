@@ -15,7 +15,10 @@ import re
 from mcptrace_analyzers.tables import OpenTable
 
 FIRST_CHUNK, MAX_CHUNK = 16, 8192  # chunks double while they are clean: a short run costs little
-HELPER_MARK = "WARNING: Failed to "
+HELPER_MARK = "WARNING: "
+"""bpftrace's run-time warnings: 0.17 "WARNING: Failed to map_update_elem: ... (-7)"; 0.23 "WARNING: Map
+full; ..." followed by an "Additional Info - helper: map_update_elem, retcode: -7" line."""
+HELPER_INFO_MARK = "Additional Info - helper: "
 EMBEDDED_MARK = " @"  # 'HH:MM:SS rate: @: 12', a map printed after printf text on the same line
 NOTICE_WORDS = frozenset({"Lost", "Attaching"})
 ROW_STOP_FIRST = frozenset("@[]()~")  # rows may be indented (right-aligned numbers), so not white space
@@ -32,7 +35,8 @@ OTHER_STOP = re.compile(
 def _has_marks(joined: str) -> bool:
     """A map after text, a helper warning or a BCC histogram header somewhere in the chunk. Each test
     starts with a rare character, so the C substring search skips through the text."""
-    return ("@" in joined and EMBEDDED_MARK in joined) or HELPER_MARK in joined or "distribution" in joined
+    return (("@" in joined and EMBEDDED_MARK in joined) or HELPER_MARK in joined or HELPER_INFO_MARK in joined
+            or "distribution" in joined)
 
 
 def take_rows(lines: list[str], index: int, end: int, table: OpenTable) -> int:
@@ -70,6 +74,7 @@ def take_other(lines: list[str], index: int, end: int, other: list[str]) -> int:
                 or first.isupper()
                 or EMBEDDED_MARK in line
                 or HELPER_MARK in line
+                or HELPER_INFO_MARK in line
                 or (first.isdigit() and OTHER_STOP.match("\n" + line))
             ):
                 return position

@@ -34,7 +34,7 @@ MAX_SUMMARY_ANOMALIES = 8
 
 ERROR_CODE = re.compile(r"\((-\d+)\)")
 HELPER_HINTS = {
-    "-7": "a map is full: raise BPFTRACE_MAP_KEYS_MAX or key on fewer values",
+    "-7": "a map is full: raise BPFTRACE_MAP_KEYS_MAX (BPFTRACE_MAX_MAP_KEYS in newer bpftrace) or key on fewer values",
     "-14": "a pointer was not readable (bad or paged-out address)",
     "-2": "a key was not found",
 }

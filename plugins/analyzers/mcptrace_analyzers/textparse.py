@@ -25,7 +25,7 @@ import re
 from collections.abc import Sequence
 
 from mcptrace_analyzers.collect import MapCollector
-from mcptrace_analyzers.eventruns import HELPER_MARK, take_other, take_rows
+from mcptrace_analyzers.eventruns import HELPER_INFO_MARK, HELPER_MARK, take_other, take_rows
 from mcptrace_analyzers.gcpause import paused_gc
 from mcptrace_analyzers.tables import EventLines
 from mcptrace_analyzers.values import bound, map_value
@@ -42,6 +42,8 @@ EMBEDDED_MAP = re.compile(r"(.*?\S)\s+(@\w*(?:\[.*\])?: .*)\Z", re.DOTALL)
 TIME_STAMP = re.compile(r"\[?\d{1,2}:\d{2}:\d{2}(?:\.\d+)?\]?(?:\s+[^:]{0,40}:)?\s*\Z")
 LOST = re.compile(r"Lost (\d+) events\Z")
 HELPER_WARNING = re.compile(r"(\S+: )?WARNING: Failed to (\w+): (.*)\Z")
+LOCATED_WARNING = re.compile(r"(\S+:\d+:\S*: )WARNING: (.*)\Z")
+HELPER_INFO = re.compile(r"Additional Info - helper: (\w+), retcode: (-?\d+)\Z")
 ATTACHING = re.compile(r"Attaching \d+ probes?\.\.\.\Z")
 TILDES = re.compile(r"\s*~+\s*\Z")
 
@@ -70,6 +72,8 @@ class TextParser(OutputStream):
         self._stack: tuple[str, list[str]] | None = None
         self._previous = ""
         self._skip_source = False
+        self._warning: str | None = None
+        """A bpftrace 0.23 helper warning, waiting for its "Additional Info" line."""
         self._spans: dict[tuple[bool, str, str | None], tuple[float | None, float | None]] = {}
         self._base = 0
         """The number of the first line of the part being fed (lines fed before it)."""
@@ -316,6 +320,17 @@ class TextParser(OutputStream):
                 if len(self.helper_errors) < 100:
                     self.helper_errors.append(f"{helper}: {reason}")
                 self._skip_source = where is not None  # 'stdin:1:27-32: WARNING ...' quotes the program
+                return True
+            located = LOCATED_WARNING.match(text)
+            if located:  # 0.23: the helper and its code follow on the next line
+                self._warning = located.group(2)
+                return True
+        if text.startswith(HELPER_INFO_MARK):
+            info = HELPER_INFO.match(text)
+            if info:
+                if len(self.helper_errors) < 100:
+                    self.helper_errors.append(f"{info.group(1)}: {self._warning or 'failed'} ({info.group(2)})")
+                self._warning, self._skip_source = None, True
                 return True
         return ATTACHING.match(text) is not None
 

@@ -23,7 +23,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from mcptrace_bcc import probe
-from mcptrace_bcc.discovery import ToolFile, compiles_bpf, discover, kernel_headers_present
+from mcptrace_bcc.discovery import ToolFile, base_name, build_names, compiles_bpf, discover, kernel_headers_present
 from mcptrace_bcc.manual import manual_summary
 from mcptrace_bcc.reasons import classify
 from mcptrace_bcc.schema import ToolSchema, Usability
@@ -97,11 +97,12 @@ class BccCatalog:
         return self._files
 
     def resolve(self, name: str) -> ToolFile:
-        """The tool called ``name``; a base name (execsnoop) finds the libbpf tool, else the Python one."""
+        """The tool called ``name``; a base name (execsnoop) finds the libbpf tool (execsnoop or
+        execsnoop-libbpf), else the Python one (execsnoop-bpfcc)."""
         files = self.files()
-        found = files.get(name) or files.get(f"{name}-bpfcc")
+        found = files.get(name) or next((files[other] for other in build_names(name) if other in files), None)
         if found is None:
-            close = sorted(other for other in files if name in other or other.removesuffix("-bpfcc") in name)
+            close = sorted(other for other in files if name in other or base_name(other) in name)
             hint = f"; similar: {', '.join(close[:8])}" if close else ""
             raise UnknownToolError(
                 f"tool_name: no BCC tool called {name!r} is installed here{hint}. list_bcc_tools lists the "
@@ -227,7 +228,7 @@ class BccCatalog:
         return schema
 
     async def _try(self, file: ToolFile) -> Usability:
-        argv = probe.command_line(file, TRIAL_ARGUMENTS.get(file.name, []), self._prefix())
+        argv = probe.command_line(file, TRIAL_ARGUMENTS.get(file.base_name, []), self._prefix())
         async with self._limit:
             settle = probe.SCRIPT_SETTLE_S if file.script else probe.SETTLE_S
             outcome = await probe.trial(argv, self.settings.trial_timeout_s, settle)

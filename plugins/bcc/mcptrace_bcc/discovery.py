@@ -1,7 +1,8 @@
 """Find the BCC tools installed on this host, without running any of them.
 
-- libbpf-tools (CO-RE, plain names such as /usr/sbin/execsnoop): the file list of the Debian package,
-  since their names alone do not tell them from other programs in /usr/sbin.
+- libbpf-tools (CO-RE): the file list of the Debian package, since their names alone do not tell them
+  from other programs in /usr/sbin. Debian 12 installs them under plain names (/usr/sbin/execsnoop),
+  Debian 13 as /usr/sbin/execsnoop-libbpf.
 - The Python BCC tools: ``/usr/sbin/*-bpfcc`` (Debian/Ubuntu bpfcc-tools) and /usr/share/bcc/tools
   (upstream installs, Fedora, RHEL).
 - Every executable in the folders of ``bcc.tool_dirs``.
@@ -23,6 +24,9 @@ DPKG_INFO = Path("/var/lib/dpkg/info")
 LIBBPF_PACKAGE_LISTS = ("libbpf-tools.list", "libbpf-tools:*.list")
 PYTHON_GLOBS = ("/usr/sbin/*-bpfcc", "/usr/share/bcc/tools/*")
 PYTHON_SUFFIX = "-bpfcc"
+LIBBPF_SUFFIX = "-libbpf"
+BUILD_SUFFIXES = (LIBBPF_SUFFIX, PYTHON_SUFFIX)
+"""The suffixes distributions add to tell a tool's builds apart; the plain name means the tool."""
 
 
 @dataclass(frozen=True)
@@ -39,13 +43,26 @@ class ToolFile:
 
     @property
     def base_name(self) -> str:
-        """The name without the Debian suffix: execsnoop-bpfcc and execsnoop are both 'execsnoop'."""
-        return self.name.removesuffix(PYTHON_SUFFIX)
+        """The name without a build suffix: execsnoop-bpfcc, execsnoop-libbpf and execsnoop are 'execsnoop'."""
+        return base_name(self.name)
 
     @property
     def fingerprint(self) -> list[object]:
         """Changes when the file is replaced (upgrade), so cached facts about it are dropped."""
         return [self.path, self.mtime_ns, self.size]
+
+
+def base_name(name: str) -> str:
+    for suffix in BUILD_SUFFIXES:
+        if name.endswith(suffix) and len(name) > len(suffix):
+            return name.removesuffix(suffix)
+    return name
+
+
+def build_names(name: str) -> tuple[str, ...]:
+    """The names a tool may be installed under, the CO-RE build first: runqlat, runqlat-libbpf, runqlat-bpfcc."""
+    base = base_name(name)
+    return (base, *(base + suffix for suffix in BUILD_SUFFIXES))
 
 
 def discover(extra_dirs: Iterable[str] = ()) -> list[ToolFile]:
@@ -84,8 +101,10 @@ def _from_paths(paths: Iterable[str], kind: ToolKind | None) -> Iterator[ToolFil
         if not (os.path.isfile(path) and os.access(path, os.X_OK)):
             continue
         script = kind == "bcc-python" if kind is not None else _is_script(path)
+        name = os.path.basename(path)
         yield ToolFile(
-            name=os.path.basename(path),
+            # Listed by its plain name wherever the package installs it (runqlat-libbpf is runqlat).
+            name=name.removesuffix(LIBBPF_SUFFIX) if kind == "libbpf" and name != LIBBPF_SUFFIX else name,
             path=path,
             kind=kind or ("bcc-python" if script else "libbpf"),
             script=script,

@@ -11,6 +11,7 @@ from pydantic import Field
 from mcptrace_bcc.arguments import ArgumentError, build_invocation
 from mcptrace_bcc.backend import BccBackend
 from mcptrace_bcc.catalog import BccTool, UnknownToolError
+from mcptrace_bcc.discovery import build_names
 from mcptrace_bcc.guard import admit
 from mcptrace_bcc.schema import ToolKind, ToolOption, ToolPositional
 from mcptrace_core.models import Model
@@ -205,9 +206,10 @@ async def run_tool(
 
 async def _alternative(backend: BccBackend, tool: BccTool) -> str:
     """Point to the other build of the same tool when that one runs here."""
-    twin = tool.file.base_name if tool.file.kind == "bcc-python" else f"{tool.name}-bpfcc"
-    if twin in backend.catalog.files() and (await backend.catalog.tool(twin)).usability.usable:
-        return f". {twin!r} does the same and runs here: use tool_name={twin!r}."
+    files = backend.catalog.files()
+    for twin in build_names(tool.name):
+        if twin != tool.name and twin in files and (await backend.catalog.tool(twin)).usability.usable:
+            return f". {twin!r} does the same and runs here: use tool_name={twin!r}."
     return ". list_bcc_tools with usable_only=true lists the tools that do."
 
 

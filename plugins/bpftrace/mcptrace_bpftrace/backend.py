@@ -18,7 +18,8 @@ from mcptrace_core.runs.process import Bounds, kill_group, spawn
 
 from mcptrace_bpftrace import host
 from mcptrace_bpftrace.chains import ChainBook
-from mcptrace_bpftrace.executable import Bpftrace, locate
+from mcptrace_bpftrace.executable import Bpftrace, BpftraceMissing, locate
+from mcptrace_bpftrace.features import Features
 from mcptrace_bpftrace.jsonout import JsonOutputDecoder
 from mcptrace_bpftrace.probes import ProbeCatalog
 from mcptrace_bpftrace.stderr import HostFacts, keep_line, parse_errors
@@ -39,6 +40,8 @@ _FIXES = {
     "kfunc": "kfunc/fentry needs BTF and BPF trampolines (x86_64/arm64, Linux >= 5.5): use tracepoints or kprobes",
     "hardware": "no hardware PMU is visible (usual in VMs): use software:cpu-clock or profile:hz instead",
     "iter": "bpf iterators need Linux >= 5.5 with BTF",
+    "rawtracepoint": "this bpftrace has no rawtracepoint probe type (0.17 lacks it): use the tracepoint of the "
+    "same event",
     "uprobe": "uprobes need CONFIG_UPROBE_EVENTS=y and a readable target binary",
 }
 
@@ -65,6 +68,13 @@ class BpftraceBackend(Backend):
         if self._bpftrace is None:
             self._bpftrace = locate(self.settings.bpftrace.path)
         return self._bpftrace
+
+    def features(self) -> Features:
+        """What this bpftrace offers; 0.17's options and names when it is missing (nothing will run then)."""
+        try:
+            return self.executable().features
+        except BpftraceMissing:
+            return Features(check_flags=("-d",))
 
     def command(self) -> list[str]:
         """The privilege prefix and the bpftrace path (raises PrivilegeError or BpftraceMissing)."""
@@ -178,6 +188,7 @@ class BpftraceBackend(Backend):
             stderr_filter=keep_line,
             grace_s=grace_period,
             interrupt_lost=host.interrupt_lost,
+            interrupt_ready=host.in_event_loop,
             program=program,
             explain=lambda stderr, exit_code: parse_errors(stderr, exit_code, facts),
             chain_id=chain_id,

@@ -6,10 +6,11 @@ import re
 import shutil
 import signal
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from mcptrace_core.runs.process import Bounds, bounded_argv
+from mcptrace_bpftrace.features import Features, features_from_help
 
 FALLBACK_DIRS = ("/usr/sbin", "/usr/bin", "/usr/local/bin", "/snap/bin")
 _VERSION = re.compile(r"v?(\d+)\.(\d+)(?:\.(\d+))?")
@@ -20,12 +21,16 @@ class Bpftrace:
     path: str
     version: tuple[int, int, int]
     version_text: str
+    help_text: str = field(default="", repr=False)
 
     @property
-    def dry_run_flag(self) -> list[str]:
-        """How to compile without attaching: ``-d`` before 0.18 printed the AST and stopped short of
-        attaching; later versions have ``--dry-run`` (and ``-d`` takes a debug stage)."""
-        return ["--dry-run"] if self.version >= (0, 18, 0) else ["-d"]
+    def features(self) -> Features:
+        return features_from_help(self.help_text, self.version)
+
+    @property
+    def check_flags(self) -> list[str]:
+        """How to compile without attaching (``-d`` on 0.17, ``--emit-elf /dev/null`` where -d takes a stage)."""
+        return list(self.features.check_flags)
 
 
 class BpftraceMissing(Exception):
@@ -61,4 +66,13 @@ def _probe_version(path: str) -> Bpftrace:
     if completed.returncode != 0 or match is None:
         raise BpftraceMissing(f"{path} --version did not report a version: {text[:200]!r}")
     major, minor, patch = (int(part or 0) for part in match.groups())
-    return Bpftrace(path=path, version=(major, minor, patch), version_text=text)
+    return Bpftrace(path=path, version=(major, minor, patch), version_text=text, help_text=_help_text(path))
+
+
+def _help_text(path: str) -> str:
+    """``bpftrace --help``: its options and the environment variables it reads (empty if it fails)."""
+    try:
+        completed = subprocess.run([path, "--help"], capture_output=True, text=True, timeout=10, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    return (completed.stdout + completed.stderr)[:20_000]

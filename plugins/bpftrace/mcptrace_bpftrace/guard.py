@@ -83,8 +83,9 @@ def run_spec_for(
     call: ToolCall, checked: Checked, decision: Decision, chain_id: str | None = None, attempt: int | None = None
 ) -> RunSpec:
     """A fresh run of an admitted program (each run needs its own spec: the decoder keeps state)."""
-    spec = backend_of(call).run_spec(
-        checked.program, checked.timeout_s, limits_env(decision.limits),
+    backend = backend_of(call)
+    spec = backend.run_spec(
+        checked.program, checked.timeout_s, limits_env(decision.limits, backend.features()),
         unsafe=decision.use_unsafe, chain_id=chain_id, attempt=attempt,
     )
     return replace(spec, source=checked.source, validation=checked.report.summary(), confirmed_by=decision.confirmed_by)

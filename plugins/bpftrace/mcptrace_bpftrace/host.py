@@ -24,7 +24,7 @@ BTF_VMLINUX = Path("/sys/kernel/btf/vmlinux")
 TRIAL_TIMEOUT_S = 10.0
 TRIAL_BOUNDS = Bounds(death_signal=signal.SIGKILL)
 """A trial attaches for a moment: killed outright, with its group, if the server dies meanwhile."""
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 
 # Probe types whose usability follows from another's (same kernel mechanism).
 DERIVED = {"kretprobe": "kprobe", "kretfunc": "kfunc", "uretprobe": "uprobe", "usdt": "uprobe", "BEGIN/END": "interval"}
@@ -55,6 +55,22 @@ def mounted_filesystems() -> set[str]:
 def kprobe_events_present() -> bool:
     """kprobes need the kprobe_events control file; it is missing when CONFIG_KPROBES is off."""
     return any((root / "kprobe_events").exists() for root in TRACEFS_MOUNTS)
+
+
+def in_event_loop(pid: int) -> bool:
+    """Whether bpftrace has attached and waits for events, so a SIGINT makes it print its maps and exit.
+
+    bpftrace 0.23 exits 255 with no maps on a SIGINT that arrives while it attaches (which takes
+    seconds for hundreds of probes, after its "attached_probes" line); once it sleeps in epoll_wait it
+    is past attaching. A process that is gone is ready too (nothing to wait for), and so is one whose
+    wait channel this user cannot see (the kernel shows "0" then): waiting would only delay the stop.
+    """
+    try:
+        if os.geteuid() != 0 and os.stat(f"/proc/{pid}").st_uid != os.geteuid():
+            return True
+        return Path(f"/proc/{pid}/wchan").read_text(encoding="ascii").strip() == "do_epoll_wait"
+    except OSError:
+        return True
 
 
 def interrupt_lost(pid: int) -> bool:
@@ -97,6 +113,7 @@ def trial_probes() -> dict[str, str]:
     libc = libc_path()
     trials = {
         "tracepoint": first_tracepoint(),
+        "rawtracepoint": "rawtracepoint:sched_switch",
         "kprobe": "kprobe:vfs_read",
         "kfunc": "kfunc:vfs_read",
         "profile": "profile:hz:99",

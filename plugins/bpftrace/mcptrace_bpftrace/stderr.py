@@ -43,7 +43,9 @@ _CATEGORIES: list[tuple[ErrorCategory, re.Pattern[str]]] = [
     ("permission", re.compile(
         r"permission denied|operation not permitted|must be run as root|root user|EPERM|lockdown", re.I)),
     ("verifier", re.compile(
-        r"Error loading program|verifier|BPF program is too large|invalid mem access|stack limit", re.I)),
+        # 0.17: "Error loading program: X (try -v)"; 0.23: "Error loading BPF program for X. Use -v ..."
+        r"Error loading (?:BPF )?program|Loading BPF object|verifier|BPF program is too large|invalid mem access|"
+        r"stack limit", re.I)),
     ("resource", re.compile(r"RLIMIT|Cannot allocate memory|too many|exceeds|out of memory|ENOMEM|map.*full", re.I)),
 ]
 

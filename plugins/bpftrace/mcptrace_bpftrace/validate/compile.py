@@ -1,8 +1,9 @@
 """Layer 1: compile the program with the host's bpftrace without attaching anything.
 
 bpftrace 0.17 has no --dry-run: ``-d`` parses, runs semantic analysis and code generation, prints
-the AST and IR on stdout (discarded here) and stops before attaching. Newer versions use --dry-run
-(their -d takes a debug stage); ``Bpftrace.dry_run_flag`` picks. The check runs with the same
+the AST and IR on stdout (discarded here) and stops before attaching. Newer versions' ``-d`` takes a
+debug stage and their --dry-run attaches every probe, so they check with ``--emit-elf /dev/null``;
+``Bpftrace.check_flags`` picks (``dry_run_flag`` below is that list). The check runs with the same
 BPFTRACE_* limits and --unsafe setting the run would have, so it fails where the run would.
 
 A check costs a bpftrace process (80-250 ms). An assistant usually validates a program and then runs

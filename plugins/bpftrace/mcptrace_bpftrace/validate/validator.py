@@ -78,7 +78,7 @@ async def analyze(
         "the program", hint="Include only headers from the system header directories (<linux/sched.h>).",
     ) for include in refused]
     analysis.requires_unsafe = program is not None and any(call.name in UNSAFE_BUILTINS for call in program.calls())
-    env = limits_env(limits)
+    env = limits_env(limits, backend.features())
     try:
         command = backend.command()
         bpftrace = backend.executable()
@@ -96,7 +96,7 @@ async def analyze(
             return None  # blocked anyway; bpftrace spent 30 s on 30,000 'é' before giving up
         if static_errors:
             return None  # bpftrace would only abort on the unknown probe type, or read a refused include
-        return await backend.compile_cache.check(command, bpftrace.dry_run_flag, text, env,
+        return await backend.compile_cache.check(command, bpftrace.check_flags, text, env,
                                                  analysis.requires_unsafe, backend.host_facts())
 
     async def counted() -> tuple[ProbeCheck | None, HostNames, str]:
