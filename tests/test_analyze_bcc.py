@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import os
 import shutil
 import signal
@@ -78,11 +80,14 @@ def test_runqlat_per_interval_histograms_become_a_series(load: None) -> None:
     counted = sum(b.count for s in parsed.snapshots for m in s.maps for buckets in m.values for b in buckets)
     assert counted == bucket_total(text)
     report = build_report(parsed)
-    p99 = next(s for s in report.series if s.subject == "usecs p99")
+    # the highest percentile every interval has the samples for: p99 from 100 samples, p90 from 10
+    p99 = next(s for s in report.series if s.subject in ("usecs p99", "usecs p90", "usecs p50"))
     assert len(p99.values) == 3 and p99.unit == "us" and p99.labels == [s.label for s in parsed.snapshots]
     (dist,) = report.distributions
     assert dist.unit == "us" and dist.count == sum(b.count for b in parsed.maps[0].values[0])
-    assert dist.p50 <= dist.p90 <= dist.p99  # type: ignore[operator]
+    given = [p for p in (dist.p50, dist.p90, dist.p99) if p is not None]
+    assert len(given) == 3 - len(dist.withheld) or dist.count < 20
+    assert all(a.estimate <= b.estimate and (a.low or 0) <= (b.low or 0) for a, b in pairwise(given))
 
 
 def test_runqlat_in_milliseconds_states_its_unit(load: None) -> None:
