@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from itertools import pairwise
-
 import os
 import shutil
 import signal
@@ -11,6 +9,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Iterator
+from itertools import pairwise
 
 import pytest
 from mcptrace_analyzers.analyzers import builtin_analyzers
