@@ -83,17 +83,16 @@ class MapCollector:
         group = self._groups[-1] if self._groups else None
         parsed = group.maps.get(name) if group is not None else None
         distinct = set(keys)
-        if (
-            parsed is None
-            or self._open != name
-            or parsed.kind != kind
-            or len(distinct) != len(keys)
-            or not group.keys[name].isdisjoint(distinct)  # type: ignore[union-attr]
-        ):
+        starts = parsed is None or self._open != name or parsed.kind != kind
+        if len(distinct) != len(keys) or not (starts or group.keys[name].isdisjoint(distinct)):  # type: ignore[union-attr]
             for offset, (key, value) in enumerate(zip(keys, values)):
                 self.entry(name, kind, key, value, None if line is None else line + offset)
             return
-        parsed.keys.extend(keys)
+        if starts:
+            self._start(name, kind, line)
+            group = self._groups[-1]
+            parsed = group.maps[name]
+        parsed.keys.extend(keys)  # type: ignore[union-attr]
         parsed.values.extend(values)
         group.keys[name].update(distinct)  # type: ignore[union-attr]
         self._touched.add(name)

@@ -122,11 +122,23 @@ def _map_series(name: str, labels: list[str], printed: list[ParsedMap | None]) -
             found.append(make_series(f"{name} {label}", unit_of(name), labels, values, cumulative))
         return found
     per_key: dict[str | None, list[float]] = {}
+    width = len(printed)
     for index, parsed in enumerate(printed):
-        for key, value in zip(parsed.keys, parsed.values) if parsed else ():
-            size = value.average if parsed.kind == "stats" else entry_size(parsed.kind, value)
+        if parsed is None:
+            continue
+        if parsed.kind == "value":  # the common case, a loop without a call per entry
+            sizes: Any = ((k, v) for k, v in zip(parsed.keys, parsed.values) if type(v) is int or type(v) is float)
+        else:
+            sizes = (
+                (k, v.average if parsed.kind == "stats" else entry_size(parsed.kind, v))
+                for k, v in zip(parsed.keys, parsed.values)
+            )
+        for key, size in sizes:
             if size is not None:
-                per_key.setdefault(key, [0.0] * len(printed))[index] = size
+                column = per_key.get(key)
+                if column is None:
+                    column = per_key[key] = [0.0] * width
+                column[index] = size
     if not per_key:
         return []
     cumulative = kinds == {"value"} and _cumulative(list(per_key.values()))

@@ -55,8 +55,10 @@ def total(parsed: ParsedMap) -> float | None:
     if parsed.kind == "stats":
         counts = [value.count for value in parsed.values if value.count is not None]
         return float(sum(counts)) if counts else None
-    numbers = [value for value in parsed.values if _is_number(value)]
-    return float(sum(numbers)) if numbers and len(numbers) == len(parsed.values) else None
+    try:  # numbers only (parsed values are never bools); a string or a tuple makes it fail
+        return float(sum(parsed.values)) if parsed.values else None
+    except TypeError:
+        return None
 
 
 def _is_number(value: Any) -> bool:
