@@ -214,3 +214,18 @@ async def test_a_run_with_helper_errors_keeps_every_map(client, services) -> Non
     assert any(
         a["kind"] == "helper_errors" and "BPFTRACE_MAP_KEYS_MAX" in a["message"] for a in data["anomalies"]
     )
+
+
+def test_cli_reports_the_printout_asked_for_and_refuses_zero() -> None:
+    """Two runqlat intervals under time stamps: the latest by default, the first with --printout 1."""
+    second = RUNQLAT.replace(": 305 ", ": 5   ").replace("Tracing run queue latency... Hit Ctrl-C to end.\n", "")
+    text = "12:00:01\n" + RUNQLAT + "\n12:00:02\n" + second
+    latest = json.loads(CliRunner().invoke(cli, ["analyze", "-", "--json"], input=text).stdout)
+    first = json.loads(CliRunner().invoke(cli, ["analyze", "-", "--json", "--printout", "1"], input=text).stdout)
+    assert (latest["stats"][0]["count"], latest["stats"][0]["printout"]) == (1032, 2)
+    assert (first["stats"][0]["count"], first["stats"][0]["printout"]) == (1332, 1)
+    (printouts,) = latest["printouts"]
+    assert [item["total"] for item in printouts["items"]] == [1332, 1032] and printouts["total"] == 2364
+    assert printouts["pattern"] == "per_interval" and [item["label"] for item in printouts["items"]] == ["12:00:01", "12:00:02"]
+    zero = CliRunner().invoke(cli, ["analyze", "-", "--json", "--printout", "0"], input=text)
+    assert zero.exit_code == 1 and "printout" in json.loads(zero.stdout)["error"]
