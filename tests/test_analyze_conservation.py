@@ -7,6 +7,7 @@ must parse without an exception and keep every entry and every bucket count, in 
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -184,3 +185,51 @@ def test_printouts_in_any_order_parse_and_keep_every_bucket_count(parts: list[tu
     parsed = BpftraceTextAnalyzer().parse(text)
     assert parsed_histograms(parsed) == wanted
     assert sum(entry[2] for entry in parsed_histograms(parsed)) == sum(entry[2] for entry in wanted)
+
+
+@st.composite
+def json_event(draw: st.DrawFn) -> tuple[dict, list[Entry]]:
+    """One -f json event as bpftrace prints it: a hist/lhist map (max inclusive, open ends left out), a
+    count map, a stats map, or a printf/time event between printouts."""
+    kind = draw(st.sampled_from(["hist", "hist", "map", "stats", "printf", "time"]))
+    name = draw(NAMES)
+    if kind == "printf":
+        return {"type": "printf", "data": "pid 42 opened /tmp/x\n"}, []
+    if kind == "time":
+        return {"type": "time", "data": draw(st.sampled_from(["12:00:01\n", "23:59:59\n"]))}, []
+    keys = draw(st.lists(st.text(st.sampled_from("ab09 ,\"'\\"), min_size=1, max_size=8), max_size=3, unique=True))
+    if kind == "hist":
+        values: dict = {}
+        entries: list[Entry] = []
+        for key in keys or [None]:
+            low, step = draw(st.integers(-50, 50)), draw(st.integers(1, 9))
+            counts = draw(st.lists(st.integers(0, 10**6), min_size=1, max_size=8))
+            buckets = [{"min": low + i * step, "max": low + (i + 1) * step - 1, "count": c} for i, c in enumerate(counts)]
+            if draw(st.booleans()):
+                buckets.insert(0, {"max": low - 1, "count": draw(st.integers(0, 9))})
+                buckets.append({"min": low + len(counts) * step, "count": draw(st.integers(0, 9))})
+            values[key] = buckets
+            entries.append((name, key, sum(bucket["count"] for bucket in buckets)))
+        data = values[None] if keys == [] else values
+        return {"type": "hist", "data": {name: data}}, entries
+    if kind == "map":
+        data = {key: draw(st.integers(-(2**63), 2**63 - 1)) for key in keys} if keys else 7
+        return {"type": "map", "data": {name: data}}, []
+    stats = {"count": 3, "average": 2, "total": 6}
+    return {"type": "stats", "data": {name: {key: stats for key in keys} if keys else stats}}, []
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(json_event(), max_size=25))
+def test_json_printouts_in_any_order_are_each_one_printout(events: list[tuple[dict, list[Entry]]]) -> None:
+    text = "\n".join(json.dumps(event) for event, _ in events)
+    parsed = builtin_analyzers()[1].parse(text)
+    assert parsed_histograms(parsed) == [entry for _, entries in events for entry in entries]
+    printed = {item.map: item.printouts for item in summaries(parsed.snapshots, {})}
+    wanted: dict[str, int] = {}
+    for event, _ in events:
+        if event["type"] in ("hist", "map", "stats"):
+            (name,) = event["data"]
+            wanted[name] = wanted.get(name, 0) + 1
+    assert printed == wanted
+    summary_text(parsed, build_report(parsed))
