@@ -204,7 +204,11 @@ def _analyze(
             f"the {analyzer.name} analyzer could not parse this output: {type(error).__name__}: {error}"
         ) from None
     if run_maps:  # the run's structured maps survive the output cap that may have cut their text
-        parsed = replace(parsed, maps=[ParsedMap.from_trace_map(m) for m in run_maps])
+        lines = {m.name: m.line for m in parsed.maps}  # where their latest printout is in the text
+        structured = [ParsedMap.from_trace_map(m) for m in run_maps]
+        for trace_map in structured:
+            trace_map.line = lines.get(trace_map.name)
+        parsed = replace(parsed, maps=structured)
     parsed.lost_events = max(parsed.lost_events, run_lost)
     report = build_report(parsed, set(args.focus_areas), args.top_n, args.names, args.printout)
     maps, omitted = shown_maps(report.maps, MAX_MAP_ENTRIES)
