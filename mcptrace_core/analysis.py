@@ -258,6 +258,9 @@ class Series(Model):
     change: float = Field(
         description="Fitted change over the whole series, relative to its mean (0.5 = +50%)."
     )
+    withheld: list[str] = Field(
+        default_factory=list, description="Findings not looked for and why, e.g. 'spikes and trends: need >= 5 intervals'."
+    )
 
 
 class ColumnSummary(Model):

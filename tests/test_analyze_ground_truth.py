@@ -209,6 +209,9 @@ def test_percentiles_are_the_buckets_the_ranks_fall_in(outputs, form: str) -> No
             assert given.estimate is not None
             assert (low is None or low <= given.estimate) and (high is None or given.estimate <= high)
         assert dist.p99 is None and dist.withheld == [f"p99: needs >= 100 samples, has {VALUES}"]
+    counts = next(s for s in build_report(parsed).series if s.subject == "@h count")
+    assert counts.values == [VALUES] * ROUNDS and not counts.cumulative  # per interval, as printed
+    assert counts.withheld == [f"spikes and trends: need >= 5 intervals, has {ROUNDS}"]
 
 
 @pytest.mark.anyio

@@ -212,6 +212,9 @@ def make_series(
         max=max(values),
         trend=trend,
         change=round(change, 4),
+        withheld=[]
+        if len(values) >= max(MIN_SPIKE_POINTS, MIN_TREND_POINTS)
+        else [f"spikes and trends: need >= {max(MIN_SPIKE_POINTS, MIN_TREND_POINTS)} intervals, has {len(values)}"],
     )
 
 
