@@ -9,8 +9,9 @@ A printout of a map ends, and the next entry of the same map starts a new one, w
 - another map's entry comes in between (bpftrace prints one map at a time);
 - a key repeats (two printouts with nothing in between: text has no other boundary);
 - a time stamp line comes (the next interval), or, in bpftrace text, any other non-blank line
-  (printf text between two print() calls); blank lines never end one, since bpftrace puts them
-  between the keys of a keyed histogram and BCC between its per-key histograms;
+  (printf text between two print() calls), or a blank line after counts or stats; blank lines never
+  end a histogram printout, since bpftrace puts them between the keys of a keyed histogram and BCC
+  between its per-key histograms;
 - in ``-f json``, every map event is one whole printout.
 
 Printouts are grouped into snapshots (``Snapshot``): a new snapshot starts when a map the current
@@ -56,6 +57,14 @@ class MapCollector:
             self._pending_label = None
         else:
             self._pending_label = text
+
+    def blank(self) -> None:
+        """A blank line. In bpftrace text it ends a printout of counts or stats (bpftrace puts one after
+        each map at exit), never one of histograms, whose keys it separates."""
+        if self._text_ends_printouts and self._open is not None and self._groups:
+            printed = self._groups[-1].maps.get(self._open)
+            if printed is not None and printed.kind != "hist":
+                self._open = None
 
     def begin_map(self, name: str, kind: MapKind, line: int | None = None) -> None:
         """A whole printout of ``name`` starts (a JSON map event), even one with no entries."""

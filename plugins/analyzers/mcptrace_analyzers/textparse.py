@@ -285,6 +285,8 @@ class TextParser(OutputStream):
                 return
         if not text or TILDES.match(text):
             self.events.gap()
+            if not text:
+                self.maps.blank()
             return
         if "@" in text:
             embedded = EMBEDDED_MAP.match(text)
