@@ -51,6 +51,8 @@ class ParsedMap:
     kind: MapKind
     keys: list[str | None] = field(default_factory=list)
     values: list[Any] = field(default_factory=list)
+    line: int | None = None
+    """The output line this printout began on (0-based, as get_result counts); None when unknown."""
 
     def to_trace_map(self, indices: list[int] | None = None) -> TraceMap:
         """The validated TraceMap of these entries (all, or those at ``indices``)."""
@@ -90,6 +92,8 @@ class Snapshot:
     label: str | None
     """What was printed before it, e.g. a time '21:30:38'; None if nothing."""
     maps: list[ParsedMap] = field(default_factory=list)
+    line: int | None = None
+    """The output line it began on (its time stamp, else its first map)."""
 
 
 @dataclass
@@ -140,7 +144,7 @@ class ParsedOutput:
     maps: list[ParsedMap] = field(default_factory=list)
     """The latest printout of each map."""
     snapshots: list[Snapshot] = field(default_factory=list)
-    """Every printout in order, when maps were printed more than once (else empty)."""
+    """Every printout of every map, grouped into snapshots, in output order."""
     tables: list[EventTable] = field(default_factory=list)
     other_lines: int = 0
     other_sample: list[str] = field(default_factory=list)
@@ -152,22 +156,71 @@ class ParsedOutput:
 # -- what is learnt from parsed output ---------------------------------------------------------
 
 
+class Percentile(Model):
+    """A histogram percentile: the bucket it falls in is known exactly; a value inside it is not."""
+
+    bucket: str = Field(description="The bucket holding the rank, as bpftrace prints it, e.g. '[600, 800)'.")
+    low: float | None = Field(description="The bucket's inclusive lower bound; None for the underflow bucket.")
+    high: float | None = Field(description="The bucket's exclusive upper bound; None for the overflow bucket.")
+    estimate: float | None = Field(
+        description="An ESTIMATE: interpolated linearly inside the bucket (an open bucket gives its finite bound)."
+    )
+
+
 class Distribution(Model):
-    """Statistics of one histogram. Percentiles and the mean are estimated inside buckets (see stats)."""
+    """Statistics of one printout of one histogram: percentiles as buckets, with estimates inside them."""
 
     subject: str = Field(description="The map and key, e.g. '@usecs' or '@us[xfs_file_read_iter]'.")
     unit: str | None = Field(description="Unit inferred from the name, e.g. 'us'; None when unknown.")
-    count: int
+    count: int = Field(description="Samples in this printout (the sum of its buckets).")
     min: float | None = Field(description="Lower bound of the first non-empty bucket.")
     max: float | None = Field(description="Upper bound of the last non-empty bucket (exclusive).")
-    mean: float | None = Field(description="Estimated from bucket midpoints.")
-    p50: float | None
-    p90: float | None
-    p99: float | None
+    mean: float | None = Field(description="An estimate from bucket midpoints.")
+    p50: Percentile | None = Field(description="None when withheld (too few samples, see `withheld`).")
+    p90: Percentile | None = Field(description="None when withheld (needs >= 10 samples).")
+    p99: Percentile | None = Field(description="None when withheld (needs >= 100 samples).")
+    withheld: list[str] = Field(
+        default_factory=list, description="Statistics not given and why, e.g. 'p99: needs >= 100 samples, has 12'."
+    )
+    printout: int = Field(1, description="Which printout of the map these numbers are from (1 = the first).")
+    printouts: int = Field(1, description="How many times the map was printed in the output.")
+    line: int | None = Field(None, description="The output line that printout began on (0-based).")
     mode: str | None = Field(description="The fullest bucket, as bpftrace prints it.")
     modes: list[str] = Field(default_factory=list, description="Both peaks when the distribution is bimodal.")
     underflow: int = Field(0, description="Values below the first bound (negative values in hist()).")
     overflow: int = Field(0, description="Values above the last bound of an lhist().")
+
+
+class PrintoutTotal(Model):
+    """One printout of a map: where it is and how much it holds."""
+
+    printout: int = Field(description="1 for the first printout of the map.")
+    line: int | None = Field(description="The output line it began on (0-based, as get_result counts).")
+    label: str | None = Field(description="The time stamp or line printed before it, if any.")
+    keys: int
+    total: float | None = Field(
+        description="Samples of a histogram, the count of stats(), the sum of a numeric map; None otherwise."
+    )
+
+
+class MapPrintouts(Model):
+    """Every printout of one map and whether they are running totals or per-interval amounts."""
+
+    map: str
+    kind: str
+    printouts: int = Field(description="How many times the map was printed.")
+    pattern: Literal["single", "cumulative", "per_interval", "unchanged"] = Field(
+        description="cumulative: nothing ever fell between printouts (never cleared): the latest holds it all; "
+        "per_interval: something fell or vanished (print then clear): each printout is one interval."
+    )
+    reason: str = Field(description="What in the printouts decided the pattern.")
+    total: float | None = Field(
+        description="Over the whole output: the latest printout's total when cumulative, the sum of every "
+        "printout's when per-interval."
+    )
+    shown: int = Field(description="The printout the stats, top keys and maps report (the latest by default).")
+    items: list[PrintoutTotal] = Field(description="The printouts in order (at most 50: the first and last ones).")
+    omitted: int = Field(0, description="Printouts left out of `items` by that cap.")
 
 
 class KeyShare(Model):
@@ -205,6 +258,9 @@ class Series(Model):
     change: float = Field(
         description="Fitted change over the whole series, relative to its mean (0.5 = +50%)."
     )
+    withheld: list[str] = Field(
+        default_factory=list, description="Findings not looked for and why, e.g. 'spikes and trends: need >= 5 intervals'."
+    )
 
 
 class ColumnSummary(Model):
@@ -215,6 +271,9 @@ class ColumnSummary(Model):
     role: str = Field(description="duration, size, count, id, timestamp, error, or value.")
     count: int
     distinct: int | None = None
+    withheld: list[str] = Field(
+        default_factory=list, description="Percentiles not given for too few values, e.g. 'p99: needs >= 100'."
+    )
     min: float | None = None
     p50: float | None = None
     p90: float | None = None

@@ -40,6 +40,20 @@ RUNQLAT = """Tracing run queue latency... Hit Ctrl-C to end.
 """
 
 
+def _rank_bucket(text: str, q: float) -> str:
+    """The bucket holding rank q*N of a BCC histogram, as bpftrace would label it, read here from its rows."""
+    rows = [line.split(":") for line in text.splitlines() if "->" in line]
+    buckets = [(int(span.split("->")[0]), int(span.split("->")[1]) + 1, int(rest.split()[0])) for span, rest in rows]
+    total, seen = sum(count for *_, count in buckets), 0
+    for low, high, count in buckets:
+        seen += count
+        if count and seen >= q * total:
+            size = {1 << 20: "M", 1 << 10: "K"}
+            label = [next((f"{v // s}{u}" for s, u in size.items() if v and v % s == 0), str(v)) for v in (low, high)]
+            return f"[{label[0]}]" if high - low == 1 else f"[{label[0]}, {label[1]})"
+    raise AssertionError("empty histogram")
+
+
 async def test_analyze_output_returns_numbers_and_a_short_text(client) -> None:  # type: ignore[no-untyped-def]
     result = await client.call_tool("analyze_output", {"output": RUNQLAT})
     assert not result.is_error, result.content
@@ -47,7 +61,10 @@ async def test_analyze_output_returns_numbers_and_a_short_text(client) -> None: 
     assert data["kind"] == "bcc"
     (stats,) = data["stats"]
     assert stats["count"] == 1332 and stats["unit"] == "us" and stats["modes"] == ["[2, 4)", "[2K, 4K)"]
-    assert stats["p50"] < stats["p90"] < stats["p99"] <= 8192
+    assert stats["p50"]["estimate"] < stats["p90"]["estimate"] < stats["p99"]["estimate"] <= 8192
+    # the buckets are exact (computed here from the rows), the values inside them estimates
+    assert [stats[p]["bucket"] for p in ("p50", "p90", "p99")] == [_rank_bucket(RUNQLAT, q) for q in (0.5, 0.9, 0.99)]
+    assert stats["withheld"] == []
     assert {a["kind"] for a in data["anomalies"]} >= {"bimodal", "long_tail"}
     text = result.content[0].text
     assert "p99" in text and len(text) < 1500
@@ -197,3 +214,18 @@ async def test_a_run_with_helper_errors_keeps_every_map(client, services) -> Non
     assert any(
         a["kind"] == "helper_errors" and "BPFTRACE_MAP_KEYS_MAX" in a["message"] for a in data["anomalies"]
     )
+
+
+def test_cli_reports_the_printout_asked_for_and_refuses_zero() -> None:
+    """Two runqlat intervals under time stamps: the latest by default, the first with --printout 1."""
+    second = RUNQLAT.replace(": 305 ", ": 5   ").replace("Tracing run queue latency... Hit Ctrl-C to end.\n", "")
+    text = "12:00:01\n" + RUNQLAT + "\n12:00:02\n" + second
+    latest = json.loads(CliRunner().invoke(cli, ["analyze", "-", "--json"], input=text).stdout)
+    first = json.loads(CliRunner().invoke(cli, ["analyze", "-", "--json", "--printout", "1"], input=text).stdout)
+    assert (latest["stats"][0]["count"], latest["stats"][0]["printout"]) == (1032, 2)
+    assert (first["stats"][0]["count"], first["stats"][0]["printout"]) == (1332, 1)
+    (printouts,) = latest["printouts"]
+    assert [item["total"] for item in printouts["items"]] == [1332, 1032] and printouts["total"] == 2364
+    assert printouts["pattern"] == "per_interval" and [item["label"] for item in printouts["items"]] == ["12:00:01", "12:00:02"]
+    zero = CliRunner().invoke(cli, ["analyze", "-", "--json", "--printout", "0"], input=text)
+    assert zero.exit_code == 1 and "printout" in json.loads(zero.stdout)["error"]

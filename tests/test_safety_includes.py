@@ -87,7 +87,7 @@ async def test_an_error_in_an_included_file_does_not_echo_it(services: Services,
     secret, marker = planted
     backend = services.backend("bpftrace")
     argv = [*backend.command(), *backend.executable().check_flags, "-e", f'#include "{secret}"\nBEGIN {{ exit(); }}']
-    result = await compile_check(argv, {}, backend.host_facts())
+    result = await compile_check(argv, {}, backend.host_facts(), backend.compile_cache.limiter)
     assert result.errors, "bpftrace accepted a file of words as a header"
     text = " ".join(error.model_dump_json() for error in result.errors) + " ".join(result.warnings)
     assert marker not in text

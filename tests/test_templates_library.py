@@ -250,9 +250,24 @@ async def _stop(services: Any, run: Any) -> Any:
 async def test_exec_trace_sees_a_program_start_with_its_arguments(services) -> None:  # type: ignore[no-untyped-def]
     run = await _start(services, "exec_trace", {"comm": "sh"})
     marker = "mcptrace-exec-marker"
-    await _until_seen(run, lambda: subprocess.run(["/bin/sh", "-c", f"/bin/echo {marker} >/dev/null"], check=True), marker)
+
+    def execs_at_once(word: str = marker) -> None:  # eight shells exec at once: their lines must not mix
+        shells = [subprocess.Popen(["/bin/sh", "-c", f"/bin/echo {word} {n} >/dev/null"]) for n in range(8)]
+        assert all(shell.wait(timeout=30) == 0 for shell in shells)
+
+    await _until_seen(run, execs_at_once, marker)  # attached; now one round that must be seen whole
+    marker = "mcptrace-exec-final"
+    await asyncio.to_thread(execs_at_once, marker)
+    for _ in range(50):
+        if sum(marker in line for line in run.output.page(0, run.output.total).lines) >= 8:
+            break
+        await asyncio.sleep(0.2)
     lines = (await _stop(services, run)).lines
-    assert any(re.search(rf"comm=sh file=(/usr)?/bin/echo argv: /bin/echo {marker}$", line) for line in lines), lines[-20:]
+    events = [line for line in lines if "argv:" in line]
+    event = re.compile(r"\d\d:\d\d:\d\d pid=\d+ ppid=\d+ comm=\S* file=\S* argv: .*")
+    assert events and all(event.fullmatch(line) for line in events), events[-20:]  # one printf per exec
+    seen = {int(m.group(2)) for line in lines if (m := re.search(rf"comm=sh file=(/usr)?/bin/echo argv: /bin/echo {marker} (\d)\s*$", line))}
+    assert seen == set(range(8)), lines[-20:]
 
 
 @requires_bpftrace

@@ -38,6 +38,13 @@ from mcptrace_core.tools import ToolError
     help="How many top keys to list.",
 )
 @click.option(
+    "--printout",
+    type=int,
+    default=None,
+    metavar="N",
+    help="Which printout of each map printed several times: 1 = the first, -1 = the latest (the default).",
+)
+@click.option(
     "--chart",
     "chart_path",
     type=click.Path(dir_okay=False, writable=True),
@@ -54,6 +61,7 @@ async def analyze(
     focus_areas: tuple[str, ...],
     names: tuple[str, ...],
     top_n: int,
+    printout: int | None,
     chart_path: str | None,
     as_json: bool,
 ) -> None:
@@ -67,6 +75,7 @@ async def analyze(
       bpftrace -e 'tracepoint:sched:sched_wakeup { @[comm] = count(); }' -c '/usr/bin/sleep 1' | mcptrace analyze -
       runqlat 1 5 > runqlat.txt; mcptrace analyze runqlat.txt --chart runqlat.png
       mcptrace analyze out.json --type bpftrace_json --focus distribution --json
+      mcptrace analyze runqlat.txt --printout 1   # the first interval's histogram, not the latest
     """
     label = getattr(source, "name", "stdin")
     try:
@@ -83,6 +92,8 @@ async def analyze(
         arguments["output_type"] = output_type
     if focus_areas:
         arguments["focus_areas"] = list(focus_areas)
+    if printout is not None:
+        arguments["printout"] = printout
     try:
         result = await call(services, "analyze_output", **arguments)
     except ToolError as error:

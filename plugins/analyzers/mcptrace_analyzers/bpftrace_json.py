@@ -92,9 +92,10 @@ def parse_ndjson(text: str, kind: str = "bpftrace_json") -> ParsedOutput:
 def _parse_ndjson(text: str, kind: str) -> ParsedOutput:
     parser = TextParser(kind)
     pending = ""
-    for line in text.splitlines():
+    for number, line in enumerate(text.splitlines()):
         if not line.strip():
             continue
+        parser.skip_to(number)
         event = _event(line)
         if event is None:
             parser.feed([line])
@@ -104,14 +105,14 @@ def _parse_ndjson(text: str, kind: str) -> ParsedOutput:
             lines = (pending + data).split("\n")
             pending = lines.pop()
             if kind_name == "time" and len(lines) == 1 and TIME_STAMP.match(lines[0].strip()):
-                parser.maps.label(lines[0].strip(), starts_interval=True)
+                parser.maps.label(lines[0].strip(), starts_interval=True, line=number)
             else:
                 parser.feed(lines)
             continue
         if pending:
             parser.feed([pending])
             pending = ""
-        _structured(parser, kind_name, data, event)
+        _structured(parser, kind_name, data, event, number)
     if pending:
         parser.feed([pending])
     return parser.result()
@@ -127,14 +128,14 @@ def _event(line: str) -> dict[str, Any] | None:
     return event if isinstance(event, dict) and "type" in event else None
 
 
-def _structured(parser: TextParser, kind: Any, data: Any, event: dict[str, Any]) -> None:
+def _structured(parser: TextParser, kind: Any, data: Any, event: dict[str, Any], line: int) -> None:
     try:
         if kind in MAP_EVENTS and isinstance(data, dict):
-            for trace_map in maps_from_event(kind, data):
-                parser.maps.begin_map(trace_map.name)
+            for trace_map in maps_from_event(kind, data):  # each event is one whole printout
                 parsed = ParsedMap.from_trace_map(trace_map)
+                parser.maps.begin_map(parsed.name, parsed.kind, line)
                 for key, value in zip(parsed.keys, parsed.values):
-                    parser.maps.entry(parsed.name, parsed.kind, key, value)
+                    parser.maps.entry(parsed.name, parsed.kind, key, value, line)
         elif kind == "lost_events":
             parser.lost_events += int(data.get("events", 0) if isinstance(data, dict) else data)
         elif kind == "helper_error":

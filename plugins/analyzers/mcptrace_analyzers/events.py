@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from mcptrace_analyzers import stats
+from mcptrace_analyzers.histograms import PERCENTILES
 from mcptrace_analyzers.maps import ranked_keys
 from mcptrace_analyzers.stats import LARGE
 from mcptrace_analyzers.units import format_quantity, role_of
@@ -80,17 +81,22 @@ def _column_summary(column: Column, role: str, top_n: int) -> ColumnSummary:
         described = stats.describe(column.values)
         if described is not None:
             count, low, p50, p90, p99, high, mean = described
+            given = {"p50": p50, "p90": p90, "p99": p99}
+            withheld = []
+            for label, q in PERCENTILES:
+                if count < stats.min_samples(q):
+                    given[label] = None
+                    withheld.append(f"{label}: needs >= {stats.min_samples(q)} values, has {count}")
             return ColumnSummary(
                 column=column.name,
                 unit=column.unit,
                 role=role,
                 count=count,
+                withheld=withheld,
                 min=low,
-                p50=p50,
-                p90=p90,
-                p99=p99,
                 max=high,
                 mean=mean,
+                **given,
             )
     total, distinct, common = stats.value_counts(column.values, column.numeric, top_n)
     top = [
@@ -141,7 +147,7 @@ def _is_failure(value: Any) -> bool:
 
 def _slow_tail(summary: ColumnSummary, slowest: list[dict[str, Any]]) -> list[Anomaly]:
     if not (
-        summary.p50 and summary.p99 and summary.count >= 20 and summary.p99 / summary.p50 >= SLOW_TAIL_RATIO
+        summary.p50 and summary.p99 and summary.p99 / summary.p50 >= SLOW_TAIL_RATIO  # p99: >= 100 values
     ):
         return []
     unit = summary.unit

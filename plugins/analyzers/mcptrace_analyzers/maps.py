@@ -1,169 +1,22 @@
-"""What the maps say: histogram statistics, top keys, time series, and their anomalies."""
+"""What the maps say: top keys, time series, and their anomalies (histograms: ``histograms``)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from itertools import pairwise
 from typing import Any
 
 from mcptrace_analyzers import stats
+from mcptrace_analyzers.histograms import PERCENTILES
+from mcptrace_analyzers.keys import display_key, subject
 from mcptrace_analyzers.units import format_quantity, unit_of
-from mcptrace_core.analysis import (
-    Anomaly,
-    Bucket,
-    Distribution,
-    KeyShare,
-    ParsedMap,
-    Series,
-    Snapshot,
-    TopKeys,
-)
+from mcptrace_core.analysis import Anomaly, Bucket, KeyShare, ParsedMap, Series, Snapshot, TopKeys
 from mcptrace_core.models import Severity
 
-MAX_HISTOGRAMS = 20
 MAX_SERIES_KEYS = 5
-LONG_TAIL_RATIO = 10
 DOMINANT_SHARE = 0.5
-ISOLATED_GAP = 2
-ISOLATED_SHARE = 0.05
 TREND_CHANGE, TREND_R2 = 0.2, 0.5
 MIN_SPIKE_POINTS, MIN_TREND_POINTS = 5, 5
 SPIKE_MIN_CHANGE = 0.5
-
-
-def display_key(key: str | None) -> str:
-    """A key for people: stack keys become 'frame0 <- frame1 <- ...' (innermost first)."""
-    if key is None:
-        return ""
-    if not key:
-        return "(empty)"
-    if "\n" not in key:
-        return key
-    frames = [frame.strip() for frame in key.split("\n") if frame.strip()]
-    return " <- ".join(frames[:4]) + (" <- ..." if len(frames) > 4 else "")
-
-
-def subject(name: str, key: str | None) -> str:
-    return name if key is None else f"{name}[{display_key(key)}]"
-
-
-# -- histograms --------------------------------------------------------------------------------
-
-
-def distributions(maps: list[ParsedMap]) -> Iterator[tuple[Distribution, list[Bucket]]]:
-    """Every histogram (the fullest keys first when a map has many), with its buckets."""
-    for parsed in maps:
-        if parsed.kind != "hist":
-            continue
-        entries = sorted(zip(parsed.keys, parsed.values), key=lambda entry: -sum(b.count for b in entry[1]))
-        for key, buckets in entries[:MAX_HISTOGRAMS]:
-            yield distribution(subject(parsed.name, key), unit_of(parsed.name), buckets), buckets
-
-
-def distribution(name: str, unit: str | None, buckets: list[Bucket]) -> Distribution:
-    filled = [bucket for bucket in buckets if bucket.count]
-    counts = [bucket.count for bucket in buckets]
-    modes = stats.bimodal(counts)
-    fullest = max(buckets, key=lambda bucket: bucket.count) if filled else None
-    return Distribution(
-        subject=name,
-        unit=unit,
-        count=sum(counts),
-        min=(filled[0].low if filled[0].low is not None else filled[0].high) if filled else None,
-        max=(filled[-1].high if filled[-1].high is not None else filled[-1].low) if filled else None,
-        mean=stats.mean(buckets),
-        p50=stats.percentile(buckets, 0.50),
-        p90=stats.percentile(buckets, 0.90),
-        p99=stats.percentile(buckets, 0.99),
-        mode=stats.bucket_label(fullest) if fullest else None,
-        modes=[stats.bucket_label(buckets[modes.first]), stats.bucket_label(buckets[modes.second])]
-        if modes
-        else [],
-        underflow=sum(bucket.count for bucket in buckets if bucket.low is None),
-        overflow=sum(bucket.count for bucket in buckets if bucket.high is None),
-    )
-
-
-def histogram_anomalies(dist: Distribution, buckets: list[Bucket]) -> list[Anomaly]:
-    found = []
-    unit, name = dist.unit, dist.subject
-    if dist.modes:
-        modes = stats.bimodal([bucket.count for bucket in buckets])
-        assert modes is not None
-        found.append(
-            Anomaly(
-                kind="bimodal",
-                severity=Severity.low,
-                subject=name,
-                message=f"{name} has two modes, {dist.modes[0]} and {dist.modes[1]} {unit or ''}: two populations "
-                "(e.g. cache hits and misses, fast and slow paths)".replace("  ", " "),
-                evidence={
-                    "modes": dist.modes,
-                    "counts": [buckets[modes.first].count, buckets[modes.second].count],
-                    "valley": stats.bucket_label(buckets[modes.valley]),
-                    "valley_count": buckets[modes.valley].count,
-                },
-            )
-        )
-    if dist.p50 and dist.p99 and dist.count >= 20 and dist.p99 / dist.p50 >= LONG_TAIL_RATIO:
-        found.append(
-            Anomaly(
-                kind="long_tail",
-                severity=Severity.medium,
-                subject=name,
-                message=f"{name}: p99 {format_quantity(dist.p99, unit)} is {dist.p99 / dist.p50:.0f}x the median "
-                f"{format_quantity(dist.p50, unit)}",
-                evidence={"p50": dist.p50, "p99": dist.p99, "ratio": round(dist.p99 / dist.p50, 1)},
-            )
-        )
-    isolated = _isolated_tail(buckets)
-    if isolated:
-        count = sum(bucket.count for bucket in isolated)
-        labels = [stats.bucket_label(bucket) for bucket in isolated if bucket.count]
-        found.append(
-            Anomaly(
-                kind="isolated_tail",
-                severity=Severity.medium,
-                subject=name,
-                message=f"{name}: {count} outliers ({count / dist.count:.1%}) in {', '.join(labels)}, "
-                f"far above the rest (empty buckets between)",
-                evidence={"buckets": labels, "count": count, "share": round(count / dist.count, 4)},
-            )
-        )
-    if dist.underflow:
-        found.append(
-            Anomaly(
-                kind="underflow",
-                severity=Severity.medium,
-                subject=name,
-                message=f"{name}: {dist.underflow} values below the lowest bucket (negative in hist()): a delta "
-                "computed without its start time, or a signed value",
-                evidence={"bucket": stats.bucket_label(buckets[0]), "count": dist.underflow},
-            )
-        )
-    if dist.overflow and dist.count:
-        found.append(
-            Anomaly(
-                kind="overflow",
-                severity=Severity.low,
-                subject=name,
-                message=f"{name}: {dist.overflow} values ({dist.overflow / dist.count:.1%}) above the lhist() maximum; "
-                "raise the maximum to see their spread",
-                evidence={"bucket": stats.bucket_label(buckets[-1]), "count": dist.overflow},
-            )
-        )
-    return found
-
-
-def _isolated_tail(buckets: list[Bucket]) -> list[Bucket]:
-    """Non-empty top buckets separated from the rest by >= 2 empty buckets and holding <= 5%."""
-    total = sum(bucket.count for bucket in buckets)
-    filled = [index for index, bucket in enumerate(buckets) if bucket.count]
-    for lower, upper in zip(reversed(filled[:-1]), reversed(filled[1:])):
-        if upper - lower - 1 >= ISOLATED_GAP:
-            tail = buckets[upper:]
-            return tail if sum(bucket.count for bucket in tail) <= ISOLATED_SHARE * total else []
-    return []
 
 
 # -- top keys ----------------------------------------------------------------------------------
@@ -256,18 +109,36 @@ def _map_series(name: str, labels: list[str], printed: list[ParsedMap | None]) -
         return []
     if kinds == {"hist"}:
         merged = [_merged_buckets(m) for m in printed]
-        p99 = [stats.percentile(b, 0.99) or 0.0 for b in merged]
+        cumulative = _cumulative_buckets(merged)
+        if cumulative:  # never cleared: what each interval added is the difference
+            merged = [merged[0]] + [_bucket_delta(a, b) for a, b in pairwise(merged)]
         counts = [float(sum(bucket.count for bucket in b)) for b in merged]
-        return [
-            make_series(f"{name} count", None, labels, counts),
-            make_series(f"{name} p99", unit_of(name), labels, p99),
-        ]
+        found = [make_series(f"{name} count", None, labels, counts, cumulative)]
+        fewest = min(int(count) for count in counts)
+        # the highest percentile every interval has the samples for (an estimate inside buckets)
+        label, q = next(((label, q) for label, q in reversed(PERCENTILES) if fewest >= stats.min_samples(q)), ("", 0))
+        if label:
+            values = [stats.percentile(b, q) or 0.0 for b in merged]
+            found.append(make_series(f"{name} {label}", unit_of(name), labels, values, cumulative))
+        return found
     per_key: dict[str | None, list[float]] = {}
+    width = len(printed)
     for index, parsed in enumerate(printed):
-        for key, value in zip(parsed.keys, parsed.values) if parsed else ():
-            size = value.average if parsed.kind == "stats" else entry_size(parsed.kind, value)
+        if parsed is None:
+            continue
+        if parsed.kind == "value":  # the common case, a loop without a call per entry
+            sizes: Any = ((k, v) for k, v in zip(parsed.keys, parsed.values) if type(v) is int or type(v) is float)
+        else:
+            sizes = (
+                (k, v.average if parsed.kind == "stats" else entry_size(parsed.kind, v))
+                for k, v in zip(parsed.keys, parsed.values)
+            )
+        for key, size in sizes:
             if size is not None:
-                per_key.setdefault(key, [0.0] * len(printed))[index] = size
+                column = per_key.get(key)
+                if column is None:
+                    column = per_key[key] = [0.0] * width
+                column[index] = size
     if not per_key:
         return []
     cumulative = kinds == {"value"} and _cumulative(list(per_key.values()))
@@ -294,6 +165,20 @@ def _merged_buckets(parsed: ParsedMap | None) -> list[Bucket]:
             merged[(bucket.low, bucket.high)] = merged.get((bucket.low, bucket.high), 0) + bucket.count
     order = sorted(merged, key=lambda bounds: float("-inf") if bounds[0] is None else bounds[0])
     return [Bucket(low, high, merged[(low, high)]) for low, high in order]
+
+
+def _cumulative_buckets(printouts: list[list[Bucket]]) -> bool:
+    """No bucket ever fell from one printout to the next and one grew: a histogram never cleared."""
+    columns: dict[tuple[float | None, float | None], list[float]] = {}
+    for index, buckets in enumerate(printouts):
+        for bucket in buckets:
+            columns.setdefault((bucket.low, bucket.high), [0.0] * len(printouts))[index] = bucket.count
+    return _cumulative(list(columns.values()))
+
+
+def _bucket_delta(before: list[Bucket], after: list[Bucket]) -> list[Bucket]:
+    old = {(bucket.low, bucket.high): bucket.count for bucket in before}
+    return [Bucket(b.low, b.high, b.count - old.get((b.low, b.high), 0)) for b in after]
 
 
 def _cumulative(columns: list[list[float]]) -> bool:
@@ -327,6 +212,9 @@ def make_series(
         max=max(values),
         trend=trend,
         change=round(change, 4),
+        withheld=[]
+        if len(values) >= max(MIN_SPIKE_POINTS, MIN_TREND_POINTS)
+        else [f"spikes and trends: need >= {max(MIN_SPIKE_POINTS, MIN_TREND_POINTS)} intervals, has {len(values)}"],
     )
 
 

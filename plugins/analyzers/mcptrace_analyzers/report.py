@@ -11,7 +11,7 @@ from collections.abc import Collection
 from dataclasses import dataclass, field, replace
 from typing import Literal, get_args
 
-from mcptrace_analyzers import events, maps
+from mcptrace_analyzers import events, histograms, maps, printouts
 from mcptrace_analyzers.gcpause import paused_gc
 from mcptrace_analyzers.units import format_quantity
 from mcptrace_core.analysis import (
@@ -19,7 +19,9 @@ from mcptrace_core.analysis import (
     Bucket,
     Distribution,
     EventTable,
+    MapPrintouts,
     ParsedMap,
+    Percentile,
     ParsedOutput,
     Series,
     TableSummary,
@@ -48,25 +50,38 @@ class Report:
     series: list[Series] = field(default_factory=list)
     tables: list[TableSummary] = field(default_factory=list)
     anomalies: list[Anomaly] = field(default_factory=list)
+    printouts: list[MapPrintouts] = field(default_factory=list)
+    maps: list[ParsedMap] = field(default_factory=list)
+    """The printout of each map the findings are about (the latest unless another was asked for)."""
 
 
 def build_report(
-    parsed: ParsedOutput, focus: Collection[str] = FOCUS_AREAS, top_n: int = 10, names: Collection[str] = ()
+    parsed: ParsedOutput,
+    focus: Collection[str] = FOCUS_AREAS,
+    top_n: int = 10,
+    names: Collection[str] = (),
+    printout: int | None = None,
 ) -> Report:
-    """Findings for the parts of ``parsed`` named by ``focus``; ``names`` keeps only those maps/columns."""
+    """Findings for the parts of ``parsed`` named by ``focus``; ``names`` keeps only those maps/columns;
+    ``printout`` picks which printout of each map (1 = the first, -1 or None = the latest)."""
     with paused_gc():
-        return _build_report(parsed, focus, top_n, names)
+        return _build_report(parsed, focus, top_n, names, printout)
 
 
-def _build_report(parsed: ParsedOutput, focus: Collection[str], top_n: int, names: Collection[str]) -> Report:
+def _build_report(
+    parsed: ParsedOutput, focus: Collection[str], top_n: int, names: Collection[str], printout: int | None
+) -> Report:
     report = Report()
-    chosen = [m for m in parsed.maps if _wanted(m.name, names)]
+    selected, where = printouts.select(parsed, printout)
+    chosen = [m for m in selected if _wanted(m.name, names)]
+    report.maps = selected
+    report.printouts = [p for p in printouts.summaries(parsed.snapshots, where) if _wanted(p.map, names)]
     found: list[Anomaly] = []
     if "distribution" in focus or "anomalies" in focus:
-        for dist, buckets in maps.distributions(chosen):
+        for dist, buckets in histograms.distributions(chosen, where):
             report.distributions.append(dist)
             report.buckets[dist.subject] = buckets
-            found.extend(maps.histogram_anomalies(dist, buckets))
+            found.extend(histograms.histogram_anomalies(dist, buckets))
     if "top" in focus or "anomalies" in focus:
         for trace_map in chosen:
             top = maps.top_keys(trace_map, top_n)
@@ -151,11 +166,24 @@ def summary_text(parsed: ParsedOutput, report: Report, max_lines: int = 24) -> s
     lines = []
     for dist in report.distributions[:6]:
         unit = dist.unit
-        line = (
-            f"{dist.subject}: n={dist.count}, p50 {format_quantity(dist.p50, unit)}, p90 "
-            f"{format_quantity(dist.p90, unit)}, p99 {format_quantity(dist.p99, unit)}, mode {dist.mode}"
-        )
+        where = f" (printout {dist.printout} of {dist.printouts})" if dist.printouts > 1 else ""
+        given = [
+            f"{label} {percentile_text(value, unit)}"
+            for label, value in (("p50", dist.p50), ("p90", dist.p90), ("p99", dist.p99))
+            if value is not None
+        ]
+        withheld = [reason.split(",")[0] for reason in dist.withheld if reason.startswith("p")]
+        if withheld:
+            given.append("withheld: " + "; ".join(withheld))
+        line = f"{dist.subject}{where}: n={dist.count}, " + ", ".join(given) + f", mode {dist.mode}"
         lines.append(line + (f", bimodal ({' and '.join(dist.modes)})" if dist.modes else ""))
+    for item in report.printouts:
+        if item.printouts > 1 and len(lines) < 12:
+            total = f", {format_quantity(item.total, None)} in all" if item.total is not None else ""
+            lines.append(
+                f"{item.map}: printed {item.printouts} times, {item.pattern.replace('_', '-')}{total}; "
+                f"the numbers are from printout {item.shown}"
+            )
     for top in report.top[:4]:
         leaders = ", ".join(
             f"{k.key[:40]} {format_quantity(k.value, top.unit)}"
@@ -187,6 +215,13 @@ def summary_text(parsed: ParsedOutput, report: Report, max_lines: int = 24) -> s
     if not lines:
         lines.append(f"nothing numeric recognised ({parsed.other_lines} plain lines)")
     return "\n".join(lines[:max_lines])
+
+
+def percentile_text(value: Percentile, unit: str | None) -> str:
+    """'in [600, 800) (~700 us)': the bucket is exact, the value inside it an estimate."""
+    if value.estimate is None:
+        return f"in {value.bucket}"
+    return f"in {value.bucket} (~{format_quantity(value.estimate, unit)})"
 
 
 def shown_maps(parsed_maps: list[ParsedMap], max_entries: int) -> tuple[list[TraceMap], int]:

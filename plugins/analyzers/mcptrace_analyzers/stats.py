@@ -1,8 +1,9 @@
 """Statistics of histograms, series and columns: pure functions over plain numbers.
 
-Histogram percentiles are estimated by linear interpolation inside the bucket that holds the rank
-(bpftrace keeps only bucket counts, so that is the best unbiased guess); an open-ended bucket gives
-its finite bound, and a one-value bucket ('[1]') its value. The mean uses bucket midpoints. Spikes use the robust z-score (median and MAD),
+A histogram percentile is the bucket that holds the rank, which the counts give exactly; the value
+inside it is estimated by linear interpolation (bpftrace keeps only bucket counts, so that is the
+best unbiased guess); an open-ended bucket gives its finite bound, and a one-value bucket ('[1]')
+its value. A quantile q is only given from 1/(1-q) samples on (``min_samples``). The mean uses bucket midpoints. Spikes use the robust z-score (median and MAD),
 which one huge outlier cannot hide behind, unlike the mean and standard deviation.
 """
 
@@ -39,8 +40,21 @@ def _size(value: float) -> str:
     return str(number)
 
 
+def min_samples(q: float) -> int:
+    """Samples a q-quantile needs to mean something: 1/(1-q), so that at least one sample lies at or
+    above it (p50: 2, p90: 10, p99: 100). Below that the 'p99' of a handful is just their maximum."""
+    return round(1 / (1 - q))
+
+
 def percentile(buckets: Sequence[Bucket], q: float) -> float | None:
-    """The q-quantile (0..1), interpolated linearly inside the bucket that holds rank q*N."""
+    """The q-quantile (0..1), interpolated linearly inside the bucket that holds rank q*N: an estimate."""
+    found = percentile_bucket(buckets, q)
+    return None if found is None else found[1]
+
+
+def percentile_bucket(buckets: Sequence[Bucket], q: float) -> tuple[Bucket, float | None] | None:
+    """The bucket that holds rank q*N (known exactly from the counts) and a value interpolated in it
+    (an estimate); None for an empty histogram."""
     total = sum(bucket.count for bucket in buckets)
     if total == 0:
         return None
@@ -50,14 +64,18 @@ def percentile(buckets: Sequence[Bucket], q: float) -> float | None:
         if bucket.count == 0:
             continue
         if seen + bucket.count >= rank:
-            if bucket.low is None or bucket.high is None:
-                return bucket.high if bucket.low is None else bucket.low
-            if bucket.high - bucket.low == 1:  # an integer bucket such as '[1]' holds one value
-                return bucket.low
-            return bucket.low + (bucket.high - bucket.low) * max(0.0, rank - seen) / bucket.count
+            return bucket, _inside(bucket, max(0.0, rank - seen))
         seen += bucket.count
     last = next(bucket for bucket in reversed(buckets) if bucket.count)
-    return last.high if last.high is not None else last.low
+    return last, last.high if last.high is not None else last.low
+
+
+def _inside(bucket: Bucket, rank: float) -> float | None:
+    if bucket.low is None or bucket.high is None:
+        return bucket.high if bucket.low is None else bucket.low
+    if bucket.high - bucket.low == 1:  # an integer bucket such as '[1]' holds one value
+        return bucket.low
+    return bucket.low + (bucket.high - bucket.low) * rank / bucket.count
 
 
 def mean(buckets: Sequence[Bucket]) -> float | None:

@@ -51,10 +51,10 @@ TILDES = re.compile(r"\s*~+\s*\Z")
 class _Hist:
     """A histogram being read: its map name, key and bucket rows so far."""
 
-    __slots__ = ("bcc", "buckets", "key", "name")
+    __slots__ = ("bcc", "buckets", "key", "line", "name")
 
-    def __init__(self, name: str, key: str | None, bcc: bool) -> None:
-        self.name, self.key, self.bcc = name, key, bcc
+    def __init__(self, name: str, key: str | None, bcc: bool, line: int) -> None:
+        self.name, self.key, self.bcc, self.line = name, key, bcc, line
         self.buckets: list[Bucket] = []
 
 
@@ -64,12 +64,12 @@ class TextParser(OutputStream):
 
     def __init__(self, kind: str) -> None:
         self.kind = kind
-        self.maps = MapCollector()
+        self.maps = MapCollector(text_ends_printouts=kind != "bcc")
         self.events = EventLines()
         self.lost_events = 0
         self.helper_errors: list[str] = []
         self._hist: _Hist | None = None
-        self._stack: tuple[str, list[str]] | None = None
+        self._stack: tuple[str, list[str], int] | None = None
         self._previous = ""
         self._skip_source = False
         self._warning: str | None = None
@@ -84,6 +84,11 @@ class TextParser(OutputStream):
         with paused_gc():
             self.feed(text.splitlines())
             return self.result()
+
+    def skip_to(self, line: int) -> None:
+        """Number the next line fed ``line``: lines of the output that were read elsewhere (JSON
+        events) still count, so positions stay those of the whole output."""
+        self._base = max(self._base, line)
 
     def feed(self, lines: Sequence[str]) -> None:
         if not isinstance(lines, list):
@@ -153,6 +158,7 @@ class TextParser(OutputStream):
         name: str | None = None
         keys: list[str | None] = []
         values: list[int] = []
+        first = index
         while self._stack is None and index < count:
             head, separator, number = lines[index].rpartition(": ")
             if not separator or head[:1] != "@":
@@ -168,13 +174,13 @@ class TextParser(OutputStream):
                 if not (map_name == "@" or map_name[1:].isidentifier()):
                     break
                 if keys:
-                    self.maps.extend(name, "value", keys, values)  # type: ignore[arg-type]
-                name, keys, values = map_name, [], []
+                    self.maps.extend(name, "value", keys, values, self._base + first)  # type: ignore[arg-type]
+                name, keys, values, first = map_name, [], [], index
             keys.append(key[:-1] if bracket else None)
             values.append(value)
             index += 1
         if keys:
-            self.maps.extend(name, "value", keys, values)  # type: ignore[arg-type]
+            self.maps.extend(name, "value", keys, values, self._base + first)  # type: ignore[arg-type]
         if index == start:  # this line needs the full state machine
             self._at = self._base + index
             self._line(lines[index])
@@ -237,41 +243,41 @@ class TextParser(OutputStream):
         if match is None:
             start = STACK_START.match(line)
             if start:
-                self._stack = (start.group(1), [])
+                self._stack = (start.group(1), [], self._at)
             else:
                 self._other(line)
             return
         name, key, value = match.groups()
-        self._entry(name, key, value.strip())
+        self._entry(name, key, value.strip(), self._at)
 
     def _stack_line(self, line: str) -> None:
         assert self._stack is not None
-        name, frames = self._stack
+        name, frames, at = self._stack
         if line.startswith("]"):
             self._stack = None
             value = line[1:].lstrip(":").strip()
-            self._entry(name, "\n" + "\n".join(frames) + "\n" if frames else "", value)
+            self._entry(name, "\n" + "\n".join(frames) + "\n" if frames else "", value, at)
         elif len(frames) < 256:
             frames.append(line.rstrip())
 
-    def _entry(self, name: str, key: str | None, value: str) -> None:
+    def _entry(self, name: str, key: str | None, value: str, at: int) -> None:
         if not value:  # a histogram follows (or an empty string value, decided when no row comes)
-            self._hist = _Hist(name, key, bcc=False)
+            self._hist = _Hist(name, key, bcc=False, line=at)
             return
         kind, parsed = map_value(value)
         if isinstance(parsed, StatsValue):
-            self.maps.entry(name, "stats", key, parsed)
+            self.maps.entry(name, "stats", key, parsed, at)
         else:
-            self.maps.entry(name, kind, key, parsed)  # type: ignore[arg-type]
+            self.maps.entry(name, kind, key, parsed, at)  # type: ignore[arg-type]
 
     def _close_hist(self) -> None:
         hist, self._hist = self._hist, None
         if hist is None:
             return
         if hist.buckets:
-            self.maps.entry(hist.name, "hist", hist.key, hist.buckets)
+            self.maps.entry(hist.name, "hist", hist.key, hist.buckets, hist.line)
         elif not hist.bcc:
-            self.maps.entry(hist.name, "value", hist.key, "")
+            self.maps.entry(hist.name, "value", hist.key, "", hist.line)
 
     # -- everything else -------------------------------------------------------------------------
 
@@ -283,16 +289,18 @@ class TextParser(OutputStream):
                 return
         if not text or TILDES.match(text):
             self.events.gap()
+            if not text:
+                self.maps.blank()
             return
         if "@" in text:
             embedded = EMBEDDED_MAP.match(text)
             if embedded:  # 'HH:MM:SS rate: @: 12' - printf without a newline, then print(@)
                 label = embedded.group(1)
-                self.maps.label(label, starts_interval=TIME_STAMP.match(label) is not None)
+                self.maps.label(label, TIME_STAMP.match(label) is not None, self._at)
                 self._map_line(embedded.group(2))
                 return
         if text[0] in "[0123456789" and TIME_STAMP.match(text):
-            self.maps.label(text, starts_interval=True)
+            self.maps.label(text, starts_interval=True, line=self._at)
             return
         header = BCC_HEADER.match(line)
         if header:  # keyed when the line before says which key: 'pid = 42 name', 'disk = sda'
@@ -300,7 +308,8 @@ class TextParser(OutputStream):
             if key:
                 self.events.take_back(self._previous)
             self.events.gap()
-            self._hist = _Hist(header.group(1), f"{key.group(1)}={key.group(2)}" if key else None, bcc=True)
+            key_text = f"{key.group(1)}={key.group(2)}" if key else None
+            self._hist = _Hist(header.group(1), key_text, bcc=True, line=self._at)
             return
         if self._notice(text):
             return

@@ -13,6 +13,7 @@ from mcptrace_analyzers.units import format_quantity
 from mcptrace_core.analysis import (
     Anomaly,
     Distribution,
+    MapPrintouts,
     ParsedMap,
     ParsedOutput,
     Series,
@@ -68,6 +69,14 @@ class AnalyzeInput(ToolInput):
         description="Only these maps or columns, e.g. ['@usecs', 'LAT(ms)']; all when empty.",
     )
     top_n: int = Field(10, ge=1, le=100, description="How many top keys and top column values to list.")
+    printout: int | None = Field(
+        None,
+        ge=-1_000_000,
+        le=1_000_000,
+        description="Which printout of each map to report when maps were printed several times (interval "
+        "print(), several runs): 1 = the first, 2 = the second, -1 = the latest (the default); maps printed "
+        "fewer times are left out. `printouts` lists them all.",
+    )
     chart: bool = Field(
         False, description="Also return a PNG chart of the histograms and time series, as MCP image content."
     )
@@ -76,6 +85,8 @@ class AnalyzeInput(ToolInput):
     def _one_source(self) -> AnalyzeInput:
         if (self.execution_id is None) == (self.output is None):
             raise ValueError("give exactly one of execution_id (a run) or output (the text to analyse)")
+        if self.printout == 0:
+            raise ValueError("printout counts from 1 (the first printout) or from -1 (the latest); 0 is neither")
         return self
 
 
@@ -83,12 +94,19 @@ class AnalyzeResult(ToolOutput):
     kind: str = Field(description="The output kind (the analyzer that parsed it).")
     source: str = Field(description="What was analysed: the run, or the size of the given text.")
     maps: list[TraceMap] = Field(
-        description=f"Parsed maps, at most {MAX_MAP_ENTRIES} entries each (the largest)."
+        description=f"Parsed maps (the printout reported: the latest by default), at most {MAX_MAP_ENTRIES} "
+        "entries each (the largest)."
     )
     maps_entries_omitted: int = Field(description="Map entries left out by that cap.")
+    printouts: list[MapPrintouts] = Field(
+        default_factory=list,
+        description="Every printout of every map (line, label, total), whether they are running totals "
+        "(cumulative) or per-interval amounts, and the total over the whole output.",
+    )
     stats: list[Distribution] = Field(
-        description="Histogram statistics: count, p50/p90/p99 (interpolated in "
-        "buckets), mean, mode, bimodality, units."
+        description="Histogram statistics of the printout reported: count, p50/p90/p99 as the bucket each falls "
+        "in with an interpolated estimate (withheld, with the reason, below 2/10/100 samples), mean, mode, "
+        "bimodality, units."
     )
     top: list[TopKeys] = Field(description="The largest keys of each keyed map with their share.")
     series: list[Series] = Field(description="Quantities of maps printed per interval, with trend.")
@@ -186,15 +204,20 @@ def _analyze(
             f"the {analyzer.name} analyzer could not parse this output: {type(error).__name__}: {error}"
         ) from None
     if run_maps:  # the run's structured maps survive the output cap that may have cut their text
-        parsed = replace(parsed, maps=[ParsedMap.from_trace_map(m) for m in run_maps])
+        lines = {m.name: m.line for m in parsed.maps}  # where their latest printout is in the text
+        structured = [ParsedMap.from_trace_map(m) for m in run_maps]
+        for trace_map in structured:
+            trace_map.line = lines.get(trace_map.name)
+        parsed = replace(parsed, maps=structured)
     parsed.lost_events = max(parsed.lost_events, run_lost)
-    report = build_report(parsed, set(args.focus_areas), args.top_n, args.names)
-    maps, omitted = shown_maps(parsed.maps, MAX_MAP_ENTRIES)
+    report = build_report(parsed, set(args.focus_areas), args.top_n, args.names, args.printout)
+    maps, omitted = shown_maps(report.maps, MAX_MAP_ENTRIES)
     result = AnalyzeResult(
         kind=parsed.kind,
         source=source,
         maps=maps,
         maps_entries_omitted=omitted,
+        printouts=report.printouts,
         stats=report.distributions,
         top=report.top,
         series=report.series,
@@ -214,7 +237,12 @@ def _attach_chart(result: AnalyzeResult, report: Report) -> None:
     from mcptrace_analyzers.chart import MAX_PANELS, render_png
 
     captions = {
-        d.subject: f"n={d.count}, p50 {format_quantity(d.p50, d.unit)}, p99 {format_quantity(d.p99, d.unit)}"
+        d.subject: f"n={d.count}"
+        + "".join(
+            f", {label} ~{format_quantity(value.estimate, d.unit)}"
+            for label, value in (("p50", d.p50), ("p99", d.p99))
+            if value is not None
+        )
         for d in report.distributions
     }
     histograms = {name: (buckets, captions[name]) for name, buckets in report.buckets.items()}
