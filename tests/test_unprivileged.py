@@ -86,6 +86,11 @@ async def test_without_privilege_doctor_and_bpf_info_say_what_works_and_the_fix(
     bcc = {check["name"]: check for check in report["backends"]["bcc"]}
     assert not bcc["privilege"]["ok"] and f"--user {user.name}" in bcc["privilege"]["fix"]
 
+    not_root = user.run("setup", "sudo", "--user", user.name)
+    assert not_root.returncode != 0 and "needs root" in not_root.stderr and "Traceback" not in not_root.stderr
+    installed = user.run("install", "claude-code", "--path", str(user.home / "mcp.json"))
+    assert installed.returncode == 0 and f"setup sudo --user {user.name}" in installed.stderr
+
     async with Client(user.server()) as client:
         info = await call(client, "bpf_info", {})
         assert info["root"] is False and info["bpftrace_path"]
