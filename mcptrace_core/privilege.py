@@ -8,8 +8,8 @@ never through a shell.
 
 from __future__ import annotations
 
-import getpass
 import os
+import pwd
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,10 +39,10 @@ def is_root() -> bool:
 
 
 def user_name() -> str:
-    """The name of the user this process runs as (the uid when it has no name)."""
+    """The name of the user this process runs as, from its uid (not $USER, which anyone can set)."""
     try:
-        return getpass.getuser()
-    except (KeyError, OSError):
+        return pwd.getpwuid(os.geteuid()).pw_name
+    except KeyError:
         return str(os.geteuid())
 
 

@@ -194,6 +194,8 @@ def write_user_config(user: pwd.struct_passwd, path: Path, bpftrace_path: str | 
             os.setgid(user.pw_gid)
             os.setuid(user.pw_uid)
             current: dict[str, Any] = {}
+            if not enable and not path.exists():
+                os._exit(0)  # nothing to take out
             if path.exists():
                 current = tomllib.loads(path.read_text(encoding="utf-8"))
                 shutil.copy2(path, path.with_name(path.name + ".bak"))

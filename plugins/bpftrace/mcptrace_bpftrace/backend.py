@@ -126,7 +126,7 @@ class BpftraceBackend(Backend):
                               fix="apt-get install -y bpftrace (or set bpftrace.path)")]
         privilege = await self._privilege_check()
         checks.append(privilege)
-        root = host.tracefs_mounted()
+        root = host.tracefs_root() or host.tracefs_mounted()
         readable = "" if root is None or host.tracefs_root() else " (readable by root only; bpftrace reads it for you)"
         checks.append(HostCheck(
             name="tracefs mounted", ok=root is not None, detail=f"{root}{readable}" if root else "not mounted",

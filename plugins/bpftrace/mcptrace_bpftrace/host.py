@@ -49,7 +49,7 @@ def tracefs_mounted() -> Path | None:
     """Where tracefs is mounted, read from /proc/mounts (needs no privilege); None when it is not."""
     try:
         with open("/proc/mounts", encoding="utf-8") as mounts:
-            points = {fields.split()[1] for fields in mounts if len(fields.split()) > 2 and fields.split()[2] == "tracefs"}
+            points = {fields[1] for fields in map(str.split, mounts) if len(fields) > 2 and fields[2] == "tracefs"}
     except OSError:
         return None
     return next((root for root in TRACEFS_MOUNTS if str(root) in points), None)

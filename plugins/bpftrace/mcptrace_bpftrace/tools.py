@@ -85,7 +85,7 @@ async def bpf_info(call: ToolCall, args: BpfInfoInput) -> HostReport:
         bpftrace_version=".".join(map(str, bpftrace.version)) if bpftrace else None,
         kernel_release=platform.release(),
         btf=host.BTF_VMLINUX.exists(),
-        tracefs=str(host.tracefs_mounted()) if host.tracefs_mounted() else None,
+        tracefs=str(tracefs) if (tracefs := host.tracefs_root() or host.tracefs_mounted()) else None,
         debugfs_mounted="debugfs" in host.mounted_filesystems(),
         root=is_root(),
         privilege_prefix=list(call.services.settings.privilege.prefix),
