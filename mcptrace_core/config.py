@@ -69,7 +69,9 @@ class RunSettings(Section):
         8 * 1024 * 1024, ge=64 * 1024, description="Bytes of output kept per run (head and tail)."
     )
     max_line_bytes: int = Field(4096, ge=80, description="A longer output line is cut and marked.")
-    max_program_bytes: int = Field(64 * 1024, ge=256, description="Largest program accepted, in bytes.")
+    max_program_bytes: int = Field(
+        64 * 1024, ge=256, le=256 * 1024, description="Largest program accepted, in bytes (at most 262144)."
+    )
     keep_finished_s: float = Field(3600.0, ge=0, description="How long a finished run stays queryable.")
 
     @field_validator("max_timeout_s")

@@ -2,14 +2,38 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import copy
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated, Any
 
-from typing import Any
+from pydantic import AfterValidator, AliasChoices, BaseModel, BeforeValidator, Field
+from pydantic.fields import FieldInfo
 
-from pydantic import AfterValidator, BeforeValidator, Field
+if TYPE_CHECKING:
+    from mcptrace_core.config import Settings
 
 MAX_PROGRAM_CHARS = 256 * 1024
-"""A hard ceiling for the schema; the configured runs.max_program_bytes is usually lower."""
+"""A hard ceiling the model checks before anything else reads the text; the schema advertises the
+configured runs.max_program_bytes (see ConfigLimit), which is what a run enforces."""
+
+
+@dataclass(frozen=True)
+class ConfigLimit:
+    """Marks a field whose bound is a setting: the advertised schema carries the effective value.
+
+    A static bound in the model would promise what the server refuses (a 86,400 s timeout when
+    runs.max_timeout_s is 600), so the schema a client sees is rewritten from the settings in force
+    by ``effective_input_schema``; the run checks the same setting.
+    """
+
+    keyword: str
+    """The JSON-schema keyword: 'maximum' or 'maxLength'."""
+    setting: str
+    """The dotted settings key, e.g. 'runs.max_timeout_s'."""
+
+    def value(self, settings: Settings) -> Any:
+        section, key = self.setting.split(".")
+        return getattr(getattr(settings, section), key)
 
 
 def _utf8(value: Any) -> Any:
@@ -32,10 +56,57 @@ def _clean_program(text: str) -> str:
 
 ProgramText = Annotated[
     str,
-    Field(min_length=1, max_length=MAX_PROGRAM_CHARS, description="bpftrace program source."),
+    Field(
+        min_length=1, max_length=MAX_PROGRAM_CHARS,
+        description="bpftrace program source (at most runs.max_program_bytes bytes of UTF-8).",
+    ),
     BeforeValidator(_utf8),
     AfterValidator(_clean_program),
+    ConfigLimit("maxLength", "runs.max_program_bytes"),
 ]
+
+RunTimeout = Annotated[float | None, ConfigLimit("maximum", "runs.max_timeout_s")]
+"""A run's duration in seconds; bounded by runs.max_timeout_s (declare it with ``timeout_field``)."""
+
+
+def timeout_field(description: str) -> Any:
+    """The ``timeout_s`` field of a tool that runs something; ``timeout`` is accepted too, as MCPtrace
+    and the seed plans call it, so a caller switching over is not refused on its first call."""
+    return Field(
+        None, gt=0, validation_alias=AliasChoices("timeout_s", "timeout"),
+        description=f"{description} Default from config (runs.default_timeout_s). Also accepted as `timeout`.",
+    )
+
+
+def effective_input_schema(model: type[BaseModel], settings: Settings) -> dict[str, Any]:
+    """The model's JSON schema with every ConfigLimit bound set to its value in ``settings``."""
+    schema = model.model_json_schema()
+    properties = schema.get("properties", {})
+    for name, field in model.model_fields.items():
+        limits = [item for item in field.metadata if isinstance(item, ConfigLimit)]
+        key = _schema_name(name, field)
+        if not limits or key not in properties:
+            continue
+        prop = properties[key] = copy.deepcopy(properties[key])
+        for limit in limits:
+            value = limit.value(settings)
+            for target in _typed_branches(prop):
+                target[limit.keyword] = int(value) if float(value).is_integer() else value
+    return schema
+
+
+def _schema_name(name: str, field: FieldInfo) -> str:
+    alias = field.validation_alias
+    if isinstance(alias, AliasChoices) and isinstance(alias.choices[0], str):
+        return alias.choices[0]
+    return alias if isinstance(alias, str) else (field.alias or name)
+
+
+def _typed_branches(prop: dict[str, Any]) -> list[dict[str, Any]]:
+    """Where a bound goes: the property itself, or each non-null branch of an optional (anyOf)."""
+    if "anyOf" in prop:
+        return [branch for branch in prop["anyOf"] if branch.get("type") != "null"]
+    return [prop]
 
 
 def _clean_pattern(text: str) -> str:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 if TYPE_CHECKING:
     from mcptrace_core.analysis import ParsedOutput
     from mcptrace_core.models import Example, HostCheck, Severity
+    from mcptrace_core.privilege import PrivilegedCommands
     from mcptrace_core.program.ir import Program
     from mcptrace_core.safety.engine import RuleContext
     from mcptrace_core.safety.models import Finding, ToolRun
@@ -33,6 +34,14 @@ class Backend(ABC):
     @abstractmethod
     async def doctor(self) -> list[HostCheck]:
         """Check what this backend needs on this host; each failed check carries the exact fix."""
+
+    def privileged_commands(self) -> PrivilegedCommands:
+        """What this backend runs through the privilege prefix, for ``mcptrace setup sudo``'s rule: the
+        exact executables (nothing that could start another program of the caller's choosing) and the
+        environment variables that must reach them. A backend that needs no root returns the default."""
+        from mcptrace_core.privilege import PrivilegedCommands
+
+        return PrivilegedCommands()
 
 
 class SafetyRule(ABC):

@@ -17,6 +17,8 @@ import mcp_types as types
 from mcp.server import Server
 from mcp.shared.exceptions import MCPError
 
+from mcptrace_core.config import Settings
+from mcptrace_core.inputs import effective_input_schema
 from mcptrace_core.logging import get_logger
 from mcptrace_core.resources import PromptSpec, ResourceNotFound, ResourceSpec, ResourceTemplateSpec, read_resource
 from mcptrace_core.services import Services
@@ -41,7 +43,7 @@ Programs run as root on this host: prefer tracepoints, filter hot probes, keep t
 def build_server(services: Services) -> Server[Any]:
     """An MCP server exposing every tool in the registry."""
     specs = {spec.name: spec for spec in services.registry.tools}
-    listed = [_describe(spec) for spec in specs.values()]
+    listed = [_describe(spec, services.settings) for spec in specs.values()]
 
     async def on_list_tools(ctx: Any, params: types.PaginatedRequestParams | None) -> types.ListToolsResult:
         return types.ListToolsResult(tools=listed)
@@ -164,12 +166,12 @@ def error_result(message: str) -> types.CallToolResult:
     return types.CallToolResult(content=[types.TextContent(type="text", text=message)], is_error=True)
 
 
-def _describe(spec: ToolSpec) -> types.Tool:
+def _describe(spec: ToolSpec, settings: Settings) -> types.Tool:
     return types.Tool(
         name=spec.name,
         title=spec.title,
         description=spec.description,
-        input_schema=spec.input_model.model_json_schema(),
+        input_schema=effective_input_schema(spec.input_model, settings),  # limits as configured
         output_schema=spec.output_model.model_json_schema(),
         annotations=types.ToolAnnotations(
             title=spec.title,

@@ -8,7 +8,7 @@ from tests.conftest import requires_bpftrace
 
 pytestmark = pytest.mark.anyio
 
-READ_ONLY = {
+READ_ONLY = {"list_helpers", 
     "bpf_info", "list_probes", "get_result", "list_executions", "validate_program", "list_bcc_tools", "discover_probes",
     "list_templates", "generate_from_template", "search_history", "analyze_output",
     "search_examples", "find_capabilities",

@@ -154,3 +154,22 @@ async def test_children_die_with_the_server_even_when_it_is_killed(tmp_path: Pat
     await process.wait()
     await _until(lambda: not _alive(child))
     assert os.getpid()  # the test process itself is untouched
+
+
+async def test_after_the_grace_period_sigterm_comes_before_sigkill() -> None:
+    """Behind sudo, SIGKILL reaches sudo alone; SIGTERM is what sudo passes on to the tracer running as root."""
+    code = (
+        "import signal, sys, time\n"
+        "signal.signal(signal.SIGINT, signal.SIG_IGN)\n"
+        "def ended(*_):\n"
+        "    print('SIGTERM reached the child', flush=True); sys.exit(0)\n"
+        "signal.signal(signal.SIGTERM, ended)\n"
+        "print('ready', flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    manager = RunManager(RunSettings())
+    run = await manager.start(_spec(code, grace=0.5))
+    await _until(lambda: run.output.total >= 1)
+    await manager.stop(run.id)
+    assert run.status is RunStatus.killed
+    assert "SIGTERM reached the child" in run.output.page(0, 10).lines

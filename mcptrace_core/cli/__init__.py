@@ -20,6 +20,7 @@ from mcptrace_core.cli.install import install
 from mcptrace_core.cli.run import run
 from mcptrace_core.cli.search_cmd import index, search
 from mcptrace_core.cli.serve import serve
+from mcptrace_core.cli.setup import setup
 from mcptrace_core.cli.validate import validate
 from mcptrace_core.cli.templates import templates
 
@@ -39,7 +40,7 @@ def cli(ctx: click.Context, config_file: str | None, log_level: str | None) -> N
 
 for command in (
     serve, doctor, probes, discover, search, index, validate, run, analyze, templates, bcc, history, plugins, config,
-    install, examples,
+    install, setup, examples,
 ):
     cli.add_command(command)
 

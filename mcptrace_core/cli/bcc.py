@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from mcptrace_core.cli.common import CliState, emit, fail, json_option, run_async
-from mcptrace_core.cli.data import call
+from mcptrace_core.cli.data import answered_yes, call
 from mcptrace_core.cli.run import start_and_stream
 from mcptrace_core.services import Services
 from mcptrace_core.tools import ToolError
@@ -71,9 +71,10 @@ async def run_tool(
 ) -> None:
     """Run the BCC tool TOOL with checked arguments, streaming its output.
 
-    Arguments go through the same checks as the exec_bcc_tool MCP tool: known options only, typed
-    values, never a shell; the safety policy applies as to exec_bcc_tool, and when it asks for
-    confirmation you are asked on the terminal (or say yes up front with --confirm). Ctrl-C stops the tool the way stop_execution does (it prints its summary).
+    Arguments go through the same checks as a run an assistant starts: known options only, typed
+    values, never a shell; the safety policy applies, and when it asks for confirmation you are asked
+    on the terminal (or say yes up front with --confirm). Ctrl-C stops the tool with SIGINT, so it prints
+    its summary.
     With --json, one JSON document at the end: lines, tables parsed into rows, histograms as buckets.
 
     \b
@@ -87,15 +88,8 @@ async def run_tool(
         fail(str(error), as_json)
         return
     services = Services.create(state.settings())
-    await start_and_stream(services, "exec_bcc_tool", as_json, ask_user=_answered_yes if confirm else None,
+    await start_and_stream(services, "exec_bcc_tool", as_json, ask_user=answered_yes if confirm else None,
                            tool_name=tool, arguments=arguments, timeout_s=timeout_s)
-
-
-async def _answered_yes(question: str) -> bool:
-    """The person running the command confirmed with --confirm: show what they agreed to."""
-    click.echo(question, err=True)
-    click.echo("yes (--confirm)", err=True)
-    return True
 
 
 def _pair(text: str) -> tuple[str, Any]:

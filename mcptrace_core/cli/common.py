@@ -25,14 +25,18 @@ class CliState:
     log_level: str | None
     overrides: dict[str, Any] = field(default_factory=dict)
 
-    def settings(self, serving: bool = False, **overrides: Any) -> Settings:
-        """Load the settings (flags on top) and configure logging; exit with the error on bad config."""
+    def settings(self, serving: bool = False, quiet: bool = True, **overrides: Any) -> Settings:
+        """Load the settings (flags on top) and configure logging; exit with the error on bad config.
+
+        ``quiet`` (for every command but ``serve``) logs warnings only, unless --log-level says otherwise;
+        ``config show`` turns it off to show the configured level.
+        """
         merged = dict(self.overrides)
         for section, values in overrides.items():
             merged[section] = {**merged.get(section, {}), **values}
         if self.log_level:
             merged.setdefault("logging", {})["level"] = self.log_level
-        elif not serving:  # an interactive command shows its result, not the run manager's chatter
+        elif not serving and quiet:  # an interactive command shows its result, not the run manager's chatter
             merged.setdefault("logging", {}).setdefault("level", "warning")
         try:
             settings = load_settings(Path(self.config_file) if self.config_file else None, merged)
@@ -61,6 +65,8 @@ def global_options(function: F) -> F:
 
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print exactly one JSON document on stdout.")
+program_argument = click.argument("source", metavar="SOURCE")
+"""A program file, or - for stdin; read with read_program so that a missing file is reported like any error."""
 
 
 def emit(data: Any, text: str, as_json: bool) -> None:
@@ -80,12 +86,21 @@ def fail(message: str, as_json: bool, code: int = 1) -> NoReturn:
     sys.exit(code)
 
 
-def read_program(source: Any, as_json: bool) -> str:
-    """The program text of a click.File("rb") argument; exits with the error when it is not UTF-8."""
+def read_program(source: str, as_json: bool) -> str:
+    """The program text in the file ``source`` (``-``: stdin); exits with the error, as JSON under --json,
+    when it cannot be read or is not UTF-8."""
     try:
-        return str(source.read().decode("utf-8"))
+        if source == "-":
+            data = sys.stdin.buffer.read()
+        else:
+            with open(source, "rb") as handle:
+                data = handle.read()
+    except OSError as error:
+        fail(f"{source}: {error.strerror or error}", as_json)
+    try:
+        return data.decode("utf-8")
     except UnicodeDecodeError as error:
-        fail(f"{source.name}: not valid UTF-8 at byte {error.start}", as_json)
+        fail(f"{source}: not valid UTF-8 at byte {error.start}", as_json)
 
 
 def run_async(function: Callable[..., Coroutine[Any, Any, Any]]) -> Callable[..., Any]:

@@ -37,7 +37,7 @@ def show(state: CliState, as_json: bool) -> None:
     """Show the effective settings (file, environment and flags applied; secrets masked)."""
     import tomli_w
 
-    settings = state.settings()
+    settings = state.settings(quiet=False)  # the level the file and environment set, not the CLI's quiet one
     data = settings_as_dict(settings)
     source = state.config_file or user_config_path()
     text = f"# effective settings (config file: {source})\n" + tomli_w.dumps(_without_none(data))

@@ -34,6 +34,13 @@ def terminal_confirmation() -> ConfirmFn | None:
     return ask
 
 
+async def answered_yes(question: str) -> bool:
+    """The person running the command confirmed with --confirm: show what they agreed to."""
+    click.echo(question, err=True)
+    click.echo("yes (--confirm)", err=True)
+    return True
+
+
 @click.command()
 @json_option
 @click.pass_obj

@@ -35,8 +35,8 @@ def claude_desktop_config_path() -> Path:
     return Path.home() / ".config" / "Claude" / "claude_desktop_config.json"
 
 
-def merge_server(path: Path, entry: dict[str, Any]) -> dict[str, Any]:
-    """The client config at ``path`` with our server added or replaced; other servers are kept."""
+def read_config(path: Path) -> dict[str, Any]:
+    """The client config at ``path`` (empty when there is none), with its mcpServers object."""
     data: dict[str, Any] = {}
     if path.exists():
         try:
@@ -45,11 +45,53 @@ def merge_server(path: Path, entry: dict[str, Any]) -> dict[str, Any]:
             raise click.ClickException(f"{path} is not valid JSON ({error}); fix it or use --print") from None
         if not isinstance(data, dict):
             raise click.ClickException(f"{path} does not hold a JSON object; fix it or use --print")
-    servers = data.setdefault("mcpServers", {})
-    if not isinstance(servers, dict):
+    if not isinstance(data.setdefault("mcpServers", {}), dict):
         raise click.ClickException(f"{path}: mcpServers is not an object; fix it or use --print")
-    servers[SERVER_NAME] = entry
     return data
+
+
+def merge_server(path: Path, entry: dict[str, Any]) -> dict[str, Any]:
+    """The client config at ``path`` with our server added or replaced; other servers are kept."""
+    data = read_config(path)
+    data["mcpServers"][SERVER_NAME] = entry
+    return data
+
+
+def remove_server(path: Path) -> dict[str, Any] | None:
+    """The client config at ``path`` without our server; None when it holds none (nothing to undo)."""
+    data = read_config(path)
+    return data if data["mcpServers"].pop(SERVER_NAME, None) is not None else None
+
+
+def write_config(target: Path, data: dict[str, Any], private: bool = False) -> None:
+    """Write the client config, keeping the previous file as *.bak; ``private``: it holds a bearer token, so
+    it is made 0600 before anything is written."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if target.exists():
+        shutil.copy2(target, target.with_name(target.name + ".bak"))
+    if private:
+        target.touch(mode=0o600)
+        target.chmod(0o600)
+    target.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+
+
+def privilege_advice(command: str) -> str | None:
+    """What a user who is not root still needs before the client's server can trace; None when nothing."""
+    from mcptrace_core.config import ConfigError, load_settings
+    from mcptrace_core.privilege import is_root, user_name
+
+    if is_root():
+        return None
+    try:
+        if load_settings().privilege.prefix:
+            return None
+    except ConfigError as error:
+        return f"your mcptrace config is invalid ({error}); fix it, then run `mcptrace doctor`"
+    return (
+        f"the client runs mcptrace as {user_name()}, and tracing needs root: have an administrator run "
+        f"`sudo {command} setup sudo --user {user_name()}` (a sudoers rule for bpftrace and the BCC tools "
+        "only), then check with `mcptrace doctor`"
+    )
 
 
 @click.command()
@@ -57,30 +99,39 @@ def merge_server(path: Path, entry: dict[str, Any]) -> dict[str, Any]:
 @click.option("--transport", type=click.Choice(["stdio", "http"]), default="stdio", show_default=True,
               help="http: point the client at `mcptrace serve --transport http`, with the bearer token.")
 @click.option("--print", "print_only", is_flag=True, help="Print the configuration instead of writing it.")
+@click.option("--remove", is_flag=True, help="Take mcptrace out of the client's configuration again.")
 @click.option("--path", type=click.Path(dir_okay=False), default=None,
               help="Config file to write (default: Claude Desktop's config, or ./.mcp.json for Claude Code).")
 @click.pass_obj
-def install(state: Any, client: str, transport: str, print_only: bool, path: str | None) -> None:
-    """Add mcptrace to Claude Desktop or Claude Code.
+def install(state: Any, client: str, transport: str, print_only: bool, remove: bool, path: str | None) -> None:
+    """Add mcptrace to Claude Desktop or Claude Code (or, with --remove, take it out).
 
     claude-desktop merges an `mcptrace` entry into claude_desktop_config.json; claude-code writes the
     project-scoped .mcp.json in the current directory (equivalent: `claude mcp add mcptrace -- mcptrace
-    serve`). Other servers in the file are kept and the previous file is saved as *.bak.
+    serve`). Other servers in the file are kept and the previous file is saved as *.bak. Clients run the
+    server as you: when you are not root, it says how to get tracing rights (`mcptrace setup sudo`).
     """
     entry = server_entry() if transport == "stdio" else http_entry(state)
     default = claude_desktop_config_path() if client == "claude-desktop" else Path.cwd() / ".mcp.json"
     target = Path(path) if path else default
+    if remove:
+        data = remove_server(target)
+        if data is None:
+            click.echo(f"{target} has no {SERVER_NAME} entry; nothing to remove")
+            return
+        if print_only:
+            click.echo(json.dumps(data, indent=2))
+            return
+        write_config(target, data)
+        click.echo(f"removed {SERVER_NAME} from {target} (previous file: {target.name}.bak); restart {client}")
+        return
     if print_only:
         click.echo(json.dumps({"mcpServers": {SERVER_NAME: entry}}, indent=2))
         if client == "claude-code":
             click.echo(f"# or: claude mcp add {SERVER_NAME} -- {entry['command']} serve", err=True)
         return
-    data = merge_server(target, entry)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    if target.exists():
-        shutil.copy2(target, target.with_name(target.name + ".bak"))
-    if transport == "http":  # the file is going to hold the token: private before anything is written
-        target.touch(mode=0o600)
-        target.chmod(0o600)
-    target.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    write_config(target, merge_server(target, entry), private=transport == "http")
     click.echo(f"added {SERVER_NAME} to {target}; restart {client} to pick it up")
+    advice = privilege_advice(entry["command"]) if transport == "stdio" else None
+    if advice:
+        click.echo(f"note: {advice}", err=True)

@@ -9,8 +9,8 @@ from typing import Any
 
 import click
 
-from mcptrace_core.cli.common import CliState, emit, fail, json_option, read_program, run_async
-from mcptrace_core.cli.data import call, terminal_confirmation
+from mcptrace_core.cli.common import CliState, emit, fail, json_option, program_argument, read_program, run_async
+from mcptrace_core.cli.data import answered_yes, call, terminal_confirmation
 from mcptrace_core.runs.models import RunStatus
 from mcptrace_core.runs.results import execution_result
 from mcptrace_core.services import Services
@@ -20,20 +20,23 @@ PAGE_LINES = 1000
 
 
 @click.command()
-@click.argument("source", type=click.File("rb"))
+@program_argument
 @click.option("--timeout", "timeout_s", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Stop after this many seconds (default from config: runs.default_timeout_s).")
+@click.option("--confirm", is_flag=True,
+              help="Answer yes yourself, up front, when the safety policy asks to confirm the program (otherwise "
+              "you are asked on the terminal; without a terminal the run is refused).")
 @json_option
 @click.pass_obj
 @run_async
-async def run(state: CliState, source: click.utils.LazyFile, timeout_s: float | None, as_json: bool) -> None:
+async def run(state: CliState, source: str, timeout_s: float | None, confirm: bool, as_json: bool) -> None:
     """Run the bpftrace program in SOURCE (a file, or - for stdin) and stream its output.
 
-    The program is validated first, as exec_program does; when the safety policy wants confirmation
-    you are asked on the terminal (with the program read from stdin there is no one to ask, so it is
-    refused). Ctrl-C stops the program the way stop_execution does: bpftrace gets SIGINT and prints its maps,
-    which are shown before the command exits. The exit status is 0 when the program completed or was
-    stopped, 1 when it failed.
+    The program is validated first, as a run from an assistant is; when the safety policy wants
+    confirmation you are asked on the terminal (with the program read from stdin there is no one to
+    ask, so it is refused), or --confirm answers yes up front. Ctrl-C stops the program: bpftrace gets
+    SIGINT and prints its maps, which are shown before the command exits. The exit status is 0 when the
+    program completed or was stopped, 1 when it failed.
 
     \b
     Example:
@@ -41,7 +44,8 @@ async def run(state: CliState, source: click.utils.LazyFile, timeout_s: float | 
     """
     program = read_program(source, as_json)
     services = Services.create(state.settings())
-    await start_and_stream(services, "exec_program", as_json, program=program, timeout_s=timeout_s)
+    await start_and_stream(services, "exec_program", as_json, ask_user=answered_yes if confirm else None,
+                           program=program, timeout_s=timeout_s)
 
 
 async def start_and_stream(

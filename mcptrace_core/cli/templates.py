@@ -99,9 +99,22 @@ async def render(state: CliState, name: str, assignments: tuple[str, ...], no_ch
         emit(result.model_dump(mode="json"), "", as_json=True)
     else:
         click.echo(result.program, nl=False)  # type: ignore[attr-defined]
-        click.echo(result.report_text(), err=True)  # type: ignore[attr-defined]
+        for_terminal = result.model_copy(update={"next_step": _next_step(validation)})
+        click.echo(for_terminal.report_text(), err=True)  # type: ignore[attr-defined]
     refused = validation is not None and (not validation.valid or validation.verdict == "block")
     sys.exit(1 if refused else 0)
+
+
+def _next_step(validation: Any) -> str:
+    """What to do next, in commands (the tool's own text names MCP tools, which a terminal user cannot call)."""
+    if validation is not None and not validation.valid:
+        return "fix the parameters named in the errors (`mcptrace probes PATTERN` finds real probe names)"
+    if validation is not None and validation.verdict == "block":
+        return "the safety policy blocks this program (see the findings): choose other parameters"
+    if validation is not None and validation.verdict == "confirm":
+        return ("save it to a file and run `mcptrace run FILE`: the safety policy asks you to confirm it first "
+                "(--confirm answers yes up front)")
+    return "run it: pipe it into `mcptrace run - --timeout 10`"
 
 
 def _example(schema: dict[str, Any]) -> Any:

@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from mcptrace_core.cli.common import CliState, emit, fail, json_option, read_program, run_async
+from mcptrace_core.cli.common import CliState, emit, fail, json_option, program_argument, read_program, run_async
 from mcptrace_core.cli.data import call
 from mcptrace_core.services import Services
 from mcptrace_core.tools import ToolError
@@ -16,7 +16,7 @@ EXIT_BLOCKED = 2
 
 
 @click.command()
-@click.argument("source", type=click.File("rb"))
+@program_argument
 @click.option("--level", "safety_level", default=None, metavar="POLICY",
               help="Safety policy: strict, standard, permissive or a plugin's (default: safety.level).")
 @click.option("--timeout", "timeout_s", type=click.FloatRange(min=0, min_open=True), default=None,
@@ -24,7 +24,7 @@ EXIT_BLOCKED = 2
 @json_option
 @click.pass_obj
 @run_async
-async def validate(state: CliState, source: click.utils.LazyFile, safety_level: str | None,
+async def validate(state: CliState, source: str, safety_level: str | None,
                    timeout_s: float | None, as_json: bool) -> None:
     """Validate the bpftrace program in SOURCE (a file, or - for stdin) without running it.
 

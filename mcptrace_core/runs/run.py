@@ -30,6 +30,8 @@ STDERR_MAX_BYTES = 128 * 1024
 DRAIN_TIMEOUT_S = 2.0
 INTERRUPT_RECHECK_S = 0.5
 READY_RECHECK_S = 0.05
+TERM_GRACE_S = 3.0
+"""After the grace period, how long SIGTERM has before SIGKILL."""
 
 
 class Run:
@@ -184,6 +186,13 @@ class Run:
                     send_signal(self._process, signal.SIGINT)
         self._killed = True
         self.stop_note = f"{self.stop_note}; no exit {grace_s:.1f} s after SIGINT, process group killed"
+        # Behind sudo the leader is sudo: SIGKILL would end sudo alone and leave the tracer running as root,
+        # out of our reach. sudo passes SIGTERM on, so the tracer gets that first.
+        send_signal(self._process, signal.SIGTERM)
+        try:
+            await asyncio.wait_for(self._exited.wait(), TERM_GRACE_S)
+        except TimeoutError:
+            pass
         kill_group(self._process.pid)
 
     def _settle(self) -> None:

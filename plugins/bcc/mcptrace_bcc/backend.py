@@ -11,14 +11,14 @@ from typing import Any, ClassVar
 from mcptrace_bcc import probe
 from mcptrace_bcc.arguments import Invocation
 from mcptrace_bcc.capabilities import tool_capabilities
-from mcptrace_bcc.catalog import BccCatalog, BccTool, Progress
+from mcptrace_bcc.catalog import NEVER_TRIED, BccCatalog, BccTool, Progress
 from mcptrace_bcc.discovery import kernel_headers_present
 from mcptrace_bcc.output import BccOutputDecoder
 from mcptrace_bcc.reasons import diagnose
 from mcptrace_core.config import Settings
 from mcptrace_core.interfaces import Analyzer, Backend
 from mcptrace_core.models import HostCheck, TraceError
-from mcptrace_core.privilege import command_prefix
+from mcptrace_core.privilege import PrivilegedCommands, PrivilegeError, command_prefix, setup_fix
 from mcptrace_core.runs.models import RunSpec
 from mcptrace_core.search.capability import Capability
 from mcptrace_core.textsafety import clean_line
@@ -43,6 +43,19 @@ class BccBackend(Backend):
 
     def _new_catalog(self) -> BccCatalog:
         return BccCatalog(self.settings.bcc, lambda: command_prefix(self.settings.privilege))
+
+    def privileged_commands(self) -> PrivilegedCommands:
+        """Every installed tool but those that change the host (NEVER_TRIED), as a real run starts it:
+        a compiled tool behind stdbuf -oL (its output line by line), a script with PYTHONUNBUFFERED."""
+        stdbuf = shutil.which("stdbuf")
+        commands = []
+        for file in sorted(self.catalog.files().values(), key=lambda f: f.path):
+            if file.base_name in NEVER_TRIED:
+                continue
+            commands.append([file.path])
+            if not file.script and stdbuf:
+                commands.append([str(Path(stdbuf).resolve()), "-oL", file.path])
+        return PrivilegedCommands(commands=commands, environment=["PYTHONUNBUFFERED"])
 
     def capabilities(self) -> list[Capability]:
         """The tools the catalog caches know, for the search index; runs nothing (see capabilities)."""
@@ -91,6 +104,11 @@ class BccBackend(Backend):
                       detail="makes the libbpf tools' output arrive line by line",
                       fix=None if shutil.which("stdbuf") else "apt-get install -y coreutils"),
         ]
+        try:
+            command_prefix(self.settings.privilege)
+        except PrivilegeError as error:  # nothing can be tried: say so rather than list every tool as failed
+            checks.append(HostCheck(name="privilege", ok=False, detail=str(error).split(":")[0], fix=setup_fix()))
+            return checks
         tools = await self.catalog.all()
         for kind, found in (("libbpf", libbpf), ("bcc-python", python)):
             if not found:

@@ -17,6 +17,7 @@ from functools import cache
 from mcptrace_bcc.discovery import ToolFile, is_python
 from mcptrace_bcc.helpparse import parse_header_comment, parse_help
 from mcptrace_bcc.schema import ToolSchema
+from mcptrace_core.privilege import is_sudo
 from mcptrace_core.runs.process import kill_group, spawn
 
 HELP_TIMEOUT_S = 5.0
@@ -38,9 +39,12 @@ def command_line(tool: ToolFile, arguments: Sequence[str], prefix: Sequence[str]
     """The argv that runs ``tool``: output line-buffered so each event shows up as it happens.
 
     Compiled tools buffer stdout in blocks when it is a pipe; ``stdbuf -oL`` makes their C library
-    flush each line. Python tools get PYTHONUNBUFFERED through ``env`` (which survives a sudo prefix).
+    flush each line. Python tools get PYTHONUNBUFFERED through ``env``; behind sudo, which resets the
+    environment and whose rule allows the tools alone (never ``env``), it goes on sudo's command line.
     """
-    if tool.script:
+    if tool.script and is_sudo(list(prefix)):
+        launcher = ["PYTHONUNBUFFERED=1"]  # allowed by the env_keep of `mcptrace setup sudo`'s rule
+    elif tool.script:
         launcher = ["env", "PYTHONUNBUFFERED=1"]
     else:
         stdbuf = _stdbuf()

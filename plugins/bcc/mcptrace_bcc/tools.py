@@ -15,12 +15,13 @@ from mcptrace_bcc.discovery import build_names
 from mcptrace_bcc.guard import admit
 from mcptrace_bcc.schema import ToolKind, ToolOption, ToolPositional
 from mcptrace_core.models import Model
-from mcptrace_core.privilege import PrivilegeError
+from mcptrace_core.privilege import PrivilegeError, command_prefix
 from mcptrace_core.runs.follow import respond
 from mcptrace_core.runs.models import RunLimitError, RunStartError
 from mcptrace_core.runs.results import ExecutionResult
 from mcptrace_core.safety.models import ValidationReport
 from mcptrace_core.safety.text import finding_lines
+from mcptrace_core.inputs import RunTimeout, timeout_field
 from mcptrace_core.tools import ToolCall, ToolError, ToolInput, ToolOutput, ToolSpec
 
 ArgumentValue = str | int | float | bool | list[str | int]
@@ -66,9 +67,14 @@ class ListBccToolsResult(ToolOutput):
     usable: int = Field(description="Of those, how many attach on this host.")
     offset: int
     has_more: bool
+    privilege_problem: str | None = Field(
+        None, description="Why no tool can run for this user, with the fix; null when privilege is not the problem."
+    )
 
     def to_text(self) -> str:
         lines = [f"{self.total} BCC tools match, {self.usable} usable here"]
+        if self.privilege_problem:
+            lines.append(f"none can run yet: {self.privilege_problem}")
         for tool in self.tools:
             state = {True: "usable", False: "NOT usable", None: "untried"}[tool.usable_here]
             lines.append(f"{tool.name} [{tool.kind}, {state}] {tool.description}")
@@ -103,7 +109,16 @@ async def list_bcc_tools(call: ToolCall, args: ListBccToolsInput) -> ListBccTool
         usable=sum(1 for tool in matching if tool.usability.usable),
         offset=args.offset,
         has_more=args.offset + len(page) < len(matching),
+        privilege_problem=_privilege_problem(call),
     )
+
+
+def _privilege_problem(call: ToolCall) -> str | None:
+    try:
+        command_prefix(call.services.settings.privilege)
+    except PrivilegeError as error:
+        return str(error)
+    return None
 
 
 def tool_info(tool: BccTool) -> BccToolInfo:
@@ -137,10 +152,9 @@ class ExecBccToolInput(ToolInput):
             "or a positional's name ('interval'). Flags take true/false; a list repeats an option."
         ),
     )
-    timeout_s: float | None = Field(
-        None, gt=0, le=86_400,
-        description="How long to trace, in seconds (default from config, 10 s). Given to the tool as its "
-        "duration (or interval and count) where it has one, so it ends with its summary.",
+    timeout_s: RunTimeout = timeout_field(
+        "How long to trace, in seconds. Given to the tool as its duration (or interval and count) where it has "
+        "one, so it ends with its summary."
     )
     wait: bool = Field(
         False,

@@ -11,8 +11,11 @@ from mcptrace_core.config import Settings
 from mcptrace_core.hostcache import cache_dir
 from mcptrace_core.interfaces import Backend
 from mcptrace_core.models import HostCheck
-from mcptrace_core.privilege import command_prefix, is_root
+from mcptrace_core.privilege import (
+    PrivilegedCommands, command_prefix, is_root, pass_environment, setup_fix, user_name,
+)
 from mcptrace_core.runs.checks import CheckLimiter
+from mcptrace_core.textsafety import clean_text
 from mcptrace_core.runs.models import RunSpec, program_label
 from mcptrace_core.runs.process import Bounds, kill_group, spawn
 
@@ -21,6 +24,7 @@ from mcptrace_bpftrace.chains import ChainBook
 from mcptrace_bpftrace.executable import Bpftrace, BpftraceMissing, locate
 from mcptrace_bpftrace.features import Features
 from mcptrace_bpftrace.jsonout import JsonOutputDecoder
+from mcptrace_bpftrace.limits import KNOWN_LIMITS
 from mcptrace_bpftrace.probes import ProbeCatalog
 from mcptrace_bpftrace.stderr import HostFacts, keep_line, parse_errors
 from mcptrace_bpftrace.tracefs import TracefsReader
@@ -80,6 +84,10 @@ class BpftraceBackend(Backend):
         """The privilege prefix and the bpftrace path (raises PrivilegeError or BpftraceMissing)."""
         return command_prefix(self.settings.privilege) + [self.executable().path]
 
+    def privileged_commands(self) -> PrivilegedCommands:
+        """bpftrace itself, with the BPFTRACE_* limits a policy sets (they go on sudo's command line)."""
+        return PrivilegedCommands(commands=[[self.executable().path]], environment=sorted(KNOWN_LIMITS))
+
     async def list_probes_raw(self, args: list[str]) -> str:
         """Run ``bpftrace <args>`` for a listing and return its stdout."""
         process = await spawn([*self.command(), *args], {}, LISTING_BOUNDS)
@@ -126,11 +134,12 @@ class BpftraceBackend(Backend):
         except Exception as error:
             return [HostCheck(name="bpftrace installed", ok=False, detail=str(error),
                               fix="apt-get install -y bpftrace (or set bpftrace.path)")]
-        privilege = self._privilege_check()
+        privilege = await self._privilege_check()
         checks.append(privilege)
-        root = host.tracefs_root()
+        root = host.tracefs_root() or host.tracefs_mounted()
+        readable = "" if root is None or host.tracefs_root() else " (readable by root only; bpftrace reads it for you)"
         checks.append(HostCheck(
-            name="tracefs mounted", ok=root is not None, detail=str(root) if root else "not mounted",
+            name="tracefs mounted", ok=root is not None, detail=f"{root}{readable}" if root else "not mounted",
             fix=None if root else "mount -t tracefs tracefs /sys/kernel/tracing",
         ))
         debugfs = "debugfs" in host.mounted_filesystems()
@@ -153,16 +162,25 @@ class BpftraceBackend(Backend):
                 ))
         return checks
 
-    def _privilege_check(self) -> HostCheck:
+    async def _privilege_check(self) -> HostCheck:
+        """Root, or a prefix that really works: `prefix bpftrace --version` must succeed without a prompt."""
         if is_root():
             return HostCheck(name="privilege", ok=True, detail="running as root")
         prefix = self.settings.privilege.prefix
-        if prefix:
-            return HostCheck(name="privilege", ok=True, detail=f"uid {os.geteuid()}, prefix {' '.join(prefix)}")
-        return HostCheck(
-            name="privilege", ok=False, detail=f"uid {os.geteuid()} and no privilege.prefix",
-            fix='run as root, or set privilege.prefix = ["sudo", "-n"] with a NOPASSWD sudoers rule for bpftrace',
-        )
+        who = f"{user_name()} (uid {os.geteuid()})"
+        if not prefix:
+            return HostCheck(
+                name="privilege", ok=False, detail=f"{who} is not root and privilege.prefix is not set",
+                fix=f"have an administrator run `{setup_fix()}` (or run mcptrace as root)",
+            )
+        problem = await _prefix_problem(prefix + [self.executable().path, "--version"])
+        if problem:
+            return HostCheck(
+                name="privilege", ok=False, detail=f"{who}: `{' '.join(prefix)} bpftrace --version` failed: {problem}",
+                fix=f"have an administrator run `{setup_fix()}` (it allows bpftrace and the BCC tools without a "
+                "password and nothing else)",
+            )
+        return HostCheck(name="privilege", ok=True, detail=f"{who} through {' '.join(prefix)}")
 
     # -- runs ------------------------------------------------------------------------------------
 
@@ -178,13 +196,18 @@ class BpftraceBackend(Backend):
     ) -> RunSpec:
         """How to run ``program``; ``unsafe`` adds --unsafe (only ever after the safety gate said so)."""
         facts = self.host_facts()
+        argv, run_env = pass_environment(
+            self.settings.privilege,
+            self.command() + ["-f", "json"] + (["--unsafe"] if unsafe else []) + ["-e", program],
+            env or {},
+        )
         return RunSpec(
-            argv=self.command() + ["-f", "json"] + (["--unsafe"] if unsafe else []) + ["-e", program],
+            argv=argv,
             backend=self.name,
             label=program_label(program),
             timeout_s=timeout_s,
             decoder=JsonOutputDecoder(),
-            env=env or {},
+            env=run_env,
             stderr_filter=keep_line,
             grace_s=grace_period,
             interrupt_lost=host.interrupt_lost,
@@ -199,3 +222,24 @@ class BpftraceBackend(Backend):
 def grace_period(attached_probes: int) -> float:
     """Seconds between SIGINT and SIGKILL: detaching takes time per probe, so a big run gets longer."""
     return min(MAX_GRACE_S, BASE_GRACE_S + DETACH_S_PER_PROBE * attached_probes)
+
+
+async def _prefix_problem(argv: list[str]) -> str | None:
+    """Why ``argv`` (the privilege prefix and a harmless command) fails, None when it succeeds."""
+    try:
+        process = await asyncio.create_subprocess_exec(
+            *argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE, start_new_session=True,
+        )
+    except OSError as error:
+        return f"{argv[0]}: {error.strerror}"
+    try:
+        _, stderr = await asyncio.wait_for(process.communicate(), LIST_TIMEOUT_S)
+    except TimeoutError:
+        process.kill()
+        await process.wait()
+        return f"no answer in {LIST_TIMEOUT_S:g} s"
+    if process.returncode == 0:
+        return None
+    lines = [line for line in stderr.decode("utf-8", "replace").splitlines() if line.strip()]
+    return clean_text(lines[-1] if lines else f"exit code {process.returncode}", 300)

@@ -21,6 +21,7 @@ from mcptrace_bpftrace.stderr import is_noise
 
 TRACEFS_MOUNTS = (Path("/sys/kernel/tracing"), Path("/sys/kernel/debug/tracing"))
 BTF_VMLINUX = Path("/sys/kernel/btf/vmlinux")
+KPROBE_EVENT_SOURCE = Path("/sys/bus/event_source/devices/kprobe")
 TRIAL_TIMEOUT_S = 10.0
 TRIAL_BOUNDS = Bounds(death_signal=signal.SIGKILL)
 """A trial attaches for a moment: killed outright, with its group, if the server dies meanwhile."""
@@ -37,11 +38,32 @@ class ProbeTypeStatus:
 
 
 def tracefs_root() -> Path | None:
-    """The mounted tracefs (or its debugfs alias), None when neither is mounted."""
+    """The mounted tracefs (or its debugfs alias) when this process can read it, else None.
+
+    tracefs is readable by root only (mode 0700), so a user reads probes through bpftrace instead;
+    ``tracefs_mounted`` says whether it is there at all.
+    """
     for root in TRACEFS_MOUNTS:
-        if (root / "events").is_dir():
+        if _is_dir(root / "events"):
             return root
     return None
+
+
+def tracefs_mounted() -> Path | None:
+    """Where tracefs is mounted, read from /proc/mounts (needs no privilege); None when it is not."""
+    try:
+        with open("/proc/mounts", encoding="utf-8") as mounts:
+            points = {fields[1] for fields in map(str.split, mounts) if len(fields) > 2 and fields[2] == "tracefs"}
+    except OSError:
+        return None
+    return next((root for root in TRACEFS_MOUNTS if str(root) in points), None)
+
+
+def _is_dir(path: Path) -> bool:
+    try:
+        return path.is_dir()
+    except OSError:  # PermissionError: not ours to read
+        return False
 
 
 def mounted_filesystems() -> set[str]:
@@ -53,8 +75,18 @@ def mounted_filesystems() -> set[str]:
 
 
 def kprobe_events_present() -> bool:
-    """kprobes need the kprobe_events control file; it is missing when CONFIG_KPROBES is off."""
-    return any((root / "kprobe_events").exists() for root in TRACEFS_MOUNTS)
+    """kprobes need the kprobe_events control file; it is missing when CONFIG_KPROBES is off.
+
+    Only root may look into tracefs; a user asks the kprobe event source in sysfs (present with
+    CONFIG_KPROBE_EVENTS), which anyone may read.
+    """
+    for root in TRACEFS_MOUNTS:
+        try:
+            if (root / "kprobe_events").exists():
+                return True
+        except PermissionError:
+            return KPROBE_EVENT_SOURCE.exists()
+    return False
 
 
 def in_event_loop(pid: int) -> bool:

@@ -15,7 +15,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from mcptrace_core.inputs import ProgramText
+from mcptrace_core.inputs import ProgramText, RunTimeout, timeout_field
 from mcptrace_core.models import TraceError
 from mcptrace_core.privilege import PrivilegeError
 from mcptrace_core.runs.follow import follow
@@ -48,9 +48,7 @@ class RetryInput(ToolInput):
         description="How often to retry a run that failed because the host was busy (the concurrency limit, a busy "
         "resource), with exponential backoff. Errors in the program are never retried: they come back to be fixed.",
     )
-    timeout_s: float | None = Field(
-        None, gt=0, le=86_400, description="Stop the run after this many seconds (maps are still printed)."
-    )
+    timeout_s: RunTimeout = timeout_field("Stop the run after this many seconds (maps are still printed).")
     chain_id: str | None = Field(
         None, pattern=r"^[A-Za-z0-9_-]{1,64}$",
         description="The chain_id returned by the previous attempt when this program is a fix of it; omit to start.",

@@ -6,9 +6,9 @@ import platform
 
 from pydantic import Field
 
-from mcptrace_core.inputs import PatternText, ProgramText
+from mcptrace_core.inputs import PatternText, ProgramText, RunTimeout, timeout_field
 from mcptrace_core.models import HostCheck, Model
-from mcptrace_core.privilege import PrivilegeError, is_root
+from mcptrace_core.privilege import PrivilegeError, is_root, setup_fix
 from mcptrace_core.runs.follow import respond
 from mcptrace_core.runs.models import RunLimitError, RunStartError
 from mcptrace_core.runs.results import ExecutionResult
@@ -19,6 +19,7 @@ from mcptrace_core.tools import ToolCall, ToolError, ToolInput, ToolOutput, Tool
 from mcptrace_bpftrace import host
 from mcptrace_bpftrace.executable import BpftraceMissing
 from mcptrace_bpftrace.guard import admit, backend_of, check, run_spec_for
+from mcptrace_bpftrace.info import list_helpers_tool
 from mcptrace_bpftrace.probes import normalize_filter
 from mcptrace_bpftrace.retry import retry_tool
 from mcptrace_bpftrace.validate.tool import SafetyLevel, validate_tool
@@ -53,9 +54,12 @@ class HostReport(ToolOutput):
         lines = [
             f"bpftrace {self.bpftrace_version or 'missing'} ({self.bpftrace_path or '-'}), kernel {self.kernel_release}, "
             f"BTF {'yes' if self.btf else 'no'}, tracefs {self.tracefs or 'not mounted'}, "
-            f"{'root' if self.root else 'prefix ' + ' '.join(self.privilege_prefix)}",
-            "usable here: " + (", ".join(self.usable_probe_types) or "nothing"),
+            f"{'root' if self.root else 'prefix ' + (' '.join(self.privilege_prefix) or '(none)')}",
         ]
+        if self.probe_types:
+            lines.append("usable here: " + (", ".join(self.usable_probe_types) or "nothing"))
+        else:
+            lines.append("probe types not measured: bpftrace cannot run here yet (see the fixes below)")
         unusable = [name for name, info in self.probe_types.items() if not info.usable]
         if unusable:
             lines.append("not usable here: " + ", ".join(unusable))
@@ -65,20 +69,23 @@ class HostReport(ToolOutput):
 
 async def bpf_info(call: ToolCall, args: BpfInfoInput) -> HostReport:
     backend = backend_of(call)
+    checks = await backend.doctor()  # says what works and the fix for the rest, whatever the privileges
     try:
         bpftrace = backend.executable()
-        probe_types = await backend.probe_types(refresh=args.refresh)
-    except (BpftraceMissing, PrivilegeError) as error:
-        bpftrace, probe_types = None, {}
-        checks = [HostCheck(name="bpftrace usable", ok=False, detail=str(error), fix=str(error))]
-    else:
-        checks = await backend.doctor()
+    except BpftraceMissing:
+        bpftrace = None
+    probe_types: dict[str, host.ProbeTypeStatus] = {}
+    if bpftrace is not None and all(check.ok for check in checks if check.name == "privilege"):
+        try:
+            probe_types = await backend.probe_types(refresh=args.refresh)
+        except PrivilegeError as error:
+            checks.append(HostCheck(name="probe types measured", ok=False, detail=str(error), fix=setup_fix()))
     return HostReport(
         bpftrace_path=bpftrace.path if bpftrace else None,
         bpftrace_version=".".join(map(str, bpftrace.version)) if bpftrace else None,
         kernel_release=platform.release(),
         btf=host.BTF_VMLINUX.exists(),
-        tracefs=str(host.tracefs_root()) if host.tracefs_root() else None,
+        tracefs=str(tracefs) if (tracefs := host.tracefs_root() or host.tracefs_mounted()) else None,
         debugfs_mounted="debugfs" in host.mounted_filesystems(),
         root=is_root(),
         privilege_prefix=list(call.services.settings.privilege.prefix),
@@ -157,10 +164,7 @@ async def list_probes(call: ToolCall, args: ListProbesInput) -> ListProbesResult
 
 class ExecProgramInput(ToolInput):
     program: ProgramText
-    timeout_s: float | None = Field(
-        None, gt=0, le=86_400,
-        description="Stop the run after this many seconds (maps are still printed). Default from config (10 s).",
-    )
+    timeout_s: RunTimeout = timeout_field("Stop the run after this many seconds (maps are still printed).")
     wait: bool = Field(
         False,
         description="Return when the run ends, streaming new lines as progress notifications meanwhile. "
@@ -240,4 +244,5 @@ def tool_specs() -> list[ToolSpec]:
         ),
         validate_tool(),
         retry_tool(),
+        list_helpers_tool(),
     ]

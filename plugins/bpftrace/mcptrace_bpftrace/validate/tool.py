@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from mcptrace_core.inputs import ProgramText
+from mcptrace_core.inputs import ProgramText, RunTimeout, timeout_field
 from mcptrace_core.safety.models import ValidationReport
 from mcptrace_core.safety.text import report_text
 from mcptrace_core.tools import ToolCall, ToolInput, ToolOutput, ToolSpec
@@ -25,10 +25,7 @@ SafetyLevel = Field(
 class ValidateInput(ToolInput):
     program: ProgramText
     safety_level: str | None = SafetyLevel
-    timeout_s: float | None = Field(
-        None, gt=0, le=86_400,
-        description="The run's intended duration in seconds, checked against the policy; default from config.",
-    )
+    timeout_s: RunTimeout = timeout_field("The run's intended duration in seconds, checked against the policy.")
 
 
 class ValidationResult(ValidationReport, ToolOutput):
