@@ -42,6 +42,8 @@ from mcptrace_bpftrace.validate.cost import estimate_cost
 from mcptrace_bpftrace.validate.expand import ProbeCheck, check_probes, unknown_types
 from mcptrace_bpftrace.validate.suggest import HostNames, enrich, needs_tracepoint_fields
 
+DEFERRED_DETAIL = "left to the run: bpftrace compiles the program as it starts, before anything attaches"
+COMPILED_BY_RUN_DETAIL = "bpftrace compiled the program as the run started"
 SYNTAX_HINT = "Fix the syntax at this line and column; bpftrace programs look like: probe /filter/ { statements; }"
 
 
@@ -56,10 +58,20 @@ class Analysis:
     cost: CostEstimate | None = None
     requires_unsafe: bool = False
     layers: list[LayerResult] = field(default_factory=list)
+    compile_deferred: bool = False
+    """bpftrace's compile check was left to the run itself (see ``analyze``)."""
 
 
-async def analyze(backend: BpftraceBackend, text: str, limits: Mapping[str, int]) -> Analysis:
-    """Parse, compile and count probes; ``limits`` are the BPFTRACE_* limits the run would get."""
+async def analyze(
+    backend: BpftraceBackend, text: str, limits: Mapping[str, int], *, defer_compile: bool = False
+) -> Analysis:
+    """Parse, compile and count probes; ``limits`` are the BPFTRACE_* limits the run would get.
+
+    ``defer_compile``: a program about to run need not be compiled twice (``bpftrace -d``, then the run
+    compiles it again, ~80 ms): when mcptrace's own parser and checks find nothing, no recent check is
+    cached and --unsafe is not needed, the compile layer is left to the run, whose compile errors the
+    caller turns into validation errors (``guard.settle_compile``) before anything attaches.
+    """
     program, parse_error = _parse(text)
     analysis = Analysis(program)
     analysis.layers.append(LayerResult(
@@ -80,11 +92,17 @@ async def analyze(backend: BpftraceBackend, text: str, limits: Mapping[str, int]
                             LayerResult(layer="probes", state="skipped", detail=str(error))]
         return analysis
 
+    cache = backend.compile_cache
+    check_args = (command, bpftrace.dry_run_flag, text, env, analysis.requires_unsafe)
+    analysis.compile_deferred = (
+        defer_compile and program is not None and not static_errors and not analysis.requires_unsafe
+        and cache.lookup(*check_args) is None
+    )
+
     async def compiled() -> CompileResult | None:
-        if static_errors:
-            return None  # bpftrace would only abort on the unknown probe type
-        return await backend.compile_cache.check(command, bpftrace.dry_run_flag, text, env,
-                                                 analysis.requires_unsafe, backend.host_facts())
+        if static_errors or analysis.compile_deferred:
+            return None  # bpftrace would only abort on the unknown probe type; or the run compiles it
+        return await cache.check(*check_args, backend.host_facts())
 
     async def counted() -> tuple[ProbeCheck | None, HostNames, str]:
         try:
@@ -97,7 +115,7 @@ async def analyze(backend: BpftraceBackend, text: str, limits: Mapping[str, int]
         return await check_probes(program, usable, names, backend.list_probes_raw), names, ""
 
     compile_result, (probe_check, names, not_counted) = await asyncio.gather(compiled(), counted())
-    analysis.layers.append(_compile_layer(compile_result))
+    analysis.layers.append(_compile_layer(compile_result, analysis.compile_deferred))
     analysis.layers.append(_probe_layer(probe_check, not_counted))
     compile_errors = compile_result.errors if compile_result else []
     errors = _merge_errors(compile_errors, [*static_errors, *(probe_check.errors if probe_check else [])])
@@ -179,7 +197,9 @@ def _merge_errors(compile_errors: list[TraceError], probe_errors: list[TraceErro
     return merged
 
 
-def _compile_layer(result: CompileResult | None) -> LayerResult:
+def _compile_layer(result: CompileResult | None, deferred: bool) -> LayerResult:
+    if deferred:
+        return LayerResult(layer="compile", state="skipped", detail=DEFERRED_DETAIL)
     if result is None:
         return LayerResult(layer="compile", state="skipped", detail="unknown probe types: bpftrace would abort")
     if result.errors:
