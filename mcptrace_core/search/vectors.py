@@ -18,6 +18,7 @@ import json
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +42,9 @@ BATCH = 16
 KEEP_CACHES = 3
 EXACT_UP_TO = 20_000
 """Up to this many vectors exact search is as fast as HNSW and never misses (benchmarks/search_speed.py)."""
+
+LOG_EVERY_S = 2.0
+"""While embedding, a log line at most this often."""
 
 Progress = Callable[[int, int], Awaitable[None]]
 
@@ -130,13 +134,19 @@ async def load_or_build(
     missing = sorted(
         (row for row, digest in enumerate(hashes) if digest not in known), key=lambda row: len(texts[row])
     )
+    if missing:
+        log.info("embedding", collection=collection, texts=len(missing), reused=len(reused))
     if progress is not None:
         await progress(0, len(missing))
+    said = time.monotonic()
     for start in range(0, len(missing), BATCH):
         rows = missing[start : start + BATCH]
         vectors = await anyio.to_thread.run_sync(embedder.embed, [texts[row] for row in rows])
         _check(vectors, len(rows), embedder)
         index.add(rows, vectors)
+        if time.monotonic() - said >= LOG_EVERY_S:  # a log line now and then: a server has no progress bar
+            said = time.monotonic()
+            log.info("embedding", collection=collection, done=start + len(rows), texts=len(missing))
         if progress is not None:
             await progress(start + len(rows), len(missing))
     await anyio.to_thread.run_sync(_save, index, folder, model_id, hashes)

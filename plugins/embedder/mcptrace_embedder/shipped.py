@@ -1,6 +1,7 @@
-"""The vectors of the texts mcptrace ships (core examples, templates, MCP tools), made at build time.
+"""The vectors of the texts mcptrace ships (core examples, templates, MCP tools, probe documentation).
 
-Embedding the ~290 shipped capabilities took 8-27 s on the first search after an install; they are
+Embedding the ~290 shipped capabilities took 8-27 s on the first search after an install (and the ~590
+documented probes as long again on the first discover_probes); they are
 the same on every host, so they are embedded once here and shipped in ``data/shipped-vectors.npz``
 with the model id that made them. Only what a host adds (its installed .bt tools, BCC tools, user
 packs) is embedded on the host. Regenerate after changing a shipped text or the model:
@@ -26,7 +27,10 @@ HOST_KINDS = frozenset({"bcc_tool"})
 
 
 def shipped_texts() -> list[str]:
-    """The embedding texts of every capability this distribution ships, in index order, without duplicates."""
+    """The embedding texts of every capability this distribution ships and of the probe documentation that
+    discover_probes ranks (both the same on every host), without duplicates."""
+    from mcptrace_knowledge.knowledge import load_knowledge
+
     from mcptrace_core.config import load_settings
     from mcptrace_core.plugins import build_plugin_manager
     from mcptrace_core.search import capability as capabilities
@@ -35,6 +39,7 @@ def shipped_texts() -> list[str]:
     settings = load_settings(Path("/nonexistent/mcptrace-shipped.toml"))
     services = Services.create(settings, build_plugin_manager([*settings.plugins.disable, *HOST_PLUGINS]))
     texts = [c.embedding_text() for c in capabilities.collect(services.registry) if c.kind not in HOST_KINDS]
+    texts += [doc.search_text() for doc in load_knowledge().ordered]
     return list(dict.fromkeys(texts))
 
 
