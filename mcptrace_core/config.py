@@ -56,6 +56,11 @@ class ServerSettings(Section):
         "compact",
         description="'compact' exposes the generic tools; 'full' also exposes each template and BCC tool.",
     )
+    output_schemas: Literal["compact", "full"] = Field(
+        "compact",
+        description="'compact' lists each tool's result fields and their types, nested objects only as objects "
+        "(~8 KB for all tools, cheap for clients to validate); 'full' lists pydantic's whole schemas (~110 KB).",
+    )
 
 
 class RunSettings(Section):
@@ -124,6 +129,11 @@ class BpftraceSettings(Section):
         None,
         description="bpftrace executable; found on PATH (and /usr/sbin) when unset.",
         examples=["/usr/bin/bpftrace"],
+    )
+    map_keys: int = Field(
+        4096, ge=1, le=16_777_216,
+        description="Keys per map a run gets (the kernel preallocates them: 65536 per-CPU keys cost ~0.1 s per map "
+        "to create); the safety policy's BPFTRACE_MAP_KEYS_MAX stays the ceiling.",
     )
 
 

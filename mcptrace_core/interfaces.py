@@ -7,7 +7,7 @@ members and returns instances from the matching hook in ``hookspecs``.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
@@ -206,3 +206,9 @@ class Embedder(ABC):
     @abstractmethod
     def embed(self, texts: Sequence[str]) -> Any:
         """One L2-normalised vector per text: a numpy float32 array of shape (len(texts), dimensions)."""
+
+    def shipped_vectors(self) -> Mapping[str, Any]:
+        """Vectors made ahead of time for texts this embedder's package ships with, by the text's sha256 hex
+        (``search.vectors.text_hash``), as ``embed`` would make them now; a new index embeds only the
+        others. Empty unless an embedder ships some; must be cheap after its first call."""
+        return {}

@@ -21,6 +21,7 @@ from mcptrace_core.config import Settings
 from mcptrace_core.inputs import effective_input_schema
 from mcptrace_core.logging import get_logger
 from mcptrace_core.resources import PromptSpec, ResourceNotFound, ResourceSpec, ResourceTemplateSpec, read_resource
+from mcptrace_core.schemas import compact_output_schema
 from mcptrace_core.services import Services
 from mcptrace_core.elicitation import InputRequired, McpConfirmer
 from mcptrace_core.tools import ConfirmFn, ToolError, ToolSpec, invoke
@@ -43,7 +44,8 @@ Programs run as root on this host: prefer tracepoints, filter hot probes, keep t
 def build_server(services: Services) -> Server[Any]:
     """An MCP server exposing every tool in the registry."""
     specs = {spec.name: spec for spec in services.registry.tools}
-    listed = [_describe(spec, services.settings) for spec in specs.values()]
+    compact = services.settings.server.output_schemas == "compact"
+    listed = [_describe(spec, services.settings, compact) for spec in specs.values()]
 
     async def on_list_tools(ctx: Any, params: types.PaginatedRequestParams | None) -> types.ListToolsResult:
         return types.ListToolsResult(tools=listed)
@@ -166,13 +168,14 @@ def error_result(message: str) -> types.CallToolResult:
     return types.CallToolResult(content=[types.TextContent(type="text", text=message)], is_error=True)
 
 
-def _describe(spec: ToolSpec, settings: Settings) -> types.Tool:
+def _describe(spec: ToolSpec, settings: Settings, compact: bool = True) -> types.Tool:
+    output_schema = spec.output_model.model_json_schema()
     return types.Tool(
         name=spec.name,
         title=spec.title,
         description=spec.description,
         input_schema=effective_input_schema(spec.input_model, settings),  # limits as configured
-        output_schema=spec.output_model.model_json_schema(),
+        output_schema=compact_output_schema(output_schema) if compact else output_schema,
         annotations=types.ToolAnnotations(
             title=spec.title,
             read_only_hint=spec.read_only,

@@ -158,6 +158,20 @@ async def test_get_result_long_polls_for_new_lines(client) -> None:  # type: ign
     assert data["lines"] == ["late line"]
 
 
+async def test_get_result_waits_for_a_line_from_the_first_moment_of_a_run(client) -> None:  # type: ignore[no-untyped-def]
+    # Right after the start, stderr and events that are no line change the run first; a long poll must
+    # not wake on those and return empty-handed while the run goes on.
+    program = 'interval:ms:700 { printf("first line\\n"); exit(); }'
+    for _ in range(3):
+        started = await _call(client, "exec_program", program=program)
+        data = await _call(client, "get_result", execution_id=started["execution_id"], offset=0, wait_s=20)
+        assert data["lines"], data
+        rest = await _call(client, "get_result", execution_id=started["execution_id"], offset=data["next_offset"],
+                           wait_s=20)
+        assert rest["lines"] or rest["status"] != "running", rest
+        await _wait_until(client, started["execution_id"], lambda d: d["status"] != "running")
+
+
 async def test_cancelling_a_waiting_call_stops_the_run(client, services) -> None:  # type: ignore[no-untyped-def]
     async with anyio.create_task_group() as group:
         group.start_soon(client.call_tool, "exec_program", {"program": TICKER, "timeout_s": 60, "wait": True})

@@ -7,6 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from mcptrace_core import hookimpl
+from mcptrace_core.interfaces import ExamplePack
+from mcptrace_core.models import Example
 from mcptrace_core.search import lexical
 from mcptrace_core.search.capability import Capability
 from mcptrace_core.search.engine import SearchEngine
@@ -151,6 +154,7 @@ async def test_results_are_sorted_and_limited(engine: SearchEngine) -> None:
 def test_terms_are_stemmed_and_identifiers_split() -> None:
     assert lexical.terms("Opens failing") == ["open", "fail"]
     assert lexical.terms("sys_enter_openat") == ["sys_enter_openat", "sys", "enter", "openat"]
+    assert lexical.terms("who is killing processes on this machine") == ["kill", "process"]  # where, not what
     assert lexical.names_in("calls to vfs_fsync() in t:syscalls:sys_enter_sync, please") == [
         "calls",
         "to",
@@ -214,3 +218,44 @@ def test_removing_house_style_lets_content_decide_across_packs() -> None:
     assert np.allclose(np.linalg.norm(centred, axis=1), 1.0, atol=1e-5)
     after = centred @ centred.T
     assert after[0, 6] > after[0, 1], "after: the host tcp text is closest to the core tcp text"
+
+
+@requires_bpftrace
+async def test_results_are_in_score_order_stand_ins_included(engine: SearchEngine) -> None:
+    for query in ("bytes returned by the vfs_read kernel function", "kprobe:tcp_retransmit_skb", "files and reads"):
+        scores = [hit.score for hit in await engine.search(query, kinds=("example",), limit=6)]
+        assert scores == sorted(scores, reverse=True), (query, scores)
+
+
+class _UserPack(ExamplePack):
+    name = "my-imports"
+    description = "A user's imported examples (its own subject label, as an import gives)."
+
+    def examples(self) -> list[Example]:
+        return [Example(
+            id="imported.read-sizes", pack=self.name,
+            title="Sizes returned by the kernel VFS read function",
+            description="Histogram of the sizes the kernel's VFS read function returns, seen at the read syscall exit.",
+            program="tracepoint:syscalls:sys_exit_read { @sizes = hist(args->ret); }\n",
+            probes=["tracepoint:syscalls:sys_exit_read"], category="imported", requires=["tracepoint"], output="hist",
+        )]
+
+
+class _UserPackPlugin:
+    @hookimpl
+    def mcptrace_example_packs(self) -> list[ExamplePack]:
+        return [_UserPack()]
+
+
+@requires_bpftrace
+async def test_a_stand_in_is_about_the_same_subject_not_a_user_pack_s_look_alike() -> None:
+    services = make_services(("my-imports", _UserPackPlugin()))
+    try:
+        await _skip_with_kprobes(services.search)
+        hits = await services.search.search("bytes returned by the vfs_read kernel function", kinds=("example",),
+                                            limit=3)
+        first = hits[0]
+        assert first.capability.id == "vfs.read-bytes" and first.alternative is not None
+        assert first.alternative.id == "syscalls.read-bytes", "same subject (filesystem), not the imported look-alike"
+    finally:
+        await services.aclose()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import asdict
 from typing import Any
@@ -18,12 +19,24 @@ from mcptrace_core.services import Services
 from mcptrace_core.tools import ToolError
 
 
+LINE_EVERY_S = 2.0
+"""Without a terminal, a progress line at most this often (and at the start and the end)."""
+
+
 @contextlib.contextmanager
 def _progress_bar(label: str = "embedding") -> Iterator[Any]:
-    """A progress callback that draws a bar on stderr once work starts (a cached index draws nothing)."""
+    """A progress callback for stderr once work starts (a cached index shows nothing): a bar on a terminal,
+    otherwise lines (a bar drawn into a pipe or a log file shows only its label until the end)."""
     state: dict[str, Any] = {}
+    terminal = sys.stderr.isatty()
 
     async def report(done: int, total: int) -> None:
+        if not terminal:
+            now = time.monotonic()
+            if done in (0, total) or now - state.get("said", 0.0) >= LINE_EVERY_S:
+                state["said"] = now
+                click.echo(f"{label}: {done}/{total}", err=True)
+            return
         if "bar" not in state:
             state["bar"] = click.progressbar(length=total, label=label, file=sys.stderr, show_pos=True)
             state["bar"].__enter__()

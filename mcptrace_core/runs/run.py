@@ -91,6 +91,19 @@ class Run:
         except TimeoutError:
             pass
 
+    async def wait_for_lines(self, offset: int, timeout: float) -> None:
+        """Return when a line exists past ``offset`` or the run ends, or after ``timeout`` seconds.
+
+        Not a single wait_changed: the run also changes on stderr, on a JSON event that is no line
+        (attached_probes) and on a chunk that ends mid-line, which would wake a long poll with nothing.
+        """
+        deadline = time.monotonic() + timeout
+        while self.output.total <= offset and not self.status.finished:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            await self.wait_changed(left)
+
     async def wait_done(self, timeout: float | None = None) -> bool:
         try:
             await asyncio.wait_for(self._done.wait(), timeout)

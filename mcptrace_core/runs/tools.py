@@ -73,8 +73,8 @@ def _run(call: ToolCall, execution_id: str) -> Run:
 
 async def get_result(call: ToolCall, args: GetResultInput) -> ExecutionResult:
     run = await find_run(call.services, args.execution_id)
-    if isinstance(run, Run) and args.wait_s and args.offset >= run.output.total and not run.status.finished:
-        await run.wait_changed(args.wait_s)
+    if isinstance(run, Run) and args.wait_s:
+        await run.wait_for_lines(args.offset, args.wait_s)
     return execution_result(run, args.offset, args.limit)
 
 

@@ -3,8 +3,9 @@
 An author who writes a kprobe example usually says in its description which example does the job
 without kprobes ("net.tcp-connects does the same from a tracepoint"); such a named example of the same
 pack is preferred. Otherwise the runnable example whose text is most alike stands in, if it is alike
-enough to be the same job; texts are compared without their pack's house style (see
-``remove_house_style``).
+enough to be the same job and is about the same subject (its category: memory, network, ...): words
+alone made an imported user pack's unrelated example stand in for a core one. Texts are compared
+without their pack's house style (see ``remove_house_style``).
 """
 
 from __future__ import annotations
@@ -49,10 +50,12 @@ def find(index: SearchIndex, row: int, scores: dict[int, float]) -> int | None:
     similarity = centred @ centred[row]
     if named:
         return max(named, key=lambda other: float(similarity[other]))
+    subject = _subject(capability)
     candidates = [
         (float(similarity[other]) + 0.5 * scores.get(other, 0.0), other)
         for other in index.example_rows.values()
         if similarity[other] >= MIN_SIMILARITY and _eligible(index, other, row, scores)
+        and _subject(index.capabilities[other]) == subject
     ]
     return max(candidates)[1] if candidates else None
 
@@ -83,3 +86,8 @@ def _eligible(index: SearchIndex, other: int, row: int, scores: dict[int, float]
         and index.availability[other].runnable
         and index.capabilities[other].kind == "example"
     )
+
+
+def _subject(capability: Any) -> str | None:
+    """What an example is about: its category (None for anything that is not an example)."""
+    return getattr(capability.item, "category", None)

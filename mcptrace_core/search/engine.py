@@ -124,9 +124,9 @@ class SearchEngine:
     ) -> list[Hit]:
         """The best ``limit`` capabilities of the given kinds for ``query``, best first.
 
-        An example that cannot run here for want of kprobes or kfuncs is followed by the runnable
-        example that stands in for it (its ``alternative``), unless that one already ranks above it.
-        ``runnable_only`` is a plain filter.
+        An example that cannot run here for want of kprobes or kfuncs names the runnable example that
+        stands in for it (its ``alternative``), which joins the results if it is not among them; results
+        are in score order, the stand-in included. ``runnable_only`` is a plain filter.
         """
         index = await self.index()
         wanted_tags = {tag.lower() for tag in tags}
@@ -169,7 +169,9 @@ class SearchEngine:
                         )
                     )
                     shown.add(alternative)
-        return hits[:limit]
+        hits = hits[:limit]
+        hits.sort(key=lambda hit: -hit.score)  # a stand-in keeps its place in the list, but by its own score
+        return hits
 
     async def _semantic(self, index: SearchIndex, query: str) -> dict[int, float]:
         if index.vectors is None or index.embedder is None:

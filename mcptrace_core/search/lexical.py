@@ -25,6 +25,10 @@ STOPWORDS = frozenset(
     "a an and are as at be by can do does for from how i in into is it its me my of on or per show shows "
     "that the their them these this those to trace traces tracing was what when where which who why with "
     "you your all any each".split()
+    # Where, not what: every capability traces "this machine"; as a term, "machine" matched the one example
+    # that mentions "the whole machine" and ranked OOM kills over kill signals for "who is killing
+    # processes on this machine".
+    + "machine machines computer host hosts".split()
 )
 IDENTIFIER_MARKS = "_:/."
 RARE_WORD_ROWS = 3

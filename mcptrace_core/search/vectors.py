@@ -18,6 +18,7 @@ import json
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +42,9 @@ BATCH = 16
 KEEP_CACHES = 3
 EXACT_UP_TO = 20_000
 """Up to this many vectors exact search is as fast as HNSW and never misses (benchmarks/search_speed.py)."""
+
+LOG_EVERY_S = 2.0
+"""While embedding, a log line at most this often."""
 
 Progress = Callable[[int, int], Awaitable[None]]
 
@@ -102,8 +106,10 @@ async def load_or_build(
     """The cached index for these texts of ``collection``, or a new one.
 
     A new index reuses the vectors of unchanged texts from the collection's latest cache of the same
-    model, so editing or adding one example embeds one text; only new texts are embedded, in batches,
-    with ``progress(done, to_embed)`` after each. ``rebuild`` embeds every text again.
+    model and those the embedder ships (``Embedder.shipped_vectors``: the shipped packs' texts), so a
+    fresh install embeds only what this host adds and editing one example embeds one text; only new
+    texts are embedded, in batches, with ``progress(done, to_embed)`` after each. ``rebuild`` embeds
+    every text again.
     """
     model_id = embedder.model_id
     hashes = [text_hash(text) for text in texts]
@@ -114,7 +120,10 @@ async def load_or_build(
         index = await anyio.to_thread.run_sync(_load, folder, embedder.dimensions, hashes)
         if index is not None:
             return VectorIndex(index, model_id, key, loaded_from_cache=True, embedded=0)
-    known = {} if rebuild else await anyio.to_thread.run_sync(_latest_vectors, root, embedder, model_id)
+    known: dict[str, Any] = {}
+    if not rebuild:
+        known = {**await anyio.to_thread.run_sync(embedder.shipped_vectors),
+                 **await anyio.to_thread.run_sync(_latest_vectors, root, embedder, model_id)}
     index = _new_index(embedder.dimensions)
     reused = [row for row, digest in enumerate(hashes) if digest in known]
     if reused:
@@ -125,13 +134,19 @@ async def load_or_build(
     missing = sorted(
         (row for row, digest in enumerate(hashes) if digest not in known), key=lambda row: len(texts[row])
     )
+    if missing:
+        log.info("embedding", collection=collection, texts=len(missing), reused=len(reused))
     if progress is not None:
         await progress(0, len(missing))
+    said = time.monotonic()
     for start in range(0, len(missing), BATCH):
         rows = missing[start : start + BATCH]
         vectors = await anyio.to_thread.run_sync(embedder.embed, [texts[row] for row in rows])
         _check(vectors, len(rows), embedder)
         index.add(rows, vectors)
+        if time.monotonic() - said >= LOG_EVERY_S:  # a log line now and then: a server has no progress bar
+            said = time.monotonic()
+            log.info("embedding", collection=collection, done=start + len(rows), texts=len(missing))
         if progress is not None:
             await progress(start + len(rows), len(missing))
     await anyio.to_thread.run_sync(_save, index, folder, model_id, hashes)

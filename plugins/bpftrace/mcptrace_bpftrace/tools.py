@@ -18,7 +18,7 @@ from mcptrace_core.tools import ToolCall, ToolError, ToolInput, ToolOutput, Tool
 
 from mcptrace_bpftrace import host
 from mcptrace_bpftrace.executable import BpftraceMissing
-from mcptrace_bpftrace.guard import admit, backend_of, check, run_spec_for
+from mcptrace_bpftrace.guard import admit, backend_of, check, run_spec_for, settle_compile
 from mcptrace_bpftrace.info import list_helpers_tool
 from mcptrace_bpftrace.probes import normalize_filter
 from mcptrace_bpftrace.retry import retry_tool
@@ -189,12 +189,15 @@ class ExecProgramResult(ExecutionResult):
 
 
 async def exec_program(call: ToolCall, args: ExecProgramInput) -> ExecProgramResult:
-    checked = await check(call, args.program, args.timeout_s, args.safety_level)
+    # A program not checked lately is compiled once, by the run itself (settle_compile), not twice.
+    checked = await check(call, args.program, args.timeout_s, args.safety_level, defer_compile=True)
     try:
         decision = await admit(call, checked, args.confirm)
         run = await call.services.runs.start(run_spec_for(call, checked, decision))
     except (BpftraceMissing, PrivilegeError, RunLimitError, RunStartError) as error:
         raise ToolError(str(error)) from None
+    if checked.compile_deferred:
+        checked = await settle_compile(call, checked, run, args.confirm)
     result = await respond(call, run, args.wait)
     return ExecProgramResult(**result.model_dump(), validation=checked.report)
 

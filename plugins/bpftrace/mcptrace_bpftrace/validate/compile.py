@@ -59,19 +59,47 @@ class CompileCache:
         self, command: list[str], dry_run_flag: list[str], program: str, env: Mapping[str, str], unsafe: bool,
         host: HostFacts,
     ) -> CompileResult:
-        argv = (*command, *dry_run_flag, *(["--unsafe"] if unsafe else []), "-e", program)
-        key = (argv, tuple(sorted(env.items())))
-        cached = self._results.get(key)
-        if cached is not None and time.monotonic() - cached[0] < self._ttl_s:
-            self._results.move_to_end(key)
-            return cached[1]
-        result = await compile_check(list(argv), env, host, self.limiter)
+        key = _key(command, dry_run_flag, program, env, unsafe)
+        cached = self._fresh(key)
+        if cached is not None:
+            return cached
+        result = await compile_check(list(key[0]), env, host, self.limiter)
         if result.exit_code is not None:  # a timeout says nothing about the next try
-            self._results[key] = (time.monotonic(), result)
-            self._results.move_to_end(key)
-            while len(self._results) > self._entries:
-                self._results.popitem(last=False)
+            self._store(key, result)
         return result
+
+    def __len__(self) -> int:
+        return len(self._results)
+
+    def lookup(
+        self, command: list[str], dry_run_flag: list[str], program: str, env: Mapping[str, str], unsafe: bool
+    ) -> CompileResult | None:
+        """The recent result of this check, or None when it would have to run."""
+        return self._fresh(_key(command, dry_run_flag, program, env, unsafe))
+
+    def remember_compiled(
+        self, command: list[str], dry_run_flag: list[str], program: str, env: Mapping[str, str], unsafe: bool
+    ) -> None:
+        """Record a clean compile seen elsewhere (a run that got past compiling), as if this check had passed."""
+        self._store(_key(command, dry_run_flag, program, env, unsafe), CompileResult(exit_code=0))
+
+    def _fresh(self, key: _Key) -> CompileResult | None:
+        cached = self._results.get(key)
+        if cached is None or time.monotonic() - cached[0] >= self._ttl_s:
+            return None
+        self._results.move_to_end(key)
+        return cached[1]
+
+    def _store(self, key: _Key, result: CompileResult) -> None:
+        self._results[key] = (time.monotonic(), result)
+        self._results.move_to_end(key)
+        while len(self._results) > self._entries:
+            self._results.popitem(last=False)
+
+
+def _key(command: list[str], dry_run_flag: list[str], program: str, env: Mapping[str, str], unsafe: bool) -> _Key:
+    argv = (*command, *dry_run_flag, *(["--unsafe"] if unsafe else []), "-e", program)
+    return argv, tuple(sorted(env.items()))
 
 
 async def compile_check(

@@ -44,6 +44,8 @@ from mcptrace_bpftrace.validate.cost import estimate_cost
 from mcptrace_bpftrace.validate.expand import ProbeCheck, check_probes, unknown_types
 from mcptrace_bpftrace.validate.suggest import HostNames, enrich, needs_tracepoint_fields
 
+DEFERRED_DETAIL = "left to the run: bpftrace compiles the program as it starts, before anything attaches"
+COMPILED_BY_RUN_DETAIL = "bpftrace compiled the program as the run started"
 SYNTAX_HINT = "Fix the syntax at this line and column; bpftrace programs look like: probe /filter/ { statements; }"
 
 
@@ -58,13 +60,22 @@ class Analysis:
     cost: CostEstimate | None = None
     requires_unsafe: bool = False
     layers: list[LayerResult] = field(default_factory=list)
+    compile_deferred: bool = False
+    """bpftrace's compile check was left to the run itself (see ``analyze``)."""
 
 
 async def analyze(
-    backend: BpftraceBackend, text: str, limits: Mapping[str, int], include_dirs: Sequence[str] = DEFAULT_INCLUDE_DIRS
+    backend: BpftraceBackend, text: str, limits: Mapping[str, int],
+    include_dirs: Sequence[str] = DEFAULT_INCLUDE_DIRS, *, defer_compile: bool = False,
 ) -> Analysis:
     """Parse, compile and count probes; ``limits`` are the BPFTRACE_* limits the run would get. A program
-    with an #include outside ``include_dirs`` never reaches bpftrace: clang would read the file as root."""
+    with an #include outside ``include_dirs`` never reaches bpftrace: clang would read the file as root.
+
+    ``defer_compile``: a program about to run need not be compiled twice (``bpftrace -d``, then the run
+    compiles it again, ~80 ms): when mcptrace's own parser and checks find nothing, no recent check is
+    cached and --unsafe is not needed, the compile layer is left to the run, whose compile errors the
+    caller turns into validation errors (``guard.settle_compile``) before anything attaches.
+    """
     program, parse_error = _parse(text)
     refused = refused_includes(text, include_dirs)
     analysis = Analysis(program)
@@ -92,13 +103,19 @@ async def analyze(
                             LayerResult(layer="probes", state="skipped", detail=str(error))]
         return analysis
 
+    cache = backend.compile_cache
+    check_args = (command, bpftrace.check_flags, text, env, analysis.requires_unsafe)
+    analysis.compile_deferred = (
+        defer_compile and program is not None and not static_errors and not analysis.requires_unsafe
+        and cache.lookup(*check_args) is None
+    )
+
     async def compiled() -> CompileResult | None:
         if parse_error is not None:
             return None  # blocked anyway; bpftrace spent 30 s on 30,000 'é' before giving up
-        if static_errors:
-            return None  # bpftrace would only abort on the unknown probe type, or read a refused include
-        return await backend.compile_cache.check(command, bpftrace.check_flags, text, env,
-                                                 analysis.requires_unsafe, backend.host_facts())
+        if static_errors or analysis.compile_deferred:
+            return None  # bpftrace would abort on an unknown probe type or read a refused include; or the run compiles
+        return await cache.check(*check_args, backend.host_facts())
 
     async def counted() -> tuple[ProbeCheck | None, HostNames, str]:
         try:
@@ -111,7 +128,8 @@ async def analyze(
         return await check_probes(program, usable, names, backend.list_probes_raw), names, ""
 
     compile_result, (probe_check, names, not_counted) = await asyncio.gather(compiled(), counted())
-    why_skipped = ("mcptrace's parser rejected the program" if parse_error is not None else
+    why_skipped = (DEFERRED_DETAIL if analysis.compile_deferred else
+                   "mcptrace's parser rejected the program" if parse_error is not None else
                    "an #include was refused" if refused else "unknown probe types: bpftrace would abort")
     analysis.layers.append(_compile_layer(compile_result, why_skipped))
     analysis.layers.append(_probe_layer(probe_check, not_counted))
