@@ -38,7 +38,10 @@ class Services:
         runs = RunManager(settings.runs)
         history = HistoryStore.open(settings.history)
         runs.add_listener(history)
-        return cls(settings, pm, build_registry(pm, settings), runs, history)
+        registry = build_registry(pm, settings)
+        for watcher in registry.run_watchers:
+            runs.add_watcher(watcher)
+        return cls(settings, pm, registry, runs, history)
 
     def backend(self, name: str) -> Any:
         """The backend called ``name``; a ToolError that says how to get it when it is not loaded."""

@@ -98,6 +98,11 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX runs_unfixed ON runs(owner_pid, ended_at)
         WHERE status IN ('failed', 'refused') AND likely_fixed_by IS NULL;
     """,
+    # 3: what a run cost (measured overhead, JSON) and the runtime limit it was stopped for (JSON).
+    """
+    ALTER TABLE runs ADD COLUMN overhead TEXT;
+    ALTER TABLE runs ADD COLUMN limit_crossed TEXT;
+    """,
 )
 
 

@@ -13,14 +13,19 @@ import codecs
 import signal
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from mcptrace_core.config import RunSettings
 from mcptrace_core.logging import get_logger
 from mcptrace_core.models import TraceError, TraceMap
 from mcptrace_core.runs.buffer import OutputBuffer
 from mcptrace_core.runs.models import RunSpec, RunStatus
+from mcptrace_core.runs.overhead import LimitCrossed
 from mcptrace_core.runs.process import kill_group, send_signal, watch_exit
 from mcptrace_core.textsafety import clean_line
+
+if TYPE_CHECKING:
+    from mcptrace_core.runs.watch import Breach
 
 log = get_logger(__name__)
 
@@ -46,6 +51,14 @@ class Run:
         self.exit_code: int | None = None
         self.errors: list[TraceError] = []
         self.stop_note: str | None = None
+        self.output_bytes = 0
+        """Bytes of output lines seen (kept or dropped), for the output-rate limit."""
+        self.breach: Breach | None = None
+        """The limit the watchdog stopped the run for, when it did."""
+        self.overhead: Any = None
+        """What the run costs the host, as its measuring plugin last saw it (a runs.overhead.RunOverhead)."""
+        self.before_stop: list[Callable[[], None]] = []
+        """Called once, on the event loop, just before the run is signalled to stop (last measurements)."""
         self.started_at = time.time()
         self._started = time.monotonic()
         self._ended: float | None = None
@@ -61,7 +74,9 @@ class Run:
 
     def add_line(self, text: str) -> None:
         """Append one output line; it is cleaned of control characters and cut to the line cap."""
-        self.output.append(clean_line(text, self._max_line_chars))
+        line = clean_line(text, self._max_line_chars)
+        self.output_bytes += len(line) + 1
+        self.output.append(line)
 
     def set_map(self, trace_map: TraceMap) -> None:
         """Record the latest printout of a map (maps print again at exit and on print())."""
@@ -73,6 +88,13 @@ class Run:
     def duration_s(self) -> float:
         end = self._ended if self._ended is not None else time.monotonic()
         return round(end - self._started, 3)
+
+    @property
+    def limit_crossed(self) -> LimitCrossed | None:
+        """The limit the run was stopped for, as results show it."""
+        if self.breach is None:
+            return None
+        return LimitCrossed.model_validate(self.breach.as_dict())
 
     @property
     def ended_monotonic(self) -> float | None:
@@ -140,10 +162,17 @@ class Run:
                 pump.cancel()
             self._settle()
 
+    def stop_for(self, breach: Breach) -> None:
+        """Stop the run because it crossed a limit; it ends with the breach's status (maps kept)."""
+        if self._stop_status is None and not self.status.finished:
+            self.breach = breach
+        self.request_stop(breach.status, f"stopped: {breach.note}")
+
     def request_stop(self, status: RunStatus, note: str) -> None:
         """Ask the run to stop: SIGINT now, SIGKILL of the group if it outlives the grace period."""
         if self.status.finished or self._stop_status is not None or self._process is None:
             return
+        self._run_before_stop()
         self._stop_status = status
         self.stop_note = note
         send_signal(self._process, signal.SIGINT)
@@ -166,7 +195,16 @@ class Run:
         self.stop_note = f"{self.stop_note}; no exit {grace_s:.1f} s after SIGINT, process group killed"
         kill_group(self._process.pid)
 
+    def _run_before_stop(self) -> None:
+        callbacks, self.before_stop = self.before_stop, []
+        for callback in callbacks:
+            try:
+                callback()
+            except Exception:  # a measuring plugin's bug never keeps a run from stopping
+                log.exception("before-stop callback failed", run=self.id)
+
     def _settle(self) -> None:
+        self._run_before_stop()
         self.spec.decoder.finish(self)
         if self._killed:
             status = RunStatus.killed

@@ -61,6 +61,27 @@ class Thresholds(BaseModel):
     max_duration_s: float = Field(600, gt=0, description="Longest run, in seconds.")
 
 
+class OverheadBudget(BaseModel):
+    """What a run may cost while it runs; the run manager's watchdog stops a run over it (maps kept).
+
+    Every figure is a ceiling; null means no limit. Rates and CPU shares are averaged over ``window_s``.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    window_s: float = Field(2.0, ge=0.5, le=60, description="Seconds rates and CPU shares are averaged over.")
+    max_cpu_pct: float | None = Field(
+        None, gt=0, le=100,
+        description="Share of the whole machine's CPU (all cores) the run's BPF programs and its process may use, %.",
+    )
+    max_events_per_s: float | None = Field(None, gt=0, description="BPF program runs per second, all programs together.")
+    max_map_bytes: int | None = Field(None, ge=4096, description="Locked kernel memory of the run's BPF maps, bytes.")
+    max_output_lines_per_s: float | None = Field(
+        None, gt=0, description="Output lines per second (the runtime flood limit); over it the run is stopped."
+    )
+    max_output_bytes_per_s: float | None = Field(None, gt=0, description="Output bytes per second.")
+
+
 class SafetyPolicy(Model):
     """A named way of turning findings into a verdict: rule switches, severities, thresholds, limits."""
 
@@ -91,6 +112,11 @@ class SafetyPolicy(Model):
     limits: dict[str, int] = Field(
         default_factory=dict,
         description="Limits handed to the backend through its environment, e.g. {'BPFTRACE_MAP_KEYS_MAX': 4096}.",
+    )
+    budget: OverheadBudget = Field(
+        default_factory=OverheadBudget,
+        description="Runtime limits: CPU share, events/s, map memory, output lines/s and bytes/s; a run over "
+        "one is stopped with status over_budget or output_limited, its maps kept.",
     )
     tools: dict[str, ToolVerdict] = Field(
         default_factory=dict,

@@ -6,7 +6,7 @@ import platform
 
 from pydantic import Field
 
-from mcptrace_core.inputs import PatternText, ProgramText
+from mcptrace_core.inputs import MaxOverheadPct, PatternText, ProgramText
 from mcptrace_core.models import HostCheck, Model
 from mcptrace_core.privilege import PrivilegeError, is_root
 from mcptrace_core.runs.follow import respond
@@ -174,6 +174,7 @@ class ExecProgramInput(ToolInput):
             "confirmation only where the policy says so (permissive); otherwise the user is asked through the client."
         ),
     )
+    max_overhead_pct: float | None = MaxOverheadPct
 
 
 class ExecProgramResult(ExecutionResult):
@@ -188,7 +189,9 @@ async def exec_program(call: ToolCall, args: ExecProgramInput) -> ExecProgramRes
     checked = await check(call, args.program, args.timeout_s, args.safety_level)
     try:
         decision = await admit(call, checked, args.confirm)
-        run = await call.services.runs.start(run_spec_for(call, checked, decision))
+        run = await call.services.runs.start(
+            run_spec_for(call, checked, decision, max_overhead_pct=args.max_overhead_pct)
+        )
     except (BpftraceMissing, PrivilegeError, RunLimitError, RunStartError) as error:
         raise ToolError(str(error)) from None
     result = await respond(call, run, args.wait)
