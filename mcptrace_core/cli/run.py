@@ -23,17 +23,23 @@ PAGE_LINES = 1000
 @click.argument("source", type=click.File("rb"))
 @click.option("--timeout", "timeout_s", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Stop after this many seconds (default from config: runs.default_timeout_s).")
+@click.option("--max-overhead-pct", type=click.FloatRange(min=0, max=100, min_open=True), default=None,
+              help="Stop the run (status over_budget, maps kept) when its BPF programs and process use more than "
+              "this share of the machine's CPU.")
 @json_option
 @click.pass_obj
 @run_async
-async def run(state: CliState, source: click.utils.LazyFile, timeout_s: float | None, as_json: bool) -> None:
+async def run(
+    state: CliState, source: click.utils.LazyFile, timeout_s: float | None, max_overhead_pct: float | None, as_json: bool
+) -> None:
     """Run the bpftrace program in SOURCE (a file, or - for stdin) and stream its output.
 
     The program is validated first, as exec_program does; when the safety policy wants confirmation
     you are asked on the terminal (with the program read from stdin there is no one to ask, so it is
     refused). Ctrl-C stops the program the way stop_execution does: bpftrace gets SIGINT and prints its maps,
-    which are shown before the command exits. The exit status is 0 when the program completed or was
-    stopped, 1 when it failed.
+    which are shown before the command exits, followed by what the run cost (events, BPF time, CPU share,
+    memory). The exit status is 0 when the program completed or was stopped (also over its budget), 1 when
+    it failed.
 
     \b
     Example:
@@ -41,7 +47,9 @@ async def run(state: CliState, source: click.utils.LazyFile, timeout_s: float | 
     """
     program = read_program(source, as_json)
     services = Services.create(state.settings())
-    await start_and_stream(services, "exec_program", as_json, program=program, timeout_s=timeout_s)
+    await start_and_stream(
+        services, "exec_program", as_json, program=program, timeout_s=timeout_s, max_overhead_pct=max_overhead_pct
+    )
 
 
 async def start_and_stream(
@@ -86,4 +94,6 @@ async def start_and_stream(
                 click.echo(f"  hint: {error.hint}", err=True)
         if result.stop_note:
             click.echo(f"[{result.status}: {result.stop_note}]", err=True)
+        if result.overhead is not None:
+            click.echo(f"[{result.overhead.line()}]", err=True)
     sys.exit(1 if result.status in ("failed", "killed") else 0)

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from mcptrace_core.logging import get_logger
+from mcptrace_core.models import HostCheck
 from mcptrace_core.runs.models import RunBudget, RunStatus
 
 if TYPE_CHECKING:
@@ -58,12 +59,30 @@ class RunCheck(Protocol):
 
 
 class RunWatcher(Protocol):
-    """A contribution of the ``mcptrace_run_watchers`` hook."""
+    """A contribution of the ``mcptrace_run_watchers`` hook.
+
+    A watcher may also have ``host_checks() -> list[HostCheck]``: what it needs from the host and whether
+    it has it; bpf_info and `mcptrace doctor` show them.
+    """
 
     name: str
 
     def watch(self, run: Run) -> RunCheck | None:
         """The check for ``run``, or None when this watcher has nothing to watch in it."""
+
+
+def watcher_host_checks(watchers: Sequence[RunWatcher]) -> list[HostCheck]:
+    """The host checks of every watcher that has some; a watcher whose check raises is reported, not fatal."""
+    checks: list[HostCheck] = []
+    for watcher in watchers:
+        method = getattr(watcher, "host_checks", None)
+        if method is None:
+            continue
+        try:
+            checks.extend(method())
+        except Exception as error:
+            checks.append(HostCheck(name=f"run watcher {watcher.name}", ok=False, detail=f"{type(error).__name__}: {error}"))
+    return checks
 
 
 class Watchdog:

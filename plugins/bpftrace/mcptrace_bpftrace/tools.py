@@ -12,6 +12,7 @@ from mcptrace_core.privilege import PrivilegeError, is_root
 from mcptrace_core.runs.follow import respond
 from mcptrace_core.runs.models import RunLimitError, RunStartError
 from mcptrace_core.runs.results import ExecutionResult
+from mcptrace_core.runs.watch import watcher_host_checks
 from mcptrace_core.safety.models import ValidationReport
 from mcptrace_core.safety.text import finding_lines
 from mcptrace_core.tools import ToolCall, ToolError, ToolInput, ToolOutput, ToolSpec
@@ -73,6 +74,7 @@ async def bpf_info(call: ToolCall, args: BpfInfoInput) -> HostReport:
         checks = [HostCheck(name="bpftrace usable", ok=False, detail=str(error), fix=str(error))]
     else:
         checks = await backend.doctor()
+    checks += watcher_host_checks(call.services.registry.run_watchers)  # e.g. whether BPF run time is counted
     return HostReport(
         bpftrace_path=bpftrace.path if bpftrace else None,
         bpftrace_version=".".join(map(str, bpftrace.version)) if bpftrace else None,
