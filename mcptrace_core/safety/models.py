@@ -190,6 +190,22 @@ class ProbeCount(Model):
     note: str | None = Field(default=None, description="Why it is missing, unusable or uncounted.")
 
 
+class CostPrediction(Model):
+    """What a program is expected to cost here, from what this host measured before (or sampled now)."""
+
+    events_per_s: float | None = Field(description="Expected BPF program runs per second; null when unknown.")
+    cpu_pct: float | None = Field(
+        description="Expected share of the whole machine's CPU its BPF programs take, %; null when unknown."
+    )
+    basis: Literal["same_program", "measured", "sampled", "partly_measured", "not_measured"] = Field(
+        description="same_program: earlier runs of this very program; measured: earlier runs of the same probes; "
+        "sampled: a short count of the probes now; partly_measured: some probes only; not_measured: nothing known."
+    )
+    how: str = Field(description="How the figures were obtained, in one sentence.")
+    runs: int = Field(0, description="Earlier measured runs the prediction comes from.")
+    unmeasured: list[str] = Field(default_factory=list, description="Probe specs nothing is known about.")
+
+
 class CostEstimate(Model):
     """What running the program costs the host, before it runs."""
 
@@ -199,6 +215,9 @@ class CostEstimate(Model):
     expected_detach_s: float = Field(description="Seconds bpftrace needs to detach its probes when it stops.")
     label: Literal["low", "medium", "high"]
     reason: str = Field(description="Why the label, in one sentence.")
+    predicted: CostPrediction | None = Field(
+        None, description="Events/s and CPU share predicted from this host's measurements (validate_program)."
+    )
 
 
 LayerState = Literal["passed", "failed", "skipped"]

@@ -23,7 +23,11 @@ from mcptrace_overhead.procfs import ProcessReader, ProcessSample
 from mcptrace_overhead.stats import SYSCTL, StatsLease, read_sysctl
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from mcptrace_core.runs.run import Run
+    from mcptrace_core.safety.models import CostPrediction, ProbeCount
+    from mcptrace_core.services import Services
 
 NO_PROBE_TYPES = frozenset({"BEGIN", "END"})
 
@@ -59,6 +63,14 @@ class OverheadWatcher:
             self._recovered = True
             self.lease.state.recover()
         return OverheadCheck(run.pid, run.spec.budget, self.lease.acquire(), self)
+
+    async def predict(
+        self, services: Services, program: str, probes: Sequence[ProbeCount], sample_s: float
+    ) -> CostPrediction:
+        """What ``program`` will cost here, from this host's measurements (see estimate.py)."""
+        from mcptrace_overhead.estimate import predict
+
+        return await predict(services, program, probe_key(program), probes, sample_s, self.cpus)
 
     def host_checks(self) -> list[HostCheck]:
         """Whether the kernel can count BPF run time here, and how (for bpf_info and doctor)."""
