@@ -19,6 +19,7 @@ from mcptrace_core.config import RunSettings
 from mcptrace_core.logging import get_logger
 from mcptrace_core.models import TraceError, TraceMap
 from mcptrace_core.runs.buffer import OutputBuffer
+from mcptrace_core.runs.interrupt import blocked_writing_pipe, interrupt
 from mcptrace_core.runs.models import RunSpec, RunStatus
 from mcptrace_core.runs.overhead import LimitCrossed
 from mcptrace_core.runs.process import kill_group, send_signal, watch_exit
@@ -52,6 +53,7 @@ class Run:
         self.errors: list[TraceError] = []
         self.stop_note: str | None = None
         self.output_bytes = 0
+        self._stdout_read = 0
         """Bytes of output lines seen (kept or dropped), for the output-rate limit."""
         self.breach: Breach | None = None
         """The limit the watchdog stopped the run for, when it did."""
@@ -175,8 +177,17 @@ class Run:
         self._run_before_stop()
         self._stop_status = status
         self.stop_note = note
-        send_signal(self._process, signal.SIGINT)
-        asyncio.create_task(self._escalate(self.spec.grace_s(self.attached_probes or 0)))
+        grace_s = self.spec.grace_s(self.attached_probes or 0)
+        if blocked_writing_pipe(self._process.pid):  # a flood: interrupting it now would lose its maps
+            asyncio.create_task(self._interrupt_then_escalate(grace_s))
+        else:
+            send_signal(self._process, signal.SIGINT)
+            asyncio.create_task(self._escalate(grace_s))
+
+    async def _interrupt_then_escalate(self, grace_s: float) -> None:
+        assert self._process is not None
+        await interrupt(self._process, lambda: self._stdout_read)
+        await self._escalate(grace_s)
 
     async def _escalate(self, grace_s: float) -> None:
         assert self._process is not None
@@ -225,6 +236,7 @@ class Run:
         self._changed = asyncio.Event()
 
     def _on_stdout(self, line: str) -> None:
+        self._stdout_read += len(line) + 1
         try:
             self.spec.decoder.feed(line, self)
         except Exception:  # a decoder bug must not stop the pump (the child would block on a full pipe)
