@@ -7,6 +7,7 @@ lower bound and the tracepoint sys_enter_getppid fires (almost) only for it.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sqlite3
@@ -278,3 +279,24 @@ async def test_bpf_info_and_doctor_say_whether_bpf_time_is_counted(client) -> No
     assert check["ok"] and "BPF_ENABLE_STATS" in check["detail"]
     doctor = subprocess.run([MCPTRACE, "doctor", "--json"], capture_output=True, text=True, timeout=120)
     assert '"BPF run-time stats"' in doctor.stdout
+
+
+async def test_a_server_restores_what_a_killed_server_and_its_guardian_left_on(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    state.mkdir()
+    dead = subprocess.Popen(["true"])
+    dead.wait()  # a holder whose process is gone (its start time cannot match any live process)
+    (state / "bpf-stats.json").write_text(json.dumps({"original": "0", "holders": [{"pid": dead.pid, "start": 1}]}))
+    SYSCTL.write_text("1")
+    try:
+        overhead = {"bpf_stats": "bpf_enable_stats", "state_dir": str(state)}
+        with services_with(tmp_path, overhead=overhead) as services:
+            try:
+                async with await session(services) as client:
+                    await call(client, "exec_program", program="BEGIN { exit(); }", wait=True)
+            finally:
+                await services.aclose()
+        assert SYSCTL.read_text().strip() == "0"
+        assert not (state / "bpf-stats.json").exists()
+    finally:
+        SYSCTL.write_text("0")
