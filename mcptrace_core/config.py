@@ -78,6 +78,11 @@ class RunSettings(Section):
         64 * 1024, ge=256, le=256 * 1024, description="Largest program accepted, in bytes (at most 262144)."
     )
     keep_finished_s: float = Field(3600.0, ge=0, description="How long a finished run stays queryable.")
+    watch_interval_s: float = Field(
+        0.5, ge=0.05, le=10,
+        description="How often running runs are measured and checked against their runtime limits "
+        "(output rate, overhead budget), in seconds.",
+    )
 
     @field_validator("max_timeout_s")
     @classmethod
@@ -200,6 +205,33 @@ class HistorySettings(Section):
     )
 
 
+class OverheadSettings(Section):
+    measure: bool = Field(
+        True, description="Measure what every run costs (BPF events and time, CPU, memory) and enforce the budget."
+    )
+    bpf_stats: Literal["auto", "bpf_enable_stats", "sysctl", "off"] = Field(
+        "auto",
+        description="How the kernel's BPF run-time stats are switched on while runs are measured: 'auto' "
+        "(bpf_enable_stats, else sysctl), 'bpf_enable_stats' (off again when the server ends, however it ends), "
+        "'sysctl' (kernel.bpf_stats_enabled, restored after the last run and by a guardian if the server dies), "
+        "or 'off' (no BPF time; CPU and memory are still measured).",
+    )
+    state_dir: Path | None = Field(
+        None,
+        description="Where the sysctl method records the value it found (shared by every mcptrace on the host); "
+        "/run/mcptrace as root, else the user state directory.",
+    )
+
+    def state_path(self) -> Path:
+        if self.state_dir is not None:
+            return self.state_dir.expanduser()
+        if os.geteuid() == 0:
+            return Path("/run/mcptrace")
+        from platformdirs import user_state_path
+
+        return user_state_path("mcptrace")
+
+
 class SearchSettings(Section):
     embedder: str = Field(
         "onnx-minilm",
@@ -219,6 +251,7 @@ class Settings(Section):
     bcc: BccSettings = Field(default_factory=BccSettings)
     history: HistorySettings = Field(default_factory=HistorySettings)
     search: SearchSettings = Field(default_factory=SearchSettings)
+    overhead: OverheadSettings = Field(default_factory=OverheadSettings)
 
 
 def user_config_path() -> Path:

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
         TemplatePack,
     )
     from mcptrace_core.safety.models import SafetyPolicy
+    from mcptrace_core.runs.watch import RunWatcher
     from mcptrace_core.resources import PromptSpec, ResourceSpec, ResourceTemplateSpec
     from mcptrace_core.registry import Registry
     from mcptrace_core.tools import ToolSpec
@@ -94,6 +95,19 @@ def mcptrace_embedders(settings: Settings) -> list[Embedder]:
 
     :param settings: the effective settings.
     :return: embedders, each with a ``name`` unique across all plugins.
+    """
+
+
+@hookspec
+def mcptrace_run_watchers(settings: Settings) -> list[RunWatcher]:
+    """Contribute run watchers: measurements and runtime limits applied to every run while it runs.
+
+    The run manager asks each watcher for a check when a run starts (``watch(run)``), samples the checks
+    every ``runs.watch_interval_s`` seconds and stops a run whose check returns a ``Breach`` the way
+    stop_execution does (maps kept), with the breach's status and figure. See mcptrace_core.runs.watch.
+
+    :param settings: the effective settings.
+    :return: watchers, each with a ``name`` unique across all plugins.
     """
 
 

@@ -116,3 +116,10 @@ def _clean_pattern(text: str) -> str:
 
 
 PatternText = Annotated[str, Field(max_length=512), BeforeValidator(_utf8), AfterValidator(_clean_pattern)]
+
+MaxOverheadPct = Field(
+    None, gt=0, le=100,
+    description="The largest share of the whole machine's CPU (all cores, %) the run's BPF programs and its own "
+    "process may use, averaged over the policy's budget window; a run over it is stopped with status over_budget "
+    "(maps kept). Only lowers the policy's budget, never raises it.",
+)

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from mcptrace_core.config import Settings
     from mcptrace_core.interfaces import Analyzer, Backend, Embedder, ExamplePack, SafetyRule, TemplatePack
     from mcptrace_core.plugins import PluginManager
+    from mcptrace_core.runs.watch import RunWatcher
     from mcptrace_core.safety.models import SafetyPolicy
     from mcptrace_core.tools import ToolSpec
 
@@ -35,6 +36,7 @@ KINDS: dict[str, tuple[str, str]] = {
     "mcptrace_template_packs": ("template_pack", "name"),
     "mcptrace_example_packs": ("example_pack", "name"),
     "mcptrace_embedders": ("embedder", "name"),
+    "mcptrace_run_watchers": ("run_watcher", "name"),
     "mcptrace_tools": ("tool", "name"),
 }
 
@@ -121,6 +123,10 @@ class Registry:
     @property
     def embedders(self) -> list[Embedder]:
         return list(self._all("embedder"))
+
+    @property
+    def run_watchers(self) -> list[RunWatcher]:
+        return list(self._all("run_watcher"))
 
     @property
     def tools(self) -> list[ToolSpec]:

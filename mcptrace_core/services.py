@@ -51,7 +51,10 @@ class Services:
         history = HistoryStore.open(settings.history)
         runs.add_listener(history)
         current_guard().add_listener(history)  # child groups are recorded, so a crash can be swept later
-        return cls(settings, pm, build_registry(pm, settings), runs, history)
+        registry = build_registry(pm, settings)
+        for watcher in registry.run_watchers:
+            runs.add_watcher(watcher)
+        return cls(settings, pm, registry, runs, history)
 
     def backend(self, name: str) -> Any:
         """The backend called ``name``; a ToolError that says how to get it when it is not loaded."""

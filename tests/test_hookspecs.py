@@ -118,6 +118,10 @@ class ToyPlugin:
         return [ToyEmbedder()]
 
     @hookimpl
+    def mcptrace_run_watchers(self):  # type: ignore[no-untyped-def]
+        return [SimpleNamespace(name="toy-watcher", watch=lambda run: None)]
+
+    @hookimpl
     def mcptrace_tools(self, settings: Settings) -> list[ToolSpec]:
         return [ToolSpec(name="toy_tool", description="a toy", input_model=ToolInput, output_model=Out, handler=_handler)]
 
@@ -130,6 +134,7 @@ EXPECTED = {
     "mcptrace_template_packs": "toy-templates",
     "mcptrace_example_packs": "toy-examples",
     "mcptrace_embedders": "toy-embedder",
+    "mcptrace_run_watchers": "toy-watcher",
     "mcptrace_tools": "toy_tool",
 }
 

@@ -10,6 +10,7 @@ import click
 from mcptrace_core.cli.common import CliState, emit, fail, json_option, run_async
 from mcptrace_core.plugins import build_plugin_manager
 from mcptrace_core.resources import ResourceNotFound, read_resource
+from mcptrace_core.runs.watch import watcher_host_checks
 from mcptrace_core.services import Services
 from mcptrace_core.tools import ConfirmFn, ToolError, ToolOutput, invoke
 
@@ -59,6 +60,14 @@ async def doctor(state: CliState, as_json: bool) -> None:
         report[backend.name] = [check.model_dump() for check in checks]
         lines.append(f"{backend.name}:")
         for check in checks:
+            lines.append(f"  [{'ok' if check.ok else 'NO'}] {check.name}: {check.detail}")
+            if not check.ok and check.fix:
+                lines.append(f"       fix: {check.fix}")
+    watcher_checks = watcher_host_checks(services.registry.run_watchers)
+    if watcher_checks:
+        report["run watchers"] = [check.model_dump() for check in watcher_checks]
+        lines.append("run watchers:")
+        for check in watcher_checks:
             lines.append(f"  [{'ok' if check.ok else 'NO'}] {check.name}: {check.detail}")
             if not check.ok and check.fix:
                 lines.append(f"       fix: {check.fix}")

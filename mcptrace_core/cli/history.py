@@ -189,7 +189,8 @@ def _describe(record: RunRecord) -> str:
     lines = [head, f"parameters: {json.dumps(record.parameters)}"]
     for name, value in (("chain", record.chain_id and f"{record.chain_id} attempt {record.attempt}"),
                         ("source", record.source), ("verdict", record.verdict), ("summary", record.summary),
-                        ("stop", record.stop_note), ("fixed by", record.fixed_by),
+                        ("stop", record.stop_note), ("cost", record.overhead and record.overhead.line()),
+                        ("fixed by", record.fixed_by),
                         ("likely fixed by", record.likely_fixed_by)):
         if value:
             lines.append(f"{name}: {value}")

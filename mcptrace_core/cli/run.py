@@ -26,17 +26,24 @@ PAGE_LINES = 1000
 @click.option("--confirm", is_flag=True,
               help="Answer yes yourself, up front, when the safety policy asks to confirm the program (otherwise "
               "you are asked on the terminal; without a terminal the run is refused).")
+@click.option("--max-overhead-pct", type=click.FloatRange(min=0, max=100, min_open=True), default=None,
+              help="Stop the run (status over_budget, maps kept) when its BPF programs and process use more than "
+              "this share of the machine's CPU.")
 @json_option
 @click.pass_obj
 @run_async
-async def run(state: CliState, source: str, timeout_s: float | None, confirm: bool, as_json: bool) -> None:
+async def run(
+    state: CliState, source: str, timeout_s: float | None, confirm: bool, max_overhead_pct: float | None,
+    as_json: bool,
+) -> None:
     """Run the bpftrace program in SOURCE (a file, or - for stdin) and stream its output.
 
     The program is validated first, as a run from an assistant is; when the safety policy wants
     confirmation you are asked on the terminal (with the program read from stdin there is no one to
     ask, so it is refused), or --confirm answers yes up front. Ctrl-C stops the program: bpftrace gets
-    SIGINT and prints its maps, which are shown before the command exits. The exit status is 0 when the
-    program completed or was stopped, 1 when it failed.
+    SIGINT and prints its maps, which are shown before the command exits, followed by what the run cost
+    (events, BPF time, CPU share, memory). The exit status is 0 when the program completed or was stopped
+    (also over its budget), 1 when it failed.
 
     \b
     Example:
@@ -45,7 +52,7 @@ async def run(state: CliState, source: str, timeout_s: float | None, confirm: bo
     program = read_program(source, as_json)
     services = Services.create(state.settings())
     await start_and_stream(services, "exec_program", as_json, ask_user=answered_yes if confirm else None,
-                           program=program, timeout_s=timeout_s)
+                           program=program, timeout_s=timeout_s, max_overhead_pct=max_overhead_pct)
 
 
 async def start_and_stream(
@@ -90,4 +97,6 @@ async def start_and_stream(
                 click.echo(f"  hint: {error.hint}", err=True)
         if result.stop_note:
             click.echo(f"[{result.status}: {result.stop_note}]", err=True)
+        if result.overhead is not None:
+            click.echo(f"[{result.overhead.line()}]", err=True)
     sys.exit(1 if result.status in ("failed", "killed") else 0)

@@ -22,6 +22,7 @@ from mcptrace_core.history.identity import ProcessIdentity
 from mcptrace_core.models import Model, TraceError, TraceMap
 from mcptrace_core.runs.buffer import OutputBuffer
 from mcptrace_core.runs.models import RunSpec, RunStatus, ValidationSummary, program_label
+from mcptrace_core.runs.overhead import LimitCrossed, RunOverhead
 from mcptrace_core.runs.results import StatusName
 from mcptrace_core.runs.run import Run
 
@@ -69,6 +70,8 @@ class RunRecord(Model):
     attached_probes: int | None
     lost_events: int
     stop_note: str | None
+    overhead: RunOverhead | None = Field(None, description="The run's final measured cost, when it was measured.")
+    limit_crossed: LimitCrossed | None = Field(None, description="The runtime limit it was stopped for.")
     started_at: float = Field(description="Unix time the run started.")
     ended_at: float | None
     duration_s: float | None
@@ -105,6 +108,8 @@ class RunRecord(Model):
             duration_s=self.duration_s or 0.0,
             stop_note=self.stop_note,
             started_at=self.started_at,
+            overhead=self.overhead,
+            limit_crossed=self.limit_crossed,
         )
 
 
@@ -125,6 +130,8 @@ class StoredRun:
     duration_s: float
     stop_note: str | None
     started_at: float
+    overhead: RunOverhead | None = None
+    limit_crossed: LimitCrossed | None = None
 
 
 def text_hash(program: str | None, label: str, error: str | None, summary: str | None) -> str:
@@ -243,6 +250,8 @@ class EndSnapshot:
     stop_note: str | None
     ended_at: float
     duration_s: float
+    overhead: RunOverhead | None = None
+    limit_crossed: LimitCrossed | None = None
 
     @classmethod
     def of(cls, run: Run, max_lines: int) -> EndSnapshot:
@@ -262,6 +271,8 @@ class EndSnapshot:
             stop_note=run.stop_note,
             ended_at=time.time(),
             duration_s=run.duration_s,
+            overhead=run.overhead,
+            limit_crossed=run.limit_crossed,
         )
 
     def columns(self) -> dict[str, Any]:
@@ -284,6 +295,8 @@ class EndSnapshot:
             "stop_note": self.stop_note,
             "ended_at": self.ended_at,
             "duration_s": self.duration_s,
+            "overhead": self.overhead.model_dump_json() if self.overhead is not None else None,
+            "limit_crossed": self.limit_crossed.model_dump_json() if self.limit_crossed is not None else None,
         }
 
 
@@ -312,7 +325,8 @@ def _within(lines: list[str], max_bytes: int) -> list[str]:
 RECORD_COLUMNS = (
     "id, backend, label, program, parameters, status, exit_code, error_category, error_message, errors, verdict, "
     "findings, chain_id, attempt, source, summary, output, total_lines, stderr, maps, attached_probes, lost_events, "
-    "stop_note, started_at, ended_at, duration_s, host, owner_pid, fixed_by, likely_fixed_by, confirmed_by"
+    "stop_note, started_at, ended_at, duration_s, host, owner_pid, fixed_by, likely_fixed_by, confirmed_by, overhead, "
+    "limit_crossed"
 )
 
 
@@ -327,6 +341,8 @@ def record_from_row(row: Any) -> RunRecord:
     for key in ("errors", "stderr", "maps"):
         data[key] = json.loads(data[key] or "[]")
     data["findings"] = json.loads(data["findings"]) if data["findings"] else None
+    for key in ("overhead", "limit_crossed"):
+        data[key] = json.loads(data[key]) if data.get(key) else None
     return RunRecord.model_validate(data)
 
 

@@ -111,6 +111,11 @@ MIGRATIONS: tuple[str, ...] = (
     );
     ALTER TABLE runs ADD COLUMN confirmed_by TEXT;  -- who confirmed the run, through which client and transport
     """,
+    # 4: what a run cost (measured overhead, JSON) and the runtime limit it was stopped for (JSON).
+    """
+    ALTER TABLE runs ADD COLUMN overhead TEXT;
+    ALTER TABLE runs ADD COLUMN limit_crossed TEXT;
+    """,
 )
 
 

@@ -7,6 +7,7 @@ run found both ways comes first and neither score scale needs calibrating agains
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
@@ -17,6 +18,7 @@ from mcptrace_core.history.filters import RunFilter
 from mcptrace_core.history.lexical import GroupKey, rank_by_words
 from mcptrace_core.history.records import when
 from mcptrace_core.models import Model
+from mcptrace_core.runs.overhead import RunOverhead
 
 if TYPE_CHECKING:
     from mcptrace_core.history.vectors import VectorIndex
@@ -66,6 +68,7 @@ class HistoryHit(Model):
         description="Heuristic link outside retry chains: a similar program the same server ran successfully next."
     )
     fix_program: str | None = Field(description="The program of the run in fixed_by (or likely_fixed_by), to reuse.")
+    overhead: RunOverhead | None = Field(None, description="What the run cost the host (final figures), when measured.")
     repeats: int = Field(description="Runs of this same text with this same status (this hit is the newest).")
     matched: Matched = Field(description="Found by words, by meaning, both, or (empty query) by recency.")
     score: float = Field(description="Fused rank score; higher is better. Comparable within one search only.")
@@ -87,7 +90,7 @@ _STORED = (
 )
 """Hit fields read as they are stored."""
 HIT_SELECT = (
-    f"SELECT runs.seq, runs.program, runs.error_message, runs.started_at, {', '.join('runs.' + c for c in _STORED)}, "
+    f"SELECT runs.seq, runs.program, runs.error_message, runs.started_at, runs.overhead, {', '.join('runs.' + c for c in _STORED)}, "
     "fix.program AS fix_program FROM runs LEFT JOIN runs AS fix ON fix.id = coalesce(runs.fixed_by, runs.likely_fixed_by)"
 )
 
@@ -197,6 +200,7 @@ def _hit(row: sqlite3.Row, repeats: int, matched: Matched, score: float) -> Hist
         program=_preview(row["program"]),
         fix_program=_preview(row["fix_program"]),
         error=row["error_message"],
+        overhead=json.loads(row["overhead"]) if row["overhead"] else None,
         when=when(row["started_at"]),
         repeats=repeats,
         matched=matched,

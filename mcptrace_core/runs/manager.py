@@ -12,6 +12,7 @@ from mcptrace_core.logging import get_logger
 from mcptrace_core.runs.models import RunLimitError, RunNotFoundError, RunSpec, RunStartError, RunStatus
 from mcptrace_core.runs.process import spawn
 from mcptrace_core.runs.run import Run
+from mcptrace_core.runs.watch import OutputRateWatcher, RunWatcher, Watchdog
 
 log = get_logger(__name__)
 
@@ -38,6 +39,12 @@ class RunManager:
         self._runs: dict[str, Run] = {}
         self._supervisors: dict[str, asyncio.Task[None]] = {}
         self._listeners: list[RunListener] = []
+        self.watchdog = Watchdog(limits.watch_interval_s)
+        self.watchdog.add_watcher(OutputRateWatcher())
+
+    def add_watcher(self, watcher: RunWatcher) -> None:
+        """Have ``watcher`` check every run started from now on (runtime limits, measurements)."""
+        self.watchdog.add_watcher(watcher)
 
     def add_listener(self, listener: RunListener) -> None:
         self._listeners.append(listener)
@@ -65,6 +72,7 @@ class RunManager:
             del self._runs[run.id]
             raise RunStartError(f"cannot start {spec.argv[0]}: {error.strerror or error}") from error
         run.attach(process)
+        self.watchdog.begin(run)
         self._supervisors[run.id] = asyncio.create_task(self._supervise(run, process))
         self._tell("run_started", run)
         log.info("run started", execution_id=run.id, backend=spec.backend, pid=process.pid, timeout_s=spec.timeout_s)
@@ -108,6 +116,7 @@ class RunManager:
         if runs:
             log.info("stopping active runs", count=len(runs))
             await asyncio.wait([asyncio.create_task(run.wait_done()) for run in runs], timeout=SHUTDOWN_GRACE_S)
+        await self.watchdog.close()
         for task in self._supervisors.values():
             if not task.done():
                 task.cancel()

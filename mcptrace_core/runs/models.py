@@ -26,6 +26,10 @@ class RunStatus(str, Enum):
     """Did not exit within the grace period after SIGINT and was killed; maps may be missing."""
     interrupted = "interrupted"
     """Still running when the server went away (reported from history after a restart)."""
+    over_budget = "over_budget"
+    """Stopped (maps kept) because its measured overhead crossed its budget (CPU share, events/s, map memory)."""
+    output_limited = "output_limited"
+    """Stopped (maps kept) because it printed more lines or bytes per second than the policy allows."""
 
     @property
     def finished(self) -> bool:
@@ -67,6 +71,29 @@ class ValidationSummary:
     """The safety findings, JSON-ready (rule, severity, message, line, col, fix, requires_unsafe)."""
 
 
+@dataclass(frozen=True)
+class RunBudget:
+    """The runtime limits of a run, enforced by the run manager's watchdog (mcptrace_core.runs.watch).
+
+    None means no limit. The policies in force set them (smallest wins); a caller may only lower them.
+    """
+
+    source: str
+    """Where the limits come from, for the stop note: e.g. 'policy standard'."""
+    window_s: float = 2.0
+    """Rates and CPU shares are averaged over this many seconds before they are judged."""
+    max_cpu_pct: float | None = None
+    """Share of the whole machine's CPU (all cores) the run's BPF programs and its process may use."""
+    max_events_per_s: float | None = None
+    """BPF program runs per second, all programs of the run together."""
+    max_map_bytes: int | None = None
+    """Locked memory of the run's BPF maps."""
+    max_output_lines_per_s: float | None = None
+    max_output_bytes_per_s: float | None = None
+    cpu_source: str | None = None
+    """Where max_cpu_pct comes from when a caller set it lower than the policy (e.g. 'max_overhead_pct')."""
+
+
 @dataclass
 class RunSpec:
     """What a backend hands to the run manager to start a run."""
@@ -106,6 +133,8 @@ class RunSpec:
     """What validation said before the run was allowed; set by the backend's gate."""
     confirmed_by: str | None = None
     """Who confirmed the run when a policy asked, with the client's name and the transport; set from the gate."""
+    budget: RunBudget | None = None
+    """Runtime limits the watchdog enforces (output rate, overhead); set by the backend's gate."""
 
 
 class RunLimitError(Exception):

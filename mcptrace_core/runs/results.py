@@ -11,9 +11,12 @@ from pydantic import Field
 from mcptrace_core.models import TraceError, TraceMap, TraceTable
 from mcptrace_core.runs.buffer import OutputBuffer
 from mcptrace_core.runs.models import RunSpec, RunStatus
+from mcptrace_core.runs.overhead import LimitCrossed, RunOverhead
 from mcptrace_core.tools import ToolOutput
 
-StatusName = Literal["running", "completed", "failed", "stopped", "timed_out", "killed", "interrupted"]
+StatusName = Literal[
+    "running", "completed", "failed", "stopped", "timed_out", "killed", "interrupted", "over_budget", "output_limited"
+]
 TEXT_PREVIEW_LINES = 60
 
 
@@ -46,6 +49,10 @@ class RunView(Protocol):
     def stop_note(self) -> str | None: ...
     @property
     def started_at(self) -> float: ...
+    @property
+    def overhead(self) -> RunOverhead | None: ...
+    @property
+    def limit_crossed(self) -> LimitCrossed | None: ...
 
 
 class ExecutionResult(ToolOutput):
@@ -71,6 +78,13 @@ class ExecutionResult(ToolOutput):
     lost_events: int = Field(description="Events the kernel dropped because the reader fell behind.")
     duration_s: float
     stop_note: str | None = Field(description="How the run was stopped, when it was.")
+    overhead: RunOverhead | None = Field(
+        None, description="What the run costs the host (events, BPF time, CPU share, memory): live while it runs, "
+        "final once it ended; null when nothing measured it."
+    )
+    limit_crossed: LimitCrossed | None = Field(
+        None, description="The runtime limit the run was stopped for (status over_budget or output_limited)."
+    )
 
     def to_text(self) -> str:
         head = f"execution {self.execution_id}: {self.status}"
@@ -82,6 +96,8 @@ class ExecutionResult(ToolOutput):
         parts = [head]
         if self.stop_note:
             parts.append(f"stop: {self.stop_note}")
+        if self.overhead is not None:
+            parts.append(self.overhead.line())
         for error in self.errors:
             where = f" at line {error.line}" if error.line else ""
             parts.append(f"error [{error.category}]{where}: {error.message}")
@@ -109,6 +125,8 @@ class ExecutionSummary(ToolOutput):
     duration_s: float
     exit_code: int | None
     total_lines: int
+    overhead: RunOverhead | None = Field(None, description="What the run costs (final once it ended).")
+    limit_crossed: LimitCrossed | None = Field(None, description="The runtime limit it was stopped for.")
 
 
 def execution_result(run: RunView, offset: int, limit: int) -> ExecutionResult:
@@ -142,6 +160,8 @@ def execution_result(run: RunView, offset: int, limit: int) -> ExecutionResult:
         lost_events=run.lost_events,
         duration_s=run.duration_s,
         stop_note=run.stop_note,
+        overhead=_overhead(run),
+        limit_crossed=run.limit_crossed,
     )
 
 
@@ -155,4 +175,14 @@ def execution_summary(run: RunView) -> ExecutionSummary:
         duration_s=run.duration_s,
         exit_code=run.exit_code,
         total_lines=run.output.total,
+        overhead=_overhead(run),
+        limit_crossed=run.limit_crossed,
     )
+
+
+def _overhead(run: RunView) -> RunOverhead | None:
+    """The run's measured cost, with the lost events its decoder counted up to now."""
+    overhead = run.overhead
+    if overhead is None or overhead.lost_events == run.lost_events:
+        return overhead
+    return overhead.model_copy(update={"lost_events": run.lost_events})

@@ -13,14 +13,20 @@ import codecs
 import signal
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from mcptrace_core.config import RunSettings
 from mcptrace_core.logging import get_logger
 from mcptrace_core.models import TraceError, TraceMap
 from mcptrace_core.runs.buffer import OutputBuffer
+from mcptrace_core.runs.interrupt import blocked_writing_pipe, interrupt
 from mcptrace_core.runs.models import RunSpec, RunStatus
+from mcptrace_core.runs.overhead import LimitCrossed
 from mcptrace_core.runs.process import kill_group, send_signal, watch_exit
 from mcptrace_core.textsafety import clean_line
+
+if TYPE_CHECKING:
+    from mcptrace_core.runs.watch import Breach
 
 log = get_logger(__name__)
 
@@ -49,6 +55,15 @@ class Run:
         self.exit_code: int | None = None
         self.errors: list[TraceError] = []
         self.stop_note: str | None = None
+        self.output_bytes = 0
+        self._stdout_read = 0
+        """Bytes of output lines seen (kept or dropped), for the output-rate limit."""
+        self.breach: Breach | None = None
+        """The limit the watchdog stopped the run for, when it did."""
+        self.overhead: Any = None
+        """What the run costs the host, as its measuring plugin last saw it (a runs.overhead.RunOverhead)."""
+        self.before_stop: list[Callable[[], None]] = []
+        """Called once, on the event loop, just before the run is signalled to stop (last measurements)."""
         self.started_at = time.time()
         self._started = time.monotonic()
         self._ended: float | None = None
@@ -64,7 +79,9 @@ class Run:
 
     def add_line(self, text: str) -> None:
         """Append one output line; it is cleaned of control characters and cut to the line cap."""
-        self.output.append(clean_line(text, self._max_line_chars))
+        line = clean_line(text, self._max_line_chars)
+        self.output_bytes += len(line) + 1
+        self.output.append(line)
 
     def set_map(self, trace_map: TraceMap) -> None:
         """Record the latest printout of a map (maps print again at exit and on print())."""
@@ -76,6 +93,13 @@ class Run:
     def duration_s(self) -> float:
         end = self._ended if self._ended is not None else time.monotonic()
         return round(end - self._started, 3)
+
+    @property
+    def limit_crossed(self) -> LimitCrossed | None:
+        """The limit the run was stopped for, as results show it."""
+        if self.breach is None:
+            return None
+        return LimitCrossed.model_validate(self.breach.as_dict())
 
     @property
     def ended_monotonic(self) -> float | None:
@@ -156,18 +180,32 @@ class Run:
                 pump.cancel()
             self._settle()
 
+    def stop_for(self, breach: Breach) -> None:
+        """Stop the run because it crossed a limit; it ends with the breach's status (maps kept)."""
+        if self._stop_status is None and not self.status.finished:
+            self.breach = breach
+        self.request_stop(breach.status, f"stopped: {breach.note}")
+
     def request_stop(self, status: RunStatus, note: str) -> None:
         """Ask the run to stop: SIGINT now, SIGKILL of the group if it outlives the grace period."""
         if self.status.finished or self._stop_status is not None or self._process is None:
             return
+        self._run_before_stop()
         self._stop_status = status
         self.stop_note = note
         grace_s = self.spec.grace_s(self.attached_probes or 0)
-        if self.spec.interrupt_ready(self._process.pid):
+        if blocked_writing_pipe(self._process.pid):  # a flood: interrupting it now would lose its maps
+            asyncio.create_task(self._interrupt_then_escalate(grace_s))
+        elif self.spec.interrupt_ready(self._process.pid):
             send_signal(self._process, signal.SIGINT)
             asyncio.create_task(self._escalate(grace_s))
         else:
             asyncio.create_task(self._interrupt_when_ready(grace_s))
+
+    async def _interrupt_then_escalate(self, grace_s: float) -> None:
+        assert self._process is not None
+        await interrupt(self._process, lambda: self._stdout_read)
+        await self._escalate(grace_s)
 
     async def _interrupt_when_ready(self, grace_s: float) -> None:
         """SIGINT once the tool can take it (or a grace period from now at the latest), then escalate."""
@@ -208,7 +246,16 @@ class Run:
             pass
         kill_group(self._process.pid)
 
+    def _run_before_stop(self) -> None:
+        callbacks, self.before_stop = self.before_stop, []
+        for callback in callbacks:
+            try:
+                callback()
+            except Exception:  # a measuring plugin's bug never keeps a run from stopping
+                log.exception("before-stop callback failed", run=self.id)
+
     def _settle(self) -> None:
+        self._run_before_stop()
         self.spec.decoder.finish(self)
         if self._killed:
             status = RunStatus.killed
@@ -229,6 +276,7 @@ class Run:
         self._changed = asyncio.Event()
 
     def _on_stdout(self, line: str) -> None:
+        self._stdout_read += len(line) + 1
         try:
             self.spec.decoder.feed(line, self)
         except Exception:  # a decoder bug must not stop the pump (the child would block on a full pipe)

@@ -12,9 +12,10 @@ when the policy allows it and someone confirmed.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from mcptrace_core.history.records import RefusedAttempt
+from mcptrace_core.runs.models import RunBudget
 from mcptrace_core.safety.audit import AuditLog, program_digest
 from mcptrace_core.safety.models import SafetyPolicy, ValidationReport, Verdict
 from mcptrace_core.safety.text import confirmation_question, refusal_text
@@ -29,6 +30,38 @@ class Decision:
     confirmed_by: str | None
     use_unsafe: bool
     limits: dict[str, int] = field(default_factory=dict)
+    budget: RunBudget | None = None
+    """The runtime limits of the run (output rate, overhead): the policies' smallest."""
+
+    def budget_for(self, max_overhead_pct: float | None) -> RunBudget | None:
+        """The run's budget with the caller's CPU share (``max_overhead_pct``) when it is lower."""
+        return lowered_budget(self.budget, max_overhead_pct)
+
+
+BUDGET_FIGURES = ("max_cpu_pct", "max_events_per_s", "max_map_bytes", "max_output_lines_per_s", "max_output_bytes_per_s")
+
+
+def combined_budget(policies: Sequence[SafetyPolicy]) -> RunBudget:
+    """Each runtime limit at its smallest among the policies in force; the longest window."""
+    values: dict[str, float | int] = {}
+    for policy in policies:
+        for name in BUDGET_FIGURES:
+            value = getattr(policy.budget, name)
+            if value is not None:
+                values[name] = min(value, values.get(name, value))
+    window = max((policy.budget.window_s for policy in policies), default=2.0)
+    return RunBudget(source="policy " + "+".join(policy.name for policy in policies), window_s=window, **values)
+
+
+def lowered_budget(budget: RunBudget | None, max_overhead_pct: float | None) -> RunBudget | None:
+    """``budget`` with a caller's lower CPU share; a caller can only lower a limit, never raise it."""
+    if max_overhead_pct is None:
+        return budget
+    if budget is None:
+        return RunBudget(source="max_overhead_pct", max_cpu_pct=max_overhead_pct, cpu_source="max_overhead_pct")
+    if budget.max_cpu_pct is not None and budget.max_cpu_pct <= max_overhead_pct:
+        return budget
+    return replace(budget, max_cpu_pct=max_overhead_pct, cpu_source="max_overhead_pct")
 
 
 def combined_limits(policies: Sequence[SafetyPolicy]) -> dict[str, int]:
@@ -107,7 +140,7 @@ async def authorize(
                 f"change the {subject} so that the findings below go away, or ask the user to run it themselves"
             ), _with_top_finding(f"not confirmed ({how})", report))
     use_unsafe = report.requires_unsafe and confirmed_by is not None and all(p.allow_unsafe for p in policies)
-    decision = Decision(report.verdict, confirmed_by, use_unsafe, combined_limits(policies))
+    decision = Decision(report.verdict, confirmed_by, use_unsafe, combined_limits(policies), combined_budget(policies))
     audit.record("run_allowed", confirmed_by=confirmed_by, unsafe=use_unsafe, limits=decision.limits, **record)
     return decision
 

@@ -62,6 +62,27 @@ class Thresholds(BaseModel):
     max_duration_s: float = Field(600, gt=0, description="Longest run, in seconds.")
 
 
+class OverheadBudget(BaseModel):
+    """What a run may cost while it runs; the run manager's watchdog stops a run over it (maps kept).
+
+    Every figure is a ceiling; null means no limit. Rates and CPU shares are averaged over ``window_s``.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    window_s: float = Field(2.0, ge=0.5, le=60, description="Seconds rates and CPU shares are averaged over.")
+    max_cpu_pct: float | None = Field(
+        None, gt=0, le=100,
+        description="Share of the whole machine's CPU (all cores) the run's BPF programs and its process may use, %.",
+    )
+    max_events_per_s: float | None = Field(None, gt=0, description="BPF program runs per second, all programs together.")
+    max_map_bytes: int | None = Field(None, ge=4096, description="Locked kernel memory of the run's BPF maps, bytes.")
+    max_output_lines_per_s: float | None = Field(
+        None, gt=0, description="Output lines per second (the runtime flood limit); over it the run is stopped."
+    )
+    max_output_bytes_per_s: float | None = Field(None, gt=0, description="Output bytes per second.")
+
+
 class SafetyPolicy(Model):
     """A named way of turning findings into a verdict: rule switches, severities, thresholds, limits."""
 
@@ -103,6 +124,11 @@ class SafetyPolicy(Model):
         default_factory=lambda: list(DEFAULT_INCLUDE_DIRS),
         description="Directories #include may read headers from (resolved; patterns allowed, e.g. '/usr/lib/llvm-*'). "
         "An include outside them, or of a device, FIFO or /proc file, is refused before bpftrace sees it.",
+    )
+    budget: OverheadBudget = Field(
+        default_factory=OverheadBudget,
+        description="Runtime limits: CPU share, events/s, map memory, output lines/s and bytes/s; a run over "
+        "one is stopped with status over_budget or output_limited, its maps kept.",
     )
     tools: dict[str, ToolVerdict] = Field(
         default_factory=dict,
@@ -185,6 +211,22 @@ class ProbeCount(Model):
     note: str | None = Field(default=None, description="Why it is missing, unusable or uncounted.")
 
 
+class CostPrediction(Model):
+    """What a program is expected to cost here, from what this host measured before (or sampled now)."""
+
+    events_per_s: float | None = Field(description="Expected BPF program runs per second; null when unknown.")
+    cpu_pct: float | None = Field(
+        description="Expected share of the whole machine's CPU its BPF programs take, %; null when unknown."
+    )
+    basis: Literal["same_program", "measured", "sampled", "partly_measured", "not_measured"] = Field(
+        description="same_program: earlier runs of this very program; measured: earlier runs of the same probes; "
+        "sampled: a short count of the probes now; partly_measured: some probes only; not_measured: nothing known."
+    )
+    how: str = Field(description="How the figures were obtained, in one sentence.")
+    runs: int = Field(0, description="Earlier measured runs the prediction comes from.")
+    unmeasured: list[str] = Field(default_factory=list, description="Probe specs nothing is known about.")
+
+
 class CostEstimate(Model):
     """What running the program costs the host, before it runs."""
 
@@ -194,6 +236,9 @@ class CostEstimate(Model):
     expected_detach_s: float = Field(description="Seconds bpftrace needs to detach its probes when it stops.")
     label: Literal["low", "medium", "high"]
     reason: str = Field(description="Why the label, in one sentence.")
+    predicted: CostPrediction | None = Field(
+        None, description="Events/s and CPU share predicted from this host's measurements (validate_program)."
+    )
 
 
 LayerState = Literal["passed", "failed", "skipped"]

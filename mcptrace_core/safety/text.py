@@ -44,6 +44,11 @@ def report_text(report: ValidationReport) -> str:
     if report.estimated_cost is not None:
         cost = report.estimated_cost
         lines.append(f"cost: {cost.label} ({cost.reason})")
+        if cost.predicted is not None:
+            predicted = cost.predicted
+            rate = f"{predicted.events_per_s:.0f} events/s" if predicted.events_per_s is not None else "events/s unknown"
+            share = f", {predicted.cpu_pct:.2f}% CPU" if predicted.cpu_pct is not None else ""
+            lines.append(f"predicted: {rate}{share} ({predicted.basis}: {predicted.how})")
     return "\n".join(lines)
 
 

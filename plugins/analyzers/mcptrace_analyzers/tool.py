@@ -21,6 +21,8 @@ from mcptrace_core.analysis import (
     TopKeys,
 )
 from mcptrace_core.history.lookup import find_run
+from mcptrace_core.runs.overhead import LimitCrossed, RunOverhead
+from mcptrace_core.runs.results import ExecutionResult, execution_result
 from mcptrace_core.interfaces import Analyzer
 from mcptrace_core.logging import get_logger
 from mcptrace_core.models import TraceMap
@@ -121,6 +123,10 @@ class AnalyzeResult(ToolOutput):
     chart: str | None = Field(
         None, description="What the attached PNG image shows; null when none was drawn."
     )
+    overhead: RunOverhead | None = Field(
+        None, description="What the analysed run cost the host (its final figures); null for given text."
+    )
+    limit_crossed: LimitCrossed | None = Field(None, description="The runtime limit the run was stopped for.")
     _png: bytes | None = PrivateAttr(None)
 
     def to_text(self) -> str:
@@ -128,13 +134,17 @@ class AnalyzeResult(ToolOutput):
         parts = [head, self.summary]
         if self.chart:
             parts.append(f"[chart attached: {self.chart}]")
+        if self.overhead is not None:
+            parts.append(self.overhead.line())
         return "\n".join(parts)
 
     def images(self) -> list[Image]:
         return [Image(self._png)] if self._png else []
 
 
-async def execution_output(services: Services, execution_id: str) -> tuple[str, list[TraceMap], int, str]:
+async def execution_output(
+    services: Services, execution_id: str
+) -> tuple[str, list[TraceMap], int, str, ExecutionResult]:
     """A run's kept output lines as one text, its structured maps, its lost events, and a description.
 
     The run is the live one of this server or, for a run of an earlier server process (or expired from
@@ -151,7 +161,7 @@ async def execution_output(services: Services, execution_id: str) -> tuple[str, 
         offset = page.offset + len(page.lines)
     note = f"execution {run.id} ({run.status.value}, {run.output.total} lines"
     note += f", {run.output.dropped} dropped by the output cap)" if run.output.dropped else ")"
-    return "\n".join(lines), list(run.maps.values()), run.lost_events, note
+    return "\n".join(lines), list(run.maps.values()), run.lost_events, note, execution_result(run, 0, 0)
 
 
 def choose_analyzer(analyzers: list[Analyzer], text: str, output_type: str | None) -> Analyzer:
@@ -262,8 +272,9 @@ async def analyze_output(call: ToolCall, args: AnalyzeInput) -> AnalyzeResult:
         assert args.output is not None
         text = clean_text(args.output, MAX_LINE_CHARS)
         return await asyncio.to_thread(analyze, analyzers, args, text, f"{len(args.output)} characters given")
-    text, run_maps, lost, source = await execution_output(call.services, args.execution_id)
+    text, run_maps, lost, source, state = await execution_output(call.services, args.execution_id)
     result = await asyncio.to_thread(analyze, analyzers, args, text, source, run_maps, lost)
+    result.overhead, result.limit_crossed = state.overhead, state.limit_crossed
     call.services.history.annotate(args.execution_id, summary=result.summary)  # search_history shows it
     return result
 

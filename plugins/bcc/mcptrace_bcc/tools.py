@@ -14,6 +14,7 @@ from mcptrace_bcc.catalog import BccTool, UnknownToolError
 from mcptrace_bcc.discovery import build_names
 from mcptrace_bcc.guard import admit
 from mcptrace_bcc.schema import ToolKind, ToolOption, ToolPositional
+from mcptrace_core.inputs import MaxOverheadPct
 from mcptrace_core.models import Model
 from mcptrace_core.privilege import PrivilegeError, command_prefix
 from mcptrace_core.runs.follow import respond
@@ -167,6 +168,7 @@ class ExecBccToolInput(ToolInput):
         "confirmation only where the safety policy says so (permissive); otherwise the user is asked through the "
         "client (tools that capture typed or decrypted content, or compile C from their arguments).",
     )
+    max_overhead_pct: float | None = MaxOverheadPct
 
 
 class BccExecution(ExecutionResult):
@@ -181,11 +183,14 @@ class BccExecution(ExecutionResult):
 
 
 async def exec_bcc_tool(call: ToolCall, args: ExecBccToolInput) -> BccExecution:
-    return await run_tool(call, args.tool_name, args.arguments, args.timeout_s, args.wait, args.confirm)
+    return await run_tool(
+        call, args.tool_name, args.arguments, args.timeout_s, args.wait, args.confirm, args.max_overhead_pct
+    )
 
 
 async def run_tool(
-    call: ToolCall, name: str, arguments: Mapping[str, Any], timeout: float | None, wait: bool, confirm: bool
+    call: ToolCall, name: str, arguments: Mapping[str, Any], timeout: float | None, wait: bool, confirm: bool,
+    max_overhead_pct: float | None = None,
 ) -> BccExecution:
     """Check, decide and start one tool run: shared by exec_bcc_tool and the per-tool tools."""
     backend = backend_of(call)
@@ -208,7 +213,8 @@ async def run_tool(
                         f"(its duration, or interval x count), over the maximum of {longest:g} s (runs.max_timeout_s)")
     decision, report = await admit(call, tool, arguments, invocation, timeout_s, confirm)
     analyzer = call.services.registry.get("analyzer", OUTPUT_KIND)
-    spec = replace(backend.run_spec(tool, invocation, timeout_s, analyzer), confirmed_by=decision.confirmed_by)
+    spec = replace(backend.run_spec(tool, invocation, timeout_s, analyzer), confirmed_by=decision.confirmed_by,
+                   budget=decision.budget_for(max_overhead_pct))
     try:
         run = await call.services.runs.start(spec)
     except (PrivilegeError, RunLimitError, RunStartError) as error:

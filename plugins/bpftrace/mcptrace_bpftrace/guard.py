@@ -138,13 +138,18 @@ async def admit(
 
 
 def run_spec_for(
-    call: ToolCall, checked: Checked, decision: Decision, chain_id: str | None = None, attempt: int | None = None
+    call: ToolCall, checked: Checked, decision: Decision, chain_id: str | None = None, attempt: int | None = None,
+    max_overhead_pct: float | None = None,
 ) -> RunSpec:
-    """A fresh run of an admitted program (each run needs its own spec: the decoder keeps state)."""
+    """A fresh run of an admitted program (each run needs its own spec: the decoder keeps state), with the
+    runtime budget of the policies in force, lowered to ``max_overhead_pct`` when the caller asks."""
     backend = backend_of(call)
     limits = run_limits(decision.limits, call.services.settings.bpftrace.map_keys)
     spec = backend.run_spec(
         checked.program, checked.timeout_s, limits_env(limits, backend.features()),
         unsafe=decision.use_unsafe, chain_id=chain_id, attempt=attempt,
     )
-    return replace(spec, source=checked.source, validation=checked.report.summary(), confirmed_by=decision.confirmed_by)
+    return replace(
+        spec, source=checked.source, validation=checked.report.summary(), confirmed_by=decision.confirmed_by,
+        budget=decision.budget_for(max_overhead_pct),
+    )

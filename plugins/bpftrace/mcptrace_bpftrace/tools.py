@@ -6,12 +6,13 @@ import platform
 
 from pydantic import Field
 
-from mcptrace_core.inputs import PatternText, ProgramText, RunTimeout, timeout_field
+from mcptrace_core.inputs import MaxOverheadPct, PatternText, ProgramText, RunTimeout, timeout_field
 from mcptrace_core.models import HostCheck, Model
 from mcptrace_core.privilege import PrivilegeError, is_root, setup_fix
 from mcptrace_core.runs.follow import respond
 from mcptrace_core.runs.models import RunLimitError, RunStartError
 from mcptrace_core.runs.results import ExecutionResult
+from mcptrace_core.runs.watch import watcher_host_checks
 from mcptrace_core.safety.models import ValidationReport
 from mcptrace_core.safety.text import finding_lines
 from mcptrace_core.tools import ToolCall, ToolError, ToolInput, ToolOutput, ToolSpec
@@ -80,6 +81,7 @@ async def bpf_info(call: ToolCall, args: BpfInfoInput) -> HostReport:
             probe_types = await backend.probe_types(refresh=args.refresh)
         except PrivilegeError as error:
             checks.append(HostCheck(name="probe types measured", ok=False, detail=str(error), fix=setup_fix()))
+    checks += watcher_host_checks(call.services.registry.run_watchers)  # e.g. whether BPF run time is counted
     return HostReport(
         bpftrace_path=bpftrace.path if bpftrace else None,
         bpftrace_version=".".join(map(str, bpftrace.version)) if bpftrace else None,
@@ -178,6 +180,7 @@ class ExecProgramInput(ToolInput):
             "confirmation only where the policy says so (permissive); otherwise the user is asked through the client."
         ),
     )
+    max_overhead_pct: float | None = MaxOverheadPct
 
 
 class ExecProgramResult(ExecutionResult):
@@ -193,7 +196,9 @@ async def exec_program(call: ToolCall, args: ExecProgramInput) -> ExecProgramRes
     checked = await check(call, args.program, args.timeout_s, args.safety_level, defer_compile=True)
     try:
         decision = await admit(call, checked, args.confirm)
-        run = await call.services.runs.start(run_spec_for(call, checked, decision))
+        run = await call.services.runs.start(
+            run_spec_for(call, checked, decision, max_overhead_pct=args.max_overhead_pct)
+        )
     except (BpftraceMissing, PrivilegeError, RunLimitError, RunStartError) as error:
         raise ToolError(str(error)) from None
     if checked.compile_deferred:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from mcptrace_core.models import Severity
-from mcptrace_core.safety.models import SafetyPolicy, Thresholds
+from mcptrace_core.safety.models import OverheadBudget, SafetyPolicy, Thresholds
+
+MIB = 1024 * 1024
 
 
 def builtin_policies() -> list[SafetyPolicy]:
@@ -22,6 +24,8 @@ def builtin_policies() -> list[SafetyPolicy]:
             ),
             limits={"BPFTRACE_MAX_PROBES": 200, "BPFTRACE_MAX_BPF_PROGS": 200, "BPFTRACE_MAP_KEYS_MAX": 4096,
                     "BPFTRACE_STRLEN": 64, "BPFTRACE_CAT_BYTES_MAX": 4096},
+            budget=OverheadBudget(max_cpu_pct=2, max_events_per_s=200_000, max_map_bytes=256 * MIB,
+                                  max_output_lines_per_s=2000, max_output_bytes_per_s=256 * 1024),
         ),
         SafetyPolicy(
             name="standard",
@@ -33,6 +37,8 @@ def builtin_policies() -> list[SafetyPolicy]:
             model_confirmation=False,
             thresholds=Thresholds(),
             limits={"BPFTRACE_MAX_PROBES": 1000, "BPFTRACE_MAX_BPF_PROGS": 1000, "BPFTRACE_MAP_KEYS_MAX": 65_536},
+            budget=OverheadBudget(max_cpu_pct=10, max_events_per_s=1_000_000, max_map_bytes=1024 * MIB,
+                                  max_output_lines_per_s=20_000, max_output_bytes_per_s=4 * MIB),
         ),
         SafetyPolicy(
             name="permissive",
@@ -47,5 +53,7 @@ def builtin_policies() -> list[SafetyPolicy]:
                 max_duration_s=3600,
             ),
             limits={"BPFTRACE_MAX_PROBES": 5000, "BPFTRACE_MAX_BPF_PROGS": 5000, "BPFTRACE_MAP_KEYS_MAX": 262_144},
+            budget=OverheadBudget(max_cpu_pct=50, max_events_per_s=10_000_000, max_map_bytes=4096 * MIB,
+                                  max_output_lines_per_s=200_000, max_output_bytes_per_s=32 * MIB),
         ),
     ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from mcptrace_core.inputs import ProgramText, RunTimeout, timeout_field
-from mcptrace_core.safety.models import ValidationReport
+from mcptrace_core.safety.models import CostPrediction, ValidationReport
 from mcptrace_core.safety.text import report_text
 from mcptrace_core.tools import ToolCall, ToolInput, ToolOutput, ToolSpec
 
@@ -26,6 +26,11 @@ class ValidateInput(ToolInput):
     program: ProgramText
     safety_level: str | None = SafetyLevel
     timeout_s: RunTimeout = timeout_field("The run's intended duration in seconds, checked against the policy.")
+    sample_s: float = Field(
+        0, ge=0, le=2,
+        description="Count each tracepoint this host never measured for this many seconds (at most 2; specs of at "
+        "most 10 probes, 3 specs) so estimated_cost.predicted has its event rate. 0: use past measurements only.",
+    )
 
 
 class ValidationResult(ValidationReport, ToolOutput):
@@ -35,7 +40,21 @@ class ValidationResult(ValidationReport, ToolOutput):
 
 async def validate_program(call: ToolCall, args: ValidateInput) -> ValidationResult:
     checked = await check(call, args.program, args.timeout_s, args.safety_level)
-    return ValidationResult.model_validate(checked.report.model_dump())
+    result = ValidationResult.model_validate(checked.report.model_dump())
+    if result.valid and result.estimated_cost is not None:
+        result.estimated_cost.predicted = await predicted_cost(call, args.program, result, args.sample_s)
+    return result
+
+
+async def predicted_cost(
+    call: ToolCall, program: str, report: ValidationReport, sample_s: float
+) -> CostPrediction | None:
+    """The first prediction a run watcher offers (the overhead plugin's, calibrated on this host)."""
+    for watcher in call.services.registry.run_watchers:
+        predict = getattr(watcher, "predict", None)
+        if predict is not None:
+            return await predict(call.services, program, report.probes, sample_s)
+    return None
 
 
 def validate_tool() -> ToolSpec:

@@ -1,0 +1,1 @@
+"""mcptrace's overhead plugin: what every run costs the host, its budget, and calibrated cost estimates."""
