@@ -44,6 +44,8 @@ class ToolExtension:
     """Added output fields, optional (default None), filled only by the extension's handler."""
     output_text: Callable[[ToolOutput, str], str] | None = None
     """``output_text(output, own_text)``: the human text of an extended output (e.g. one line per host)."""
+    aclose: Callable[[], Awaitable[None]] | None = None
+    """Called when the server or command ends (Services.aclose): stop what the extension runs."""
 
 
 def apply_extensions(registry: Registry) -> None:

@@ -86,4 +86,7 @@ class Services:
         import anyio
 
         await self.runs.shutdown()
+        for contribution in self.registry.contributions("tool_extension"):
+            if contribution.item.aclose is not None:  # runs an extension keeps (fleet runs)
+                await contribution.item.aclose()
         await anyio.to_thread.run_sync(self.history.close)

@@ -13,6 +13,7 @@ import os
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -79,6 +80,7 @@ class Lab:
     root: Path
     user_key: Path
     known_hosts: Path
+    authorized_keys: Path
     servers: list[Sshd] = field(default_factory=list)
 
     def start_sshd(self, ports: list[int], name: str) -> Sshd:
@@ -93,7 +95,7 @@ class Lab:
                 [*(f"ListenAddress 127.0.0.1:{port}" for port in ports),
                  f"HostKey {host_key}",
                  f"PidFile {folder / 'sshd.pid'}",
-                 f"AuthorizedKeysFile {self.root / 'authorized_keys'}",
+                 f"AuthorizedKeysFile {self.authorized_keys}",
                  "PubkeyAuthentication yes", "PasswordAuthentication no", "KbdInteractiveAuthentication no",
                  "PermitRootLogin prohibit-password", "UsePAM no", "StrictModes no", "MaxStartups 200:30:400",
                  "MaxSessions 50", "LogLevel ERROR", "PrintMotd no", ""]
@@ -139,19 +141,22 @@ def lab(root: Path) -> Iterator[Lab]:
     """Keys, test users and a sudoers rule for the ops user; everything removed afterwards."""
     user_key = root / "id_ed25519"
     pub = keygen(user_key)
-    (root / "authorized_keys").write_text(pub + "\n")
-    os.chmod(root, 0o755)
-    os.chmod(root / "authorized_keys", 0o644)
+    # sshd reads authorized_keys as the login user: the pytest folder (0700, root's) is out of their reach.
+    public = Path(tempfile.mkdtemp(prefix="mcpfleet-keys-"))
+    public.chmod(0o755)
+    (public / "authorized_keys").write_text(pub + "\n")
+    (public / "authorized_keys").chmod(0o644)
     for user in (OPS_USER, NOSUDO_USER):
         _ensure_user(user)
     SUDOERS_FILE.write_text(f"{OPS_USER} ALL=(root) NOPASSWD: ALL\n")
     SUDOERS_FILE.chmod(0o440)
-    the_lab = Lab(root, user_key, root / "known_hosts")
+    the_lab = Lab(root, user_key, root / "known_hosts", public / "authorized_keys")
     the_lab.known_hosts.touch()
     try:
         yield the_lab
     finally:
         the_lab.stop()
+        shutil.rmtree(public, ignore_errors=True)
         SUDOERS_FILE.unlink(missing_ok=True)
         for user in (OPS_USER, NOSUDO_USER):
             subprocess.run(["userdel", user], capture_output=True)

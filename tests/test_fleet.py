@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -18,6 +19,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+MCPTRACE = shutil.which("mcptrace") or str(Path(sys.executable).with_name("mcptrace"))
 
 from fleet_support import NOSUDO_USER, OPS_USER, Lab, fleet_available, free_ports, lab, tagged_processes
 from conftest import requires_bpftrace
@@ -158,7 +161,8 @@ async def test_partial_failure_each_host_says_why_and_the_others_run(world: Worl
                 {"program": "BEGIN { @c = count(); exit(); }", "hosts": ["web1", "trouble", "ops"], "wait": True}))
             hosts = {h["host"]: h for h in result["fleet"]["hosts"]}
             assert hosts["web1"]["status"] == "completed" and hosts["web1"]["login"] == "root"
-            assert hosts["ops"]["status"] == "completed" and hosts["ops"]["login"] == OPS_USER  # through sudo -n
+            assert hosts["ops"]["status"] == "completed", hosts["ops"]
+            assert hosts["ops"]["login"] == OPS_USER  # through sudo -n
             assert hosts["down"]["status"] == "failed" and "connect" in hosts["down"]["error"]
             assert hosts["badkey"]["status"] == "failed" and "host key" in hosts["badkey"]["error"]
             assert "mcptrace fleet accept badkey" in hosts["badkey"]["error"]
@@ -220,7 +224,7 @@ async def test_sigkill_of_the_client_mid_run_leaves_no_bpftrace_on_any_host(worl
     config_file.write_text(tomli_w.dumps({"fleet": config.fleet.model_dump(mode="json", exclude_none=True)}))
     env = {**os.environ, "MCPTRACE_CONFIG": str(config_file)}
     client = subprocess.Popen(
-        [sys.executable, "-m", "mcptrace_core.cli", "run", "--hosts", "web,ops", "--timeout", "300", str(program)],
+        [MCPTRACE, "run", "--hosts", "web,ops", "--timeout", "300", str(program)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, start_new_session=True,
     )
     try:
@@ -253,7 +257,7 @@ def test_the_cli_runs_on_a_group_and_prints_hosts_and_merged(world: World, tmp_p
     config_file.write_text(tomli_w.dumps({"fleet": fleet}))
     env = {**os.environ, "MCPTRACE_CONFIG": str(config_file)}
     done = subprocess.run(
-        [sys.executable, "-m", "mcptrace_core.cli", "run", "--hosts", "web", "--inventory", str(world.inventory),
+        [MCPTRACE, "run", "--hosts", "web", "--inventory", str(world.inventory),
          "--json", str(program)], capture_output=True, env=env, timeout=300,
     )
     assert done.returncode == 0, done.stderr.decode()
@@ -262,7 +266,7 @@ def test_the_cli_runs_on_a_group_and_prints_hosts_and_merged(world: World, tmp_p
     assert _values(_maps(document["merged"])["@calls"]) == {None: 3}
 
     listed = subprocess.run(
-        [sys.executable, "-m", "mcptrace_core.cli", "fleet", "hosts", "--inventory", str(world.inventory), "--json"],
+        [MCPTRACE, "fleet", "hosts", "--inventory", str(world.inventory), "--json"],
         capture_output=True, env=env, timeout=300,
     )
     rows = {row["host"]: row for row in json.loads(listed.stdout)["hosts"]}
@@ -277,7 +281,7 @@ def test_accept_adds_an_unknown_host_key_and_refuses_a_changed_one(world: World,
     env = {**os.environ, "MCPTRACE_CONFIG": str(config_file)}
 
     def accept(host: str) -> subprocess.CompletedProcess[bytes]:
-        return subprocess.run([sys.executable, "-m", "mcptrace_core.cli", "fleet", "accept", host, "--yes", "--json"],
+        return subprocess.run([MCPTRACE, "fleet", "accept", host, "--yes", "--json"],
                               capture_output=True, env=env, timeout=120, stdin=subprocess.DEVNULL)
 
     first = accept("web1")
@@ -302,7 +306,8 @@ async def test_an_inventory_in_yaml_reaches_the_same_hosts(world: World, tmp_pat
 
     yaml_file.write_text(yaml.safe_dump({"all": {
         "vars": {"ansible_user": "root", "ansible_ssh_private_key_file": str(world.lab.user_key)},
-        "children": {"frontends": {"children": {"web": {"hosts": web}}}},
+        "children": {"frontends": {"children": {"web": {"hosts": web}}},
+                     "trouble": {"hosts": {"down": {"ansible_host": "127.0.0.1", "ansible_port": world.ports["down"]}}}},
     }}))
     services, client = await _session(world.settings(inventory=yaml_file))
     try:
@@ -324,8 +329,10 @@ async def test_an_inventory_in_yaml_reaches_the_same_hosts(world: World, tmp_pat
 
 async def test_thirty_hosts_run_at_once_and_merge(world: World) -> None:
     ports = free_ports(30)
-    server = world.lab.start_sshd(ports, "scale")  # one sshd answering on 30 ports: 30 inventory hosts
-    world.lab.trust(server)
+    # Two sshd answering on 15 ports each (sshd listens on at most 16): 30 inventory hosts, 30 sessions.
+    servers = [world.lab.start_sshd(ports[:15], "scale-a"), world.lab.start_sshd(ports[15:], "scale-b")]
+    for server in servers:
+        world.lab.trust(server)
     inventory = world.lab.root / "scale.ini"
     inventory.write_text("[scale]\n" + "".join(
         f"node{i:02d} ansible_host=127.0.0.1 ansible_port={port} ansible_user=root "
@@ -343,4 +350,5 @@ async def test_thirty_hosts_run_at_once_and_merge(world: World) -> None:
             assert merged["@h"]["entries"][0]["buckets"][0]["count"] == 30
     finally:
         await services.aclose()
-        server.stop()
+        for server in servers:
+            server.stop()

@@ -9,7 +9,7 @@ import click
 
 from mcptrace_core.cli.common import CliState, emit, fail, json_option, run_async
 from mcptrace_core.cli.data import call
-from mcptrace_core.cli.run import fleet_overrides, hosts_option, inventory_option, start_and_stream
+from mcptrace_core.cli.run import fleet_overrides, host_arguments, hosts_option, inventory_option, start_and_stream
 from mcptrace_core.services import Services
 from mcptrace_core.tools import ToolError
 
@@ -93,7 +93,7 @@ async def run_tool(
     services = Services.create(state.settings(**fleet_overrides(inventory)))
     await start_and_stream(services, "exec_bcc_tool", as_json, ask_user=_answered_yes if confirm else None,
                            tool_name=tool, arguments=arguments, timeout_s=timeout_s,
-                           **({"hosts": list(hosts)} if hosts else {}))
+                           **host_arguments(hosts))
 
 
 async def _answered_yes(question: str) -> bool:

@@ -28,6 +28,12 @@ inventory_option = click.option(
 )
 
 
+def host_arguments(hosts: tuple[str, ...]) -> dict[str, Any]:
+    """The ``hosts`` tool argument of --hosts options ('web,db' and repeated options alike); none without them."""
+    names = [name.strip() for option in hosts for name in option.split(",") if name.strip()]
+    return {"hosts": names} if names else {}
+
+
 def fleet_overrides(inventory: str | None) -> dict[str, Any]:
     return {"fleet": {"inventory": inventory}} if inventory else {}
 
@@ -63,7 +69,7 @@ async def run(state: CliState, source: click.utils.LazyFile, timeout_s: float | 
     program = read_program(source, as_json)
     services = Services.create(state.settings(**fleet_overrides(inventory)))
     await start_and_stream(services, "exec_program", as_json, program=program, timeout_s=timeout_s,
-                           **({"hosts": list(hosts)} if hosts else {}))
+                           **host_arguments(hosts))
 
 
 async def start_and_stream(

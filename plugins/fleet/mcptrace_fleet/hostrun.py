@@ -97,6 +97,18 @@ class HostRun:
 
         ``gate`` bounds how many hosts connect and start at once; a started host releases it.
         """
+        try:
+            await self._run(files, connect_timeout_s, argv, program, env, tag, gate)
+        except Exception as error:  # a surprise on one host stays that host's failure
+            log.exception("fleet host run failed", host=self.host.name)
+            if not self.done.is_set():
+                self._fail(f"{type(error).__name__}: {error}", "internal")
+        finally:
+            if not self.done.is_set():  # cancelled: the connection is closed, so the remote side kills the run
+                self._fail("the run was cancelled (server shutting down)")
+
+    async def _run(self, files: SshFiles, connect_timeout_s: float, argv: list[str], program: str | None,
+                   env: dict[str, str], tag: str, gate: asyncio.Semaphore) -> None:
         async with gate:
             if self._stop_status is not None:  # stopped before it started
                 self._fail("stopped before the host was reached")
@@ -104,10 +116,7 @@ class HostRun:
             try:
                 connection = await connect(self.host, files, connect_timeout_s)
             except ConnectError as error:
-                self._fail(str(error))
-                return
-            except Exception as error:  # a library bug must stay this host's failure
-                self._fail(f"ssh: {type(error).__name__}: {error}")
+                self._fail(str(error), error.category)
                 return
             self.login = connection.get_extra_info("username")
             command = remote_command(tag, argv, env, sudo=self.login != "root")
@@ -169,12 +178,13 @@ class HostRun:
         except (TimeoutError, OSError):
             self._process.close()  # closing the channel is end of file for the wrapper: it kills the group
 
-    def _fail(self, message: str) -> None:
+    def _fail(self, message: str, category: str = "resource") -> None:
+        """The host never ran: unreachable, refused (category 'permission'), or stopped first."""
         self.error = message
         self.phase = "ended"
         self._ended = time.monotonic()
         self.status = RunStatus.failed
-        self.errors = [TraceError(category="runtime", message=message)]
+        self.errors = [TraceError(category=category, message=message)]  # type: ignore[arg-type]
         self.attached.set()
         self.done.set()
 

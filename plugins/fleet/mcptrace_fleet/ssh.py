@@ -23,6 +23,11 @@ from mcptrace_fleet.inventory import Host
 class ConnectError(Exception):
     """A host could not be reached or logged in to; the message says which step failed and the fix."""
 
+    def __init__(self, message: str, category: str = "resource") -> None:
+        super().__init__(message)
+        self.category = category
+        """'permission' when the host refused us or we refused its key; 'resource' when it could not be reached."""
+
 
 def asyncssh() -> Any:
     """asyncssh, imported on first use (it is not needed unless a fleet is used); its DSA warnings silenced."""
@@ -77,10 +82,12 @@ async def connect(host: Host, files: SshFiles, timeout_s: float) -> Any:
         raise ConnectError(
             f"host key of {target} not verified against {files.known_hosts} ({error.reason}); if you trust the "
             f"host, run `mcptrace fleet accept {host.name}` (a changed key needs its old line removed first: "
-            f"ssh-keygen -R)"
+            f"ssh-keygen -R)", "permission",
         ) from None
     except ssh.PermissionDenied as error:
-        raise ConnectError(f"login to {target} refused ({error.reason}): check the user and the key or agent") from None
+        raise ConnectError(
+            f"login to {target} refused ({error.reason}): check the user and the key or agent", "permission"
+        ) from None
     except (TimeoutError, asyncio.TimeoutError):
         raise ConnectError(f"no answer from {target} within {timeout_s:g} s (fleet.connect_timeout_s)") from None
     except ssh.Error as error:

@@ -131,7 +131,8 @@ def extensions(state: FleetState) -> list[ToolExtension]:
     hosts_only = {"hosts": HOSTS_FIELD}
     return [
         ToolExtension(name="fleet-runs", tools=RUN_TOOLS, input_fields=hosts_only, claims=_claims,
-                      handler=tools.runs, output_fields={"fleet": FLEET_FIELD}, output_text=_fleet_text),
+                      handler=tools.runs, output_fields={"fleet": FLEET_FIELD}, output_text=_fleet_text,
+                      aclose=state.book.shutdown),
         ToolExtension(name="fleet-info", tools=("bpf_info",), input_fields=hosts_only, claims=_claims,
                       handler=tools.info, output_fields={"fleet_hosts": (
                           list[HostFactsReport] | None,

@@ -55,7 +55,7 @@ async def validate_on_fleet(call: ToolCall, state: FleetState, spec: ToolSpec, a
         if fact.reachable:
             groups.setdefault(fact.version_key, []).append(fact.host)
     checks = [FleetCheck(bpftrace=None, kernel=None, hosts=[f.host], checked_on=None, ok=False,
-                         errors=[TraceError(category="runtime", message=f.error or "unreachable")])
+                         errors=[TraceError(category="resource", message=f.error or "unreachable")])
               for f in facts if not f.reachable]
     by_name = {host.name: host for host in hosts}
     program = rewrite_avg(args.program)
@@ -63,7 +63,7 @@ async def validate_on_fleet(call: ToolCall, state: FleetState, spec: ToolSpec, a
     for (version, kernel), names in groups.items():
         if version is None:
             checks.append(FleetCheck(bpftrace=None, kernel=kernel, hosts=names, checked_on=None, ok=False, errors=[
-                TraceError(category="runtime", message=f"bpftrace ({state.settings.fleet.remote_bpftrace}) is not "
+                TraceError(category="resource", message=f"bpftrace ({state.settings.fleet.remote_bpftrace}) is not "
                            "installed or not on the PATH there (fleet.remote_bpftrace)")]))
             continue
 
@@ -80,7 +80,7 @@ async def validate_on_fleet(call: ToolCall, state: FleetState, spec: ToolSpec, a
         ok = host_run.status.value == "completed"
         checks.append(FleetCheck(bpftrace=version, kernel=kernel, hosts=names, checked_on=names[0], ok=ok,
                                  errors=[] if ok else host_run.errors or [
-                                     TraceError(category="runtime", message=host_run.error or "check failed")]))
+                                     TraceError(category="resource", message=host_run.error or "check failed")]))
     data = local.model_dump()
     failed = [check for check in checks if not check.ok]
     if failed:
