@@ -26,6 +26,10 @@ VARIABLES = {"ansible_host": "address", "ansible_port": "port", "ansible_user": 
              "ansible_ssh_private_key_file": "key_file"}
 
 
+IMPLICIT = {"all", "ungrouped"}
+"""Ansible's implicit groups: every host is in 'all' (which the selection term 'all' means), never listed."""
+
+
 class InventoryError(Exception):
     """The inventory cannot be read, or a host selection names nothing known."""
 
@@ -133,9 +137,9 @@ def ssh_config_hosts(text: str) -> list[str]:
     """The concrete names of ``Host`` lines (patterns with * ? ! are rules, not hosts)."""
     names: list[str] = []
     for line in text.splitlines():
-        words = line.strip().split(None, 1)
+        words = re.split(r"\s*=\s*|\s+", line.strip(), maxsplit=1)
         if len(words) == 2 and words[0].lower() == "host":
-            for name in words[1].replace("=", " ").split():
+            for name in words[1].split():
                 if not any(mark in name for mark in "*?!") and NAME.match(name):
                     names.append(name)
     return list(dict.fromkeys(names))
@@ -159,7 +163,7 @@ def _host(name: str, variables: dict[str, Any], group: str | None, source: str) 
     for concrete in expand(name):
         if not NAME.match(concrete):
             raise InventoryError(f"{source}: {concrete!r} is not a host name")
-        host = Host(name=concrete, groups={group} if group else set(), source=source)
+        host = Host(name=concrete, groups={group} if group and group not in IMPLICIT else set(), source=source)
         _apply(host, variables, source)
         hosts.append(host)
     return hosts
@@ -260,7 +264,7 @@ def _fold(into: Inventory, members: dict[str, set[str]], children: dict[str, set
         lineage = {group, "all"} | ancestors(group)
         for name in names:
             host = into.hosts[name]
-            host.groups |= lineage - {"all", "ungrouped"}
+            host.groups |= lineage - IMPLICIT
             # A variable is taken from the first group that has it: the host's own group, its parents, 'all' last.
             for ancestor in sorted(lineage, key=lambda g: (g == "all", g != group)):
                 defaults = {k: v for k, v in group_vars.get(ancestor, {}).items()
