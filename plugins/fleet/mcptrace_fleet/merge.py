@@ -99,21 +99,23 @@ def merge_maps(per_host: Mapping[str, Iterable[TraceMap]], functions: Mapping[st
 
 
 def _merge_values(name: str, maps: list[TraceMap], function: str) -> TraceMap:
+    """One pass over every host's entries (300,000 for 30 hosts x 10,000 keys): the loop stays plain."""
     values: dict[str | None, int | float] = {}
-    pick = min if function == "min" else max
+    get = values.get
+    numbers = (int, float)
     for trace_map in maps:
-        for entry in trace_map.entries:
-            value = entry.value
-            if not isinstance(value, int | float) or isinstance(value, bool):
-                continue
-            if entry.key not in values:
-                values[entry.key] = value
-            elif function in ADDITIVE:
-                values[entry.key] += value
-            else:
-                values[entry.key] = pick(values[entry.key], value)
+        pairs = [(entry.key, entry.value) for entry in trace_map.entries if type(entry.value) in numbers]
+        if function in ADDITIVE:
+            for key, value in pairs:
+                values[key] = get(key, 0) + value  # type: ignore[operator]
+        else:
+            pick = min if function == "min" else max
+            for key, value in pairs:
+                previous = get(key)
+                values[key] = value if previous is None else pick(previous, value)  # type: ignore[type-var]
     ordered = sorted(values.items(), key=lambda item: item[1])
-    return TraceMap(name=name, kind="value", entries=[MapEntry(key=key, value=value) for key, value in ordered])
+    construct = MapEntry.model_construct  # the values were validated when each host's map was decoded
+    return TraceMap(name=name, kind="value", entries=[construct(key=key, value=value) for key, value in ordered])
 
 
 def _merge_hist(name: str, maps: list[TraceMap]) -> TraceMap:
