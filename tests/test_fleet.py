@@ -180,6 +180,23 @@ async def test_partial_failure_each_host_says_why_and_the_others_run(world: Worl
         await services.aclose()
 
 
+async def test_a_bcc_tool_runs_on_hosts_with_its_checked_arguments(world: World) -> None:
+    services, client = await _session(world.settings())
+    try:
+        async with client as session:
+            result = _structured(await session.call_tool("exec_bcc_tool", {
+                "tool_name": "syscount", "arguments": {"top": 3}, "timeout_s": 2, "hosts": ["web1", "ops"],
+                "wait": True}))
+            hosts = {h["host"]: h for h in result["fleet"]["hosts"]}
+            assert {h["status"] for h in hosts.values()} == {"completed"}, hosts
+            assert all(h["total_lines"] > 0 for h in hosts.values())
+            assert result["tool"] == "syscount", result["command"]
+            assert "3" in " ".join(result["command"]), result["command"]
+            assert any(line.startswith("[ops] ") for line in result["lines"])
+    finally:
+        await services.aclose()
+
+
 async def test_stop_stops_every_host_and_keeps_every_hosts_maps(world: World) -> None:
     marker = f"fl{os.getpid() % 100000}"
     program = f'tracepoint:syscalls:sys_enter_getppid /comm == "{marker}"/ {{ @calls = count(); }}'

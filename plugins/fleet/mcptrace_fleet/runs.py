@@ -73,7 +73,7 @@ async def start_bcc_tool(call: ToolCall, state: FleetState, args: Any) -> FleetR
         raise ToolError(str(error)) from None
     except ArgumentError as error:
         raise ToolError(f"invalid arguments for {args.tool_name}: {error}") from None
-    await admit(call, tool, args.arguments, invocation, timeout_s, args.confirm)
+    _, report = await admit(call, tool, args.arguments, invocation, timeout_s, args.confirm)
     analyzer = call.services.registry.get("analyzer", OUTPUT_KIND)
 
     def spec() -> Any:
@@ -87,6 +87,8 @@ async def start_bcc_tool(call: ToolCall, state: FleetState, args: Any) -> FleetR
         raise ToolError(str(error)) from None
     launch = Launch(argv=argv, program=None, env={}, spec_for_host=spec, functions={})
     run = state.launch(hosts, launch)
+    run.validation = report  # type: ignore[attr-defined]
+    run.bcc = (tool.name, invocation.argv, invocation.derived)  # type: ignore[attr-defined]
     await run.wait_attached(min(ATTACH_WAIT_S, timeout_s))
     if args.wait:
         await run.wait_done()

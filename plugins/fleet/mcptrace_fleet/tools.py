@@ -65,11 +65,10 @@ class FleetTools:
             starter = start_program if spec.name == "exec_program" else start_bcc_tool
             run = await starter(call, self.state, args)
             base = fleet_execution(run, 0, 200).model_dump()
-            extra: dict[str, Any] = {}
-            if spec.name == "exec_program":
-                extra["validation"] = run.validation  # type: ignore[attr-defined]
-            else:
-                extra.update(tool=args.tool_name, command=run.launch.argv, derived_arguments={}, validation=None)
+            extra: dict[str, Any] = {"validation": run.validation}  # type: ignore[attr-defined]
+            if spec.name == "exec_bcc_tool":
+                name, argv, derived = run.bcc  # type: ignore[attr-defined]
+                extra.update(tool=name, command=argv, derived_arguments=derived)
             return output_model(**base, **extra, fleet=fleet_report(run))
         if args.execution_id is None or not args.execution_id.startswith(FLEET_PREFIX):
             raise ToolError(f"hosts: execution {args.execution_id!r} is not a fleet run; leave hosts out for a local run")
