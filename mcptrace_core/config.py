@@ -191,6 +191,28 @@ class BccSettings(Section):
     )
 
 
+class FleetSettings(Section):
+    inventory: Path | None = Field(
+        None,
+        description="An Ansible inventory (INI or YAML) naming the fleet's hosts and groups; ~/.ssh/config hosts are added.",
+        examples=["~/.config/mcptrace/inventory.ini"],
+    )
+    ssh_config: Path | None = Field(
+        None, description="The OpenSSH client config whose Host names join the fleet; ~/.ssh/config when unset.",
+        examples=["~/.ssh/config"],
+    )
+    known_hosts: Path | None = Field(
+        None, description="Host keys are checked against this file; ~/.ssh/known_hosts when unset. Unknown keys are refused.",
+        examples=["~/.ssh/known_hosts"],
+    )
+    max_parallel: int = Field(32, ge=1, le=1024, description="Most hosts connected to or run on at the same time.")
+    connect_timeout_s: float = Field(10.0, gt=0, le=300, description="Seconds to connect and log in to one host.")
+    remote_bpftrace: str = Field(
+        "bpftrace", pattern=r"^[A-Za-z0-9_./+-]{1,200}$",
+        description="The bpftrace command on the remote hosts (a name on their PATH or an absolute path).",
+    )
+
+
 class HistorySettings(Section):
     enabled: bool = Field(True, description="Record every run in the history store (SQLite), searchable later.")
     path: Path | None = Field(
@@ -250,6 +272,7 @@ class Settings(Section):
     safety: SafetySettings = Field(default_factory=SafetySettings)
     bcc: BccSettings = Field(default_factory=BccSettings)
     history: HistorySettings = Field(default_factory=HistorySettings)
+    fleet: FleetSettings = Field(default_factory=FleetSettings)
     search: SearchSettings = Field(default_factory=SearchSettings)
     overhead: OverheadSettings = Field(default_factory=OverheadSettings)
 

@@ -15,7 +15,10 @@ import pluggy
 from mcptrace_core import PROJECT_NAME
 
 if TYPE_CHECKING:
+    import click
+
     from mcptrace_core.config import Settings
+    from mcptrace_core.extensions import ToolExtension
     from mcptrace_core.interfaces import (
         Analyzer,
         Backend,
@@ -108,6 +111,27 @@ def mcptrace_run_watchers(settings: Settings) -> list[RunWatcher]:
 
     :param settings: the effective settings.
     :return: watchers, each with a ``name`` unique across all plugins.
+    """
+
+
+@hookspec
+def mcptrace_tool_extensions(settings: Settings) -> list[ToolExtension]:
+    """Contribute tool extensions: extra fields on other plugins' tools, and the handler of the calls that
+    use them (e.g. the fleet plugin's ``hosts`` on the run tools). See ``mcptrace_core.extensions``.
+
+    :param settings: the effective settings.
+    :return: extensions, each with a ``name`` unique across all plugins; they apply after every tool is collected.
+    """
+
+
+@hookspec
+def mcptrace_cli_commands(settings: Settings) -> list[click.Command]:
+    """Contribute ``mcptrace`` subcommands (a click command or group), e.g. ``mcptrace fleet``.
+
+    Looked up only when the command line names a command the core does not have, or lists them all.
+
+    :param settings: the effective settings.
+    :return: click commands, each with a name no built-in command has.
     """
 
 

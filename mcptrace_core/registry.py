@@ -37,6 +37,8 @@ KINDS: dict[str, tuple[str, str]] = {
     "mcptrace_example_packs": ("example_pack", "name"),
     "mcptrace_embedders": ("embedder", "name"),
     "mcptrace_run_watchers": ("run_watcher", "name"),
+    "mcptrace_tool_extensions": ("tool_extension", "name"),
+    "mcptrace_cli_commands": ("cli_command", "name"),
     "mcptrace_tools": ("tool", "name"),
 }
 
@@ -80,6 +82,11 @@ class Registry:
         if existing is not None:
             raise DuplicateContributionError(kind, name, existing.plugin, plugin)
         self._items[kind][name] = Contribution(item, plugin)
+
+    def replace(self, kind: str, name: str, item: Any) -> None:
+        """Put ``item`` in place of the contribution ``name`` (same origin plugin); used by tool extensions."""
+        existing = self._items[kind][name]
+        self._items[kind][name] = Contribution(item, existing.plugin)
 
     def contributions(self, kind: str) -> list[Contribution[Any]]:
         return list(self._items.get(kind, {}).values())
@@ -170,6 +177,9 @@ def build_registry(pm: PluginManager, settings: Settings) -> Registry:
                     registry.add(kind, name, item, plugin)
                 except DuplicateContributionError as error:
                     _problem(registry, str(error))
+    from mcptrace_core.extensions import apply_extensions
+
+    apply_extensions(registry)
     return registry
 
 

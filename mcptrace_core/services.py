@@ -103,4 +103,7 @@ class Services:
 
         await self.runs.shutdown()
         current_guard().remove_listener(self.history)
+        for contribution in self.registry.contributions("tool_extension"):
+            if contribution.item.aclose is not None:  # runs an extension keeps (fleet runs)
+                await contribution.item.aclose()
         await anyio.to_thread.run_sync(self.history.close)

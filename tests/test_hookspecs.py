@@ -6,10 +6,13 @@ import inspect
 from pathlib import Path
 from types import SimpleNamespace
 
+import click
 import pytest
+from pydantic import Field
 
 from mcptrace_core import hookimpl, hookspecs
 from mcptrace_core.config import Settings
+from mcptrace_core.extensions import ToolExtension
 from mcptrace_core.interfaces import Analyzer, Backend, Embedder, ExamplePack, SafetyRule, TemplatePack
 from mcptrace_core.models import HostCheck
 from mcptrace_core.plugins import build_plugin_manager
@@ -125,6 +128,23 @@ class ToyPlugin:
     def mcptrace_tools(self, settings: Settings) -> list[ToolSpec]:
         return [ToolSpec(name="toy_tool", description="a toy", input_model=ToolInput, output_model=Out, handler=_handler)]
 
+    @hookimpl
+    def mcptrace_tool_extensions(self) -> list[ToolExtension]:
+        return [ToolExtension(
+            name="toy-extension", tools=("toy_tool",),
+            input_fields={"where": (str | None, Field(None, description="elsewhere"))},
+            output_fields={"elsewhere": (bool | None, Field(None, description="answered elsewhere"))},
+            claims=lambda call, tool, args: args.where is not None, handler=_extended,
+        )]
+
+    @hookimpl
+    def mcptrace_cli_commands(self) -> list[click.Command]:
+        return [click.Command("toy-command", callback=lambda: None)]
+
+
+async def _extended(call, spec, args, output_model):  # type: ignore[no-untyped-def]
+    return output_model(ok=True, elsewhere=True)
+
 
 EXPECTED = {
     "mcptrace_backends": "toy",
@@ -136,6 +156,8 @@ EXPECTED = {
     "mcptrace_embedders": "toy-embedder",
     "mcptrace_run_watchers": "toy-watcher",
     "mcptrace_tools": "toy_tool",
+    "mcptrace_tool_extensions": "toy-extension",
+    "mcptrace_cli_commands": "toy-command",
 }
 
 
@@ -169,3 +191,17 @@ def test_a_contribution_without_a_name_is_reported(settings: Settings) -> None:
 
     registry = build_registry(build_plugin_manager(load_entry_points=False, plugins=[("nameless", Nameless())]), settings)
     assert any("nameless" in problem and "no name" in problem for problem in registry.problems)
+
+
+@pytest.mark.anyio
+async def test_an_extension_adds_fields_and_takes_only_the_calls_it_claims(settings: Settings) -> None:
+    from mcptrace_core.services import Services
+    from mcptrace_core.tools import invoke
+
+    pm = build_plugin_manager(load_entry_points=False, plugins=[("toy", ToyPlugin())])
+    services = Services(settings, pm, build_registry(pm, settings), None, None)  # type: ignore[arg-type]
+    spec = services.registry.get("tool", "toy_tool")
+    assert "where" in spec.input_model.model_fields and "elsewhere" in spec.output_model.model_fields
+    assert (await invoke(services, spec, {})).model_dump() == {"ok": True}  # the tool's own handler
+    claimed = await invoke(services, spec, {"where": "there"})
+    assert claimed.model_dump() == {"ok": True, "elsewhere": True}

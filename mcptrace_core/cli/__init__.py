@@ -25,7 +25,41 @@ from mcptrace_core.cli.validate import validate
 from mcptrace_core.cli.templates import templates
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class WithPluginCommands(click.Group):
+    """The built-in commands, and those plugins add (``mcptrace_cli_commands``), loaded only when the command
+    line names a command that is not built in, or when every command is listed (--help)."""
+
+    def _plugin_commands(self, ctx: click.Context) -> dict[str, click.Command]:
+        from pathlib import Path
+
+        from mcptrace_core.config import ConfigError, load_settings
+        from mcptrace_core.plugins import build_plugin_manager
+
+        config_file = ctx.params.get("config_file")
+        try:
+            settings = load_settings(Path(config_file) if config_file else None)
+        except ConfigError:
+            return {}  # the command itself reports the bad config
+        pm = build_plugin_manager(settings.plugins.disable)
+        commands: dict[str, click.Command] = {}
+        for impl in pm.hook.mcptrace_cli_commands.get_hookimpls():
+            try:
+                items = impl.function(**({"settings": settings} if "settings" in impl.argnames else {})) or []
+            except Exception:  # isolation: a plugin's broken command never breaks the CLI
+                continue
+            for command in items:
+                if isinstance(command, click.Command) and command.name and command.name not in self.commands:
+                    commands.setdefault(command.name, command)
+        return commands
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        return super().get_command(ctx, cmd_name) or self._plugin_commands(ctx).get(cmd_name)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self._plugin_commands(ctx)})
+
+
+@click.group(cls=WithPluginCommands, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @global_options
 @click.pass_context
 def cli(ctx: click.Context, config_file: str | None, log_level: str | None) -> None:

@@ -9,7 +9,7 @@ import click
 
 from mcptrace_core.cli.common import CliState, emit, fail, json_option, run_async
 from mcptrace_core.cli.data import answered_yes, call
-from mcptrace_core.cli.run import start_and_stream
+from mcptrace_core.cli.run import fleet_overrides, host_arguments, hosts_option, inventory_option, start_and_stream
 from mcptrace_core.services import Services
 from mcptrace_core.tools import ToolError
 
@@ -63,11 +63,14 @@ async def list_tools(state: CliState, query: str | None, usable_only: bool, limi
 @click.option("--confirm", is_flag=True,
               help="Answer yes yourself, up front, when the safety policy asks to confirm the run (otherwise "
               "you are asked on the terminal; without a terminal the run is refused).")
+@hosts_option
+@inventory_option
 @json_option
 @click.pass_obj
 @run_async
 async def run_tool(
-    state: CliState, tool: str, pairs: tuple[str, ...], timeout_s: float | None, confirm: bool, as_json: bool
+    state: CliState, tool: str, pairs: tuple[str, ...], timeout_s: float | None, confirm: bool,
+    hosts: tuple[str, ...], inventory: str | None, as_json: bool,
 ) -> None:
     """Run the BCC tool TOOL with checked arguments, streaming its output.
 
@@ -81,15 +84,16 @@ async def run_tool(
     Examples:
       mcptrace bcc run runqlat --timeout 3
       mcptrace bcc run syscount -a top=5 --timeout 2 --json
+      mcptrace bcc run runqlat --hosts db --timeout 5 --json    (on the fleet's db hosts, over SSH)
     """
     try:
         arguments = dict(_pair(text) for text in pairs)
     except click.BadParameter as error:
         fail(str(error), as_json)
         return
-    services = Services.create(state.settings())
+    services = Services.create(state.settings(**fleet_overrides(inventory)))
     await start_and_stream(services, "exec_bcc_tool", as_json, ask_user=answered_yes if confirm else None,
-                           tool_name=tool, arguments=arguments, timeout_s=timeout_s)
+                           tool_name=tool, arguments=arguments, timeout_s=timeout_s, **host_arguments(hosts))
 
 
 def _pair(text: str) -> tuple[str, Any]:

@@ -18,6 +18,25 @@ from mcptrace_core.tools import ConfirmFn, ToolError
 
 PAGE_LINES = 1000
 
+hosts_option = click.option(
+    "--hosts", multiple=True,
+    help="Run on these hosts of the fleet over SSH: names, inventory groups, patterns (repeatable; the fleet plugin).",
+)
+inventory_option = click.option(
+    "--inventory", type=click.Path(dir_okay=False), default=None,
+    help="The Ansible inventory (INI or YAML) for --hosts, instead of fleet.inventory.",
+)
+
+
+def host_arguments(hosts: tuple[str, ...]) -> dict[str, Any]:
+    """The ``hosts`` tool argument of --hosts options ('web,db' and repeated options alike); none without them."""
+    names = [name.strip() for option in hosts for name in option.split(",") if name.strip()]
+    return {"hosts": names} if names else {}
+
+
+def fleet_overrides(inventory: str | None) -> dict[str, Any]:
+    return {"fleet": {"inventory": inventory}} if inventory else {}
+
 
 @click.command()
 @program_argument
@@ -29,12 +48,14 @@ PAGE_LINES = 1000
 @click.option("--max-overhead-pct", type=click.FloatRange(min=0, max=100, min_open=True), default=None,
               help="Stop the run (status over_budget, maps kept) when its BPF programs and process use more than "
               "this share of the machine's CPU.")
+@hosts_option
+@inventory_option
 @json_option
 @click.pass_obj
 @run_async
 async def run(
     state: CliState, source: str, timeout_s: float | None, confirm: bool, max_overhead_pct: float | None,
-    as_json: bool,
+    hosts: tuple[str, ...], inventory: str | None, as_json: bool,
 ) -> None:
     """Run the bpftrace program in SOURCE (a file, or - for stdin) and stream its output.
 
@@ -45,14 +66,20 @@ async def run(
     (events, BPF time, CPU share, memory). The exit status is 0 when the program completed or was stopped
     (also over its budget), 1 when it failed.
 
+    With --hosts (names, groups or patterns of the fleet's inventory; repeatable) the program runs on
+    those hosts over SSH (the fleet plugin): lines come prefixed with the host, and --json prints one
+    document with `hosts` (each host's status, error and maps) and `merged` (the maps merged).
+
     \b
-    Example:
+    Examples:
       echo 'tracepoint:syscalls:sys_enter_openat { @[comm] = count(); }' | mcptrace run - --timeout 5
+      mcptrace run --hosts web --inventory hosts.ini --timeout 10 --json prog.bt
     """
     program = read_program(source, as_json)
-    services = Services.create(state.settings())
+    services = Services.create(state.settings(**fleet_overrides(inventory)))
     await start_and_stream(services, "exec_program", as_json, ask_user=answered_yes if confirm else None,
-                           program=program, timeout_s=timeout_s, max_overhead_pct=max_overhead_pct)
+                           program=program, timeout_s=timeout_s, max_overhead_pct=max_overhead_pct,
+                           **host_arguments(hosts))
 
 
 async def start_and_stream(
@@ -67,6 +94,9 @@ async def start_and_stream(
     except ToolError as error:
         await services.aclose()  # a refused attempt is recorded in the history: write it before exiting
         fail(str(error), as_json)
+    if started.execution_id not in {run.id for run in services.runs.list()}:  # type: ignore[attr-defined]
+        await follow_remote(services, started.execution_id, as_json)  # type: ignore[attr-defined]
+        return
     run_state = services.runs.get(started.execution_id)  # type: ignore[attr-defined]
     asyncio.get_running_loop().add_signal_handler(
         signal.SIGINT, lambda: run_state.request_stop(RunStatus.stopped, "stopped with Ctrl-C")
@@ -100,3 +130,41 @@ async def start_and_stream(
         if result.overhead is not None:
             click.echo(f"[{result.overhead.line()}]", err=True)
     sys.exit(1 if result.status in ("failed", "killed") else 0)
+
+
+async def follow_remote(services: Services, execution_id: str, as_json: bool) -> None:
+    """Follow a run kept by a plugin (a fleet run) through get_result; Ctrl-C stops it through stop_execution.
+
+    With --json, a result with a ``fleet`` part prints its ``hosts`` and ``merged`` maps at the top level.
+    """
+    stop_requested = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGINT, stop_requested.set)
+    offset = 0
+    try:
+        while True:
+            if stop_requested.is_set():
+                await call(services, "stop_execution", execution_id=execution_id)
+            page = await call(services, "get_result", execution_id=execution_id, offset=offset,
+                              limit=PAGE_LINES, wait_s=0.5)
+            if not as_json:
+                for line in page.lines:  # type: ignore[attr-defined]
+                    click.echo(line)
+            offset = page.next_offset  # type: ignore[attr-defined]
+            if page.status != "running" and not page.has_more:  # type: ignore[attr-defined]
+                break
+        final = page if not as_json else await call(
+            services, "get_result", execution_id=execution_id, offset=0, limit=5000)
+    finally:
+        await services.aclose()
+    document = final.model_dump(mode="json")
+    fleet = document.pop("fleet", None) or {}
+    if as_json:
+        document.update(hosts=fleet.get("hosts", []), merged=fleet.get("merged", []),
+                        unmerged=fleet.get("unmerged", []), counts=fleet.get("counts", {}))
+        emit(document, "", as_json=True)
+    else:
+        click.echo(final.to_text().split("\n", 1)[0], err=True)
+        for host in fleet.get("hosts", []):
+            if host.get("error"):
+                click.echo(f"{host['host']}: {host['status']}: {host['error']}", err=True)
+    sys.exit(1 if final.status in ("failed", "killed") else 0)  # type: ignore[attr-defined]

@@ -1,0 +1,1 @@
+"""mcptrace fleet: run a trace on many hosts over SSH and merge the results."""

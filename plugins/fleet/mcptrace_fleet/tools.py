@@ -1,0 +1,152 @@
+"""The fleet's side of the run tools: ``hosts`` on each, and the handlers of the calls that use it.
+
+Registered as tool extensions (mcptrace_core.extensions): a call with ``hosts``, or with the
+execution id of a fleet run, comes here; every other call goes to the tool's own handler untouched.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field
+
+from mcptrace_core.extensions import ToolExtension
+from mcptrace_core.tools import ToolCall, ToolError, ToolOutput, ToolSpec
+
+from mcptrace_fleet.compare import FleetComparison, compare_hosts
+from mcptrace_fleet.facts import HostFactsReport, fleet_facts
+from mcptrace_fleet.fleetrun import FLEET_PREFIX
+from mcptrace_fleet.results import FLEET_FIELD, fleet_execution, fleet_report, fleet_text
+from mcptrace_fleet.state import FleetState
+
+HOST_PATTERN = r"^!?[A-Za-z0-9_.:@%+*?\[\]/-]{1,253}$"
+HOSTS_FIELD = (
+    list[str] | None,
+    Field(
+        None, min_length=1, max_length=100,
+        json_schema_extra={"items": {"type": "string", "pattern": HOST_PATTERN}},
+        description=(
+            "Run on these hosts of the fleet over SSH instead of here: host names, group names of the inventory, "
+            "shell patterns ('web*'), 'all', '!name' to leave out. With an execution_id of a fleet run: only "
+            "these hosts' lines (get_result)."
+        ),
+    ),
+)
+RUN_TOOLS = ("exec_program", "exec_bcc_tool", "get_result", "stop_execution")
+STARTS = {"exec_program", "exec_bcc_tool"}
+
+
+def _check_patterns(hosts: list[str] | None) -> None:
+    import re
+
+    for item in hosts or ():
+        if not re.match(HOST_PATTERN, item):
+            raise ToolError(f"hosts: {item!r} is not a host, group or pattern (letters, digits, . _ - : @ * ? [ ] !)")
+
+
+def _claims(call: ToolCall, tool: str, args: Any) -> bool:
+    if getattr(args, "hosts", None) is not None:
+        return True
+    execution_id = getattr(args, "execution_id", None)
+    return isinstance(execution_id, str) and execution_id.startswith(FLEET_PREFIX)
+
+
+class FleetTools:
+    """The handlers, bound to one server's fleet state."""
+
+    def __init__(self, state: FleetState) -> None:
+        self.state = state
+
+    async def runs(self, call: ToolCall, spec: ToolSpec, args: Any, output_model: type[ToolOutput]) -> ToolOutput:
+        from mcptrace_fleet.runs import start_bcc_tool, start_program
+
+        _check_patterns(args.hosts)
+        if spec.name in STARTS:
+            starter = start_program if spec.name == "exec_program" else start_bcc_tool
+            run = await starter(call, self.state, args)
+            base = fleet_execution(run, 0, 200).model_dump()
+            extra: dict[str, Any] = {"validation": run.validation}  # type: ignore[attr-defined]
+            if spec.name == "exec_bcc_tool":
+                name, argv, derived = run.bcc  # type: ignore[attr-defined]
+                extra.update(tool=name, command=argv, derived_arguments=derived)
+            return output_model(**base, **extra, fleet=fleet_report(run))
+        if args.execution_id is None or not args.execution_id.startswith(FLEET_PREFIX):
+            raise ToolError(f"hosts: execution {args.execution_id!r} is not a fleet run; leave hosts out for a local run")
+        run = self.state.run(args.execution_id)
+        if spec.name == "stop_execution":
+            await run.stop()
+            tail = max(0, run.output.total - 100)
+            return output_model(execution=fleet_execution(run, tail, 100), fleet=fleet_report(run))
+        if args.wait_s and args.offset >= run.output.total and not run.status.finished:
+            await run.wait_changed(args.wait_s)
+        page = fleet_execution(run, args.offset, args.limit, args.hosts)
+        return output_model(**page.model_dump(), fleet=fleet_report(run))
+
+    async def info(self, call: ToolCall, spec: ToolSpec, args: Any, output_model: type[ToolOutput]) -> ToolOutput:
+        _check_patterns(args.hosts)
+        hosts = self.state.select(args.hosts)
+        local = await spec.handler(call, spec.input_model.model_validate({"refresh": args.refresh}))
+        facts = await fleet_facts(hosts, self.state.files, call.services.settings.fleet)
+        return output_model(**local.model_dump(), fleet_hosts=facts)
+
+    async def validate(self, call: ToolCall, spec: ToolSpec, args: Any, output_model: type[ToolOutput]) -> ToolOutput:
+        from mcptrace_fleet.validate import validate_on_fleet
+
+        _check_patterns(args.hosts)
+        return await validate_on_fleet(call, self.state, spec, args, output_model)
+
+    async def analyze(self, call: ToolCall, spec: ToolSpec, args: Any, output_model: type[ToolOutput]) -> ToolOutput:
+        from mcptrace_bpftrace.jsonout import render_map
+
+        if args.execution_id is None or not args.execution_id.startswith(FLEET_PREFIX):
+            raise ToolError("hosts: analyze_output compares the hosts of a fleet run: give its execution_id")
+        run = self.state.run(args.execution_id)
+        merged, _ = run.merged()
+        text = "\n".join(line for trace_map in merged for line in [*render_map(trace_map), ""])
+        if not text.strip():
+            text = "\n".join(run.output.page(0, max(1, run.output.total)).lines) or "(no output)"
+        base_args = {name: getattr(args, name) for name in spec.input_model.model_fields if name != "hosts"}
+        base_args.update(execution_id=None, output=text)
+        base = await spec.handler(call, spec.input_model.model_validate(base_args))
+        failed = {h.host.name: h.error or "failed" for h in run.failed_hosts}
+        comparison: FleetComparison = compare_hosts(
+            {name: h.maps for name, h in run.hosts.items() if h.status.value != "failed"}, run.launch.functions, failed)
+        data = base.model_dump()
+        data.update(source=f"fleet run {run.id} ({len(run.hosts)} hosts, maps merged)",
+                    summary=data["summary"] + "\nhosts: " + comparison.summary)
+        result = output_model(**data, fleet_comparison=comparison)
+        result._png = getattr(base, "_png", None)  # type: ignore[attr-defined]
+        return result
+
+
+def _fleet_text(output: Any, own_text: str) -> str:
+    """The tool's own text, then one line per host of a fleet run."""
+    fleet = getattr(output, "fleet", None)
+    return own_text + "\n" + fleet_text(fleet) if fleet is not None else own_text
+
+
+def extensions(state: FleetState) -> list[ToolExtension]:
+    tools = FleetTools(state)
+    hosts_only = {"hosts": HOSTS_FIELD}
+    return [
+        ToolExtension(name="fleet-runs", tools=RUN_TOOLS, input_fields=hosts_only, claims=_claims,
+                      handler=tools.runs, output_fields={"fleet": FLEET_FIELD}, output_text=_fleet_text,
+                      aclose=state.book.shutdown),
+        ToolExtension(name="fleet-info", tools=("bpf_info",), input_fields=hosts_only, claims=_claims,
+                      handler=tools.info, output_fields={"fleet_hosts": (
+                          list[HostFactsReport] | None,
+                          Field(None, description="Each host of the fleet (hosts given): reachable, kernel, bpftrace."))}),
+        ToolExtension(name="fleet-validate", tools=("validate_program",), input_fields=hosts_only, claims=_claims,
+                      handler=tools.validate, output_fields={"fleet_checks": _validate_field()}),
+        ToolExtension(name="fleet-analyze", tools=("analyze_output",), input_fields={}, claims=_claims,
+                      handler=tools.analyze, output_fields={"fleet_comparison": (
+                          FleetComparison | None,
+                          Field(None, description="A fleet run: each map's number per host and the outliers."))}),
+    ]
+
+
+def _validate_field() -> tuple[Any, Any]:
+    from mcptrace_fleet.validate import FleetCheck
+
+    return (list[FleetCheck] | None,
+            Field(None, description="Each distinct bpftrace version and kernel of the hosts, checked once there."))
