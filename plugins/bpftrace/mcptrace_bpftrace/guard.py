@@ -100,10 +100,9 @@ async def settle_compile(call: ToolCall, checked: Checked, run: Run, confirm: bo
     compiled, and attaches nothing before. A run that ends before that failed to compile: the program is
     validated in full (now with ``bpftrace -d``) and refused through the gate like any invalid program.
     """
-    from mcptrace_bpftrace.validate.compile import COMPILE_TIMEOUT_S
     from mcptrace_bpftrace.validate.validator import COMPILED_BY_RUN_DETAIL
 
-    deadline = time.monotonic() + COMPILE_TIMEOUT_S
+    deadline = time.monotonic() + call.services.settings.checks.timeout_s  # as long as a compile check may take
     while run.attached_probes is None and not run.status.finished and time.monotonic() < deadline:
         await run.wait_changed(deadline - time.monotonic())
     if run.attached_probes is None and run.status.finished and run.exit_code != 0:
