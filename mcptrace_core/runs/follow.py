@@ -5,6 +5,9 @@ Cancelling the waiting call (the client gives up) stops the run, so nothing keep
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 import anyio
 
 from mcptrace_core.runs.models import RunStatus
@@ -27,10 +30,23 @@ async def respond(call: ToolCall, run: Run, wait: bool) -> ExecutionResult:
     return execution_result(run, 0, 0)
 
 
+@asynccontextmanager
+async def stopped_if_abandoned(run: Run) -> AsyncIterator[None]:
+    """Stop ``run`` (maps kept) when the block is left early: the call that started it was cancelled, or
+    failed, before its caller learnt of it or while it waited, so nobody would see the run's output."""
+    try:
+        yield
+    finally:
+        if not run.status.finished:
+            with anyio.CancelScope(shield=True):
+                run.request_stop(RunStatus.stopped, "the waiting call was cancelled")
+                await run.wait_done()
+
+
 async def follow(call: ToolCall, run: Run) -> None:
     """Return when the run ends, streaming its new lines as progress on the way."""
     sent = 0
-    try:
+    async with stopped_if_abandoned(run):
         while not run.status.finished:
             await run.wait_changed(POLL_S)
             sent = await _send_new_lines(call, run, sent)
@@ -40,11 +56,6 @@ async def follow(call: ToolCall, run: Run) -> None:
             sent = await _send_new_lines(call, run, sent)
             if sent == before:
                 break
-    finally:
-        if not run.status.finished:
-            with anyio.CancelScope(shield=True):
-                run.request_stop(RunStatus.stopped, "the waiting call was cancelled")
-                await run.wait_done()
 
 
 async def _send_new_lines(call: ToolCall, run: Run, sent: int) -> int:

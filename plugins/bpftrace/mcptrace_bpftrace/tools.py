@@ -9,7 +9,7 @@ from pydantic import Field
 from mcptrace_core.inputs import MaxOverheadPct, PatternText, ProgramText, RunTimeout, timeout_field
 from mcptrace_core.models import HostCheck, Model
 from mcptrace_core.privilege import PrivilegeError, is_root, setup_fix
-from mcptrace_core.runs.follow import respond
+from mcptrace_core.runs.follow import respond, stopped_if_abandoned
 from mcptrace_core.runs.models import RunLimitError, RunStartError
 from mcptrace_core.runs.results import ExecutionResult
 from mcptrace_core.runs.watch import watcher_host_checks
@@ -202,7 +202,8 @@ async def exec_program(call: ToolCall, args: ExecProgramInput) -> ExecProgramRes
     except (BpftraceMissing, PrivilegeError, RunLimitError, RunStartError) as error:
         raise ToolError(str(error)) from None
     if checked.compile_deferred:
-        checked = await settle_compile(call, checked, run, args.confirm)
+        async with stopped_if_abandoned(run):  # cancelled before the caller got the run's id
+            checked = await settle_compile(call, checked, run, args.confirm)
     result = await respond(call, run, args.wait)
     return ExecProgramResult(**result.model_dump(), validation=checked.report)
 
