@@ -114,6 +114,8 @@ HOSTILE: list[tuple[str, str, tuple[str, str, str], str]] = [
     ("flood-quoted-spec", 't:"raw_syscalls":"sys_enter" { printf("%d\\n", pid); }', (B, C, A), "hot-probe-output"),
     ("flood-wide-filter", 'tracepoint:sched:sched_switch /args->prev_pid > 0/ { printf("%d\\n", pid); }', (B, C, A),
      "hot-probe-output"),
+    ("flood-then-exit", 'tracepoint:raw_syscalls:sys_enter { printf("%d\\n", pid); exit(); }', (B, C, A),
+     "hot-probe-output"),  # it prints on every event until bpftrace has detached
     ("flood-fast-interval", 'interval:us:50 { printf("tick\\n"); }', (B, B, A), "hot-probe-output"),
 ]
 
@@ -142,7 +144,6 @@ HARMLESS: list[tuple[str, str]] = [
     ("flood-filtered-pid", 'tracepoint:raw_syscalls:sys_enter /pid == 1234/ { printf("%d\\n", args->id); }'),
     ("flood-filtered-comm", 'tracepoint:raw_syscalls:sys_enter /comm == "nginx"/ { printf("%d\\n", args->id); }'),
     ("flood-guarded-tid", 'tracepoint:sched:sched_switch { if (tid == 1) { printf("x\\n"); } }'),
-    ("flood-once", 'tracepoint:raw_syscalls:sys_enter { printf("first\\n"); exit(); }'),
     ("shadow-compared", 'tracepoint:syscalls:sys_enter_openat /str(args->filename) == "/etc/shadow"/ '
      "{ @[comm] = count(); }"),
 ]

@@ -15,6 +15,7 @@ import pytest
 from mcptrace_core.server import build_server
 from mcptrace_core.services import Services
 from tests.conftest import libbpf_tool
+from tests.validation_support import answering, mcp_client, settings_with
 
 pytestmark = pytest.mark.anyio
 
@@ -56,14 +57,18 @@ def _rows(data: dict) -> list[dict]:  # type: ignore[type-arg]
 
 
 @requires_bcc
-async def test_execsnoop_sees_a_command_the_test_runs(client) -> None:  # type: ignore[no-untyped-def]
+async def test_execsnoop_sees_a_command_the_test_runs(tmp_path: Path) -> None:
+    """execsnoop prints arguments (content): the user is asked, says yes, and the run sees the command."""
     marker = f"mcptrace-{uuid.uuid4().hex[:10]}"
-    started = await _started(client, "execsnoop", arguments={"name": "echo"}, timeout_s=30)
-    assert started["command"] == ["--name=echo"] and started["derived_arguments"] == {}
-    subprocess.run([shutil.which("echo") or "/bin/echo", marker], check=True, capture_output=True)
-    await anyio.sleep(0.5)
-    await _call(client, "stop_execution", execution_id=started["execution_id"])
-    data = await _call(client, "get_result", execution_id=started["execution_id"], limit=5000)
+    asked: list[str] = []
+    async with mcp_client(settings_with(tmp_path), "legacy", answering(True, asked)) as (client, _):
+        started = await _started(client, "execsnoop", arguments={"name": "echo"}, timeout_s=30)
+        assert len(asked) == 1 and "tool-captures-content" in asked[0]
+        assert started["command"] == ["--name=echo"] and started["derived_arguments"] == {}
+        subprocess.run([shutil.which("echo") or "/bin/echo", marker], check=True, capture_output=True)
+        await anyio.sleep(0.5)
+        await _call(client, "stop_execution", execution_id=started["execution_id"])
+        data = await _call(client, "get_result", execution_id=started["execution_id"], limit=5000)
     assert data["status"] == "stopped" and data["tables"][0]["columns"][:3] == ["PCOMM", "PID", "PPID"]
     (row,) = [row for row in _rows(data) if marker in str(row.get("ARGS"))]
     assert row["PCOMM"] == "echo" and isinstance(row["PID"], int) and row["RET"] == 0

@@ -3,7 +3,6 @@ where the policy lets it reach bpftrace, probes counted here, then judged under 
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import anyio
 import pytest

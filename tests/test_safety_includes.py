@@ -92,3 +92,31 @@ async def test_an_error_in_an_included_file_does_not_echo_it(services: Services,
     text = " ".join(error.model_dump_json() for error in result.errors) + " ".join(result.warnings)
     assert marker not in text
     assert str(secret) in text  # the place is still named
+
+
+TRIXIE = Path("/var/cache/mcptrace-ci/trixie")
+
+
+@pytest.mark.skipif(not (TRIXIE / "usr/bin/bpftrace").exists() or os.geteuid() != 0,
+                    reason="needs root and the Debian 13 root with bpftrace 0.23 (built by the CI tools)")
+def test_bpftrace_0_23_errors_in_an_included_file_do_not_echo_it() -> None:
+    """bpftrace 0.23 (in the Debian 13 root) quotes the included file too; the error reader still does not."""
+    import subprocess
+
+    from mcptrace_bpftrace.stderr import HostFacts, keep_line, parse_errors
+
+    marker = "MARK" + secrets.token_hex(8)
+    inside = TRIXIE / "tmp" / f"mcptrace-include-{secrets.token_hex(6)}"
+    inside.write_text(f"{marker} {marker}\n")
+    inside.chmod(0o600)
+    try:
+        program = f'#include "/tmp/{inside.name}"\nBEGIN {{ exit(); }}'
+        completed = subprocess.run(["chroot", str(TRIXIE), "bpftrace", "--dry-run", "-e", program],
+                                   capture_output=True, text=True, timeout=120)
+    finally:
+        inside.unlink()
+    lines = completed.stderr.splitlines()
+    assert any(marker in line for line in lines), "bpftrace 0.23 no longer quotes the file: the test proves nothing"
+    errors = parse_errors(lines, completed.returncode, HostFacts(kprobes_usable=False))
+    assert errors and marker not in " ".join(error.model_dump_json() for error in errors)
+    assert not [line for line in lines if keep_line(line) and marker in line]

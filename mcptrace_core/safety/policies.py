@@ -8,6 +8,8 @@ A policy file is TOML. It names its policy and may extend another one, changing 
     confirm_at = "medium"
     disabled_rules = ["hot-probe-output"]
     allowed_probes = ["tracepoint:*", "profile:*", "interval:*", "BEGIN", "END"]
+    readable_files = ["/proc/loadavg", "/proc/[0-9]*/status"]   # what cat() reads without asking
+    include_dirs = ["/usr/include"]                               # where #include may read headers
     [thresholds]
     attach_confirm_over = 20
     [severities]

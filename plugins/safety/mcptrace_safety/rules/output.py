@@ -9,12 +9,12 @@ from mcptrace_core.interfaces import SafetyRule
 from mcptrace_core.models import Severity
 from mcptrace_core.program.hotness import Hotness, hotness
 from mcptrace_core.program.ir import (
-    Binary, Call, Cast, ExprStatement, Field, Identifier, If, Integer, Node, Positional, String,
+    Binary, Call, Cast, Field, Identifier, If, Integer, Node, Positional, String,
 )
 from mcptrace_core.safety.models import Finding
 
 if TYPE_CHECKING:
-    from mcptrace_core.program.ir import Probe, Program
+    from mcptrace_core.program.ir import Program
     from mcptrace_core.safety.engine import RuleContext
 
 OUTPUT_CALLS = frozenset({"printf", "print", "time", "join", "cat", "system", "errorf", "warnf", "debugf"})
@@ -50,7 +50,7 @@ class HotProbeOutputRule(SafetyRule):
                 heat = hotness(spec)
                 if hottest is None or heat.rank > hottest[1].rank:
                     hottest = (spec.text, heat)
-            if hottest is None or hottest[1].level not in _SEVERITY or _exits_at_once(probe):
+            if hottest is None or hottest[1].level not in _SEVERITY:
                 continue
             spec_text, heat = hottest
             for call in unfiltered_calls(probe.body):
@@ -102,12 +102,4 @@ def _constant(node: Node) -> bool:
         node = node.operand
     return isinstance(node, Integer | String | Positional) or (
         isinstance(node, Call) and node.name in _CONSTANT_CALLS
-    )
-
-
-def _exits_at_once(probe: Probe) -> bool:
-    """The probe calls exit() on its first event (outside any condition): it prints once, not per event."""
-    return any(
-        isinstance(statement, ExprStatement) and isinstance(statement.expr, Call) and statement.expr.name == "exit"
-        for statement in probe.body
     )

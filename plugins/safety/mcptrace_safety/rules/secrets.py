@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Sequence
 from fnmatch import fnmatchcase
-from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, ClassVar
 
 from mcptrace_core.interfaces import SafetyRule
@@ -51,10 +50,6 @@ CREDENTIAL_MARKERS = frozenset({
     "sasl_client_new", "secret_password_lookup_sync", "keyctl_read", "gcry_cipher_open",
 })
 """Any object defining one of these handles credentials."""
-
-
-def _library(spec: ProbeSpec) -> str:
-    return PurePosixPath(spec.target or "").name
 
 
 def _is_address(function: str | None) -> bool:

@@ -30,6 +30,10 @@ CAPTURES_CONTENT = {
     "sslsniff": "captures the plain text of TLS connections (passwords, tokens, private messages)",
     "ttysnoop": "shows everything another terminal shows, typed passwords included",
     "bashreadline": "records every command typed in every bash shell, secrets typed on a command line included",
+    "execsnoop": "prints every new program's arguments past its name (passwords and tokens given on command lines "
+    "included), as the bpftrace rule content-capture judges join(args->argv)",
+    "dbslower": "prints the text of database queries (personal data and credentials in them included)",
+    "mysqld_qslower": "prints the text of MySQL queries (personal data and credentials in them included)",
 }
 COMPILES_CODE = {
     "trace": "its probe arguments are C code compiled into the BPF program",
