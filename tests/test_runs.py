@@ -159,8 +159,13 @@ async def test_get_result_long_polls_for_new_lines(client) -> None:  # type: ign
 
 
 async def test_cancelling_a_waiting_call_stops_the_run(client, services) -> None:  # type: ignore[no-untyped-def]
-    with anyio.move_on_after(1.5):
-        await client.call_tool("exec_program", {"program": TICKER, "timeout_s": 60, "wait": True})
+    async with anyio.create_task_group() as group:  # cancel once the run is going, however slow validation is
+        group.start_soon(client.call_tool, "exec_program", {"program": TICKER, "timeout_s": 60, "wait": True})
+        deadline = time.monotonic() + 60
+        while not services.runs.active and time.monotonic() < deadline:
+            await anyio.sleep(0.05)
+        await anyio.sleep(0.5)
+        group.cancel_scope.cancel()
     deadline = time.monotonic() + 10
     while services.runs.active and time.monotonic() < deadline:
         await anyio.sleep(0.1)
