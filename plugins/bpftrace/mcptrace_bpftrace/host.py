@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import resource
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -123,6 +124,12 @@ def trial_probes() -> dict[str, str]:
     return trials
 
 
+def _no_core_dump() -> None:
+    """A build that lacks a probe type may abort on it (0.17: "FATAL: Invalid probe type" for rawtracepoint):
+    no core file is left in the working directory."""
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+
+
 async def _trial(command: list[str], probe: str) -> ProbeTypeStatus:
     program = f"{probe} {{ }} BEGIN {{ exit(); }}"
     try:
@@ -132,6 +139,7 @@ async def _trial(command: list[str], probe: str) -> ProbeTypeStatus:
             stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.PIPE,
             start_new_session=True,
+            preexec_fn=_no_core_dump,
         )
     except OSError as error:
         return ProbeTypeStatus(False, f"could not start bpftrace: {error}")
