@@ -96,4 +96,4 @@ def test_the_host_pack_indexes_the_installed_tools_at_run_time() -> None:
         assert example.program == path.read_text() and example.source == f"host:{path}"
         assert example.probes and len(example.title) >= 10 and path.name in example.title
         used = {spec.split(":", 1)[0] for spec in example.probes}
-        assert not used & {"kprobe", "kretprobe"} or "kprobe" in example.requires, example.id
+        assert used & {"kprobe", "kretprobe", "uprobe"} <= set(example.requires), example.id

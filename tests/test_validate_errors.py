@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -117,3 +119,18 @@ def test_limits_are_passed_under_the_names_this_bpftrace_reads() -> None:
         assert set(env) == {"BPFTRACE_MAX_MAP_KEYS", "BPFTRACE_MAX_CAT_BYTES"}
     else:
         assert set(env) == {"BPFTRACE_MAP_KEYS_MAX", "BPFTRACE_CAT_BYTES_MAX"}
+
+
+def test_the_compile_check_of_this_bpftrace_neither_runs_nor_attaches_the_program() -> None:
+    """0.23's -d runs the program and its --dry-run attaches every probe; the check must do neither."""
+    bpftrace = locate(None)
+    folder = Path(tempfile.mkdtemp(prefix="mt"))  # short: 0.17 refuses string literals over 64 bytes
+    marker = folder / "ran"
+    program = (f'BEGIN {{ system("touch {marker}"); exit(); }} '
+               "uprobe:/bin/sh:mcptrace_no_such_function { }")  # would fail to attach
+    completed = subprocess.run([bpftrace.path, *bpftrace.check_flags, "--unsafe", "-e", program],
+                               capture_output=True, text=True, timeout=120, check=False)
+    assert completed.returncode == 0, completed.stderr
+    assert not marker.exists()
+    assert "Attaching" not in completed.stdout + completed.stderr
+    folder.rmdir()

@@ -39,9 +39,13 @@ class Bounds:
     """RLIMIT_AS: address space; an allocation beyond it fails (bpftrace then aborts)."""
     cpu_s: int | None = None
     """RLIMIT_CPU: CPU seconds; the kernel sends SIGXCPU, then SIGKILL a second later."""
+    core_bytes: int | None = None
+    """RLIMIT_CORE: 0 leaves no core file behind when the child aborts."""
 
     def rlimits(self) -> list[tuple[int, int]]:
         limits = []
+        if self.core_bytes is not None:
+            limits.append((resource.RLIMIT_CORE, self.core_bytes))
         if self.memory_bytes is not None:
             limits.append((resource.RLIMIT_AS, self.memory_bytes))
         if self.cpu_s is not None:

@@ -23,8 +23,9 @@ TRACEFS_MOUNTS = (Path("/sys/kernel/tracing"), Path("/sys/kernel/debug/tracing")
 BTF_VMLINUX = Path("/sys/kernel/btf/vmlinux")
 KPROBE_EVENT_SOURCE = Path("/sys/bus/event_source/devices/kprobe")
 TRIAL_TIMEOUT_S = 10.0
-TRIAL_BOUNDS = Bounds(death_signal=signal.SIGKILL)
-"""A trial attaches for a moment: killed outright, with its group, if the server dies meanwhile."""
+TRIAL_BOUNDS = Bounds(death_signal=signal.SIGKILL, core_bytes=0)
+"""A trial attaches for a moment: killed outright, with its group, if the server dies meanwhile. A build that
+lacks a probe type may abort on it (0.17: "FATAL: Invalid probe type" for rawtracepoint): no core file."""
 CACHE_VERSION = 2
 
 # Probe types whose usability follows from another's (same kernel mechanism).
