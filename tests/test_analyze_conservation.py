@@ -239,14 +239,13 @@ def test_what_ends_a_printout_in_text() -> None:
     """A blank line ends a printout of counts (bpftrace puts one after each map at exit) but not one of
     a keyed histogram (bpftrace puts one between its keys); printf text ends either; with nothing at
     all between them, two printouts are told apart only by a key that repeats."""
-    text = "\n".join(
-        [
-            "@c[a]: 1", "@c[b]: 2", "",  # printout 1
-            "@c[c]: 3", "some printf line",  # printout 2
-            "@c[d]: 4", "@c[d]: 5",  # printout 3, then a repeated key starts printout 4
-            "@h[x]: ", "[1]  1 |@|", "", "@h[y]: ", "[2, 4)  2 |@|", "",  # one printout, two keys
-        ]
-    )
+    lines = [
+        "@c[a]: 1", "@c[b]: 2", "",  # printout 1
+        "@c[c]: 3", "some printf line",  # printout 2
+        "@c[d]: 4", "@c[d]: 5",  # printout 3, then a repeated key starts printout 4
+        "@h[x]: ", "[1]  1 |@|", "", "@h[y]: ", "[2, 4)  2 |@|", "",  # one printout, two keys
+    ]
+    text = "\n".join(lines)
     parsed = BpftraceTextAnalyzer().parse(text)
     found = {item.map: item for item in summaries(parsed.snapshots, {})}
     assert [item.keys for item in found["@c"].items] == [2, 1, 1, 1]
