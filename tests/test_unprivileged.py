@@ -90,6 +90,10 @@ async def test_without_privilege_doctor_and_bpf_info_say_what_works_and_the_fix(
     assert not_root.returncode != 0 and "needs root" in not_root.stderr and "Traceback" not in not_root.stderr
     installed = user.run("install", "claude-code", "--path", str(user.home / "mcp.json"))
     assert installed.returncode == 0 and f"setup sudo --user {user.name}" in installed.stderr
+    # --sudo runs `sudo mcptrace setup sudo` for the user; without a sudo right of its own it fails, and says so.
+    offered = user.run("install", "claude-code", "--path", str(user.home / "mcp.json"), "--sudo")
+    assert offered.returncode == 1 and "failed: have an administrator run it" in offered.stderr, offered.stderr
+    assert "mcptrace" in json.loads((user.home / "mcp.json").read_text())["mcpServers"]
 
     async with Client(user.server()) as client:
         info = await call(client, "bpf_info", {})

@@ -100,10 +100,15 @@ def privilege_advice(command: str) -> str | None:
               help="http: point the client at `mcptrace serve --transport http`, with the bearer token.")
 @click.option("--print", "print_only", is_flag=True, help="Print the configuration instead of writing it.")
 @click.option("--remove", is_flag=True, help="Take mcptrace out of the client's configuration again.")
+@click.option("--sudo/--no-sudo", "use_sudo", default=None,
+              help="When you are not root: run `sudo mcptrace setup sudo` for you now (sudo asks for your password), "
+              "or do not; by default you are asked when there is a terminal.")
 @click.option("--path", type=click.Path(dir_okay=False), default=None,
               help="Config file to write (default: Claude Desktop's config, or ./.mcp.json for Claude Code).")
 @click.pass_obj
-def install(state: Any, client: str, transport: str, print_only: bool, remove: bool, path: str | None) -> None:
+def install(
+    state: Any, client: str, transport: str, print_only: bool, remove: bool, use_sudo: bool | None, path: str | None
+) -> None:
     """Add mcptrace to Claude Desktop or Claude Code (or, with --remove, take it out).
 
     claude-desktop merges an `mcptrace` entry into claude_desktop_config.json; claude-code writes the
@@ -133,5 +138,30 @@ def install(state: Any, client: str, transport: str, print_only: bool, remove: b
     write_config(target, merge_server(target, entry), private=transport == "http")
     click.echo(f"added {SERVER_NAME} to {target}; restart {client} to pick it up")
     advice = privilege_advice(entry["command"]) if transport == "stdio" else None
-    if advice:
+    if advice is None:
+        return
+    if use_sudo is None and sys.stdin.isatty():
+        use_sudo = click.confirm(f"{advice}.\nRun `sudo {entry['command']} setup sudo` now?", default=False, err=True)
+    if use_sudo:
+        setup_with_sudo(entry["command"])
+    else:
         click.echo(f"note: {advice}", err=True)
+
+
+def setup_with_sudo(command: str) -> None:
+    """`sudo mcptrace setup sudo --user ME`: sudo asks for the password on the terminal, never mcptrace."""
+    import subprocess
+
+    from mcptrace_core.privilege import user_name
+
+    argv = ["sudo", command, "setup", "sudo", "--user", user_name()]
+    try:
+        done = subprocess.run(argv, check=False).returncode == 0
+    except OSError as error:
+        done = False
+        click.echo(f"could not start sudo: {error.strerror}", err=True)
+    if not done:
+        raise click.ClickException(
+            f"the client is configured, but `{' '.join(argv)}` failed: have an administrator run it, then check with "
+            "`mcptrace doctor`"
+        )
