@@ -81,6 +81,9 @@ class BpftraceBackend(Backend):
             process.kill()
             await process.wait()
             raise RuntimeError(f"bpftrace {' '.join(args)} did not finish in {LIST_TIMEOUT_S:g} s") from None
+        finally:
+            if process.returncode is None:  # cancelled (a server shutting down mid-preload): leave nothing behind
+                process.kill()
         if process.returncode != 0:
             problems = [line for line in stderr.decode("utf-8", "replace").splitlines() if keep_line(line)]
             raise ValueError(f"bpftrace {' '.join(args)} failed: {'; '.join(problems[-3:]) or process.returncode}")

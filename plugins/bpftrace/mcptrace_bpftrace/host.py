@@ -124,6 +124,9 @@ async def _trial(command: list[str], probe: str) -> ProbeTypeStatus:
         process.kill()
         await process.wait()
         return ProbeTypeStatus(False, f"trial of {probe} did not finish in {TRIAL_TIMEOUT_S:g} s")
+    finally:
+        if process.returncode is None:  # cancelled (a server shutting down mid-preload): leave nothing behind
+            process.kill()
     problems = [
         line.strip()
         for line in stderr.decode("utf-8", "replace").splitlines()
