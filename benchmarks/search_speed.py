@@ -129,7 +129,9 @@ def main() -> int:
             toml_dir = str(shutil.copytree(args.toml_dir, Path(tmp) / "examples"))
         building = cold_run(cache, questions, toml_dir)
         loading = cold_run(cache, questions, toml_dir)
-    assert not building["from_cache"] and loading["from_cache"]
+    assert not building["from_cache"]
+    # The second process may embed again: what the first learnt of the host (its BCC tools, in the
+    # background) can add capabilities; the line below says whether it loaded the index from the cache.
     warm = loading["warm_s"] + building["warm_s"]
     warm_cpu = (loading["warm_cpu_s"] + building["warm_cpu_s"]) / 2
     exact, hnsw = (modes := usearch_modes())["exact"], modes["hnsw"]
@@ -141,8 +143,9 @@ def main() -> int:
         f"plugins + services start: {cached['startup_s']:.2f} s",
         f"cold first query, empty cache (embeds everything): {built['first_query_s']:.2f} s "
         f"({built['first_query_cpu_s']:.1f} s CPU)",
-        f"cold first query, index cached: {cached['first_query_s']:.2f} s "
-        f"({cached['first_query_cpu_s']:.1f} s CPU)",
+        f"cold first query, second process ({'index cached' if cached['from_cache'] else 'index embedded again: the host added capabilities'}): "
+        f"{cached['first_query_s']:.2f} s ({cached['first_query_cpu_s']:.1f} s CPU)",
+        "(the shipped packs' vectors are shipped: an empty cache embeds only what the host adds)",
         f"warm query over {len(warm)} queries: p50 {statistics.median(warm) * 1000:.1f} ms, "
         f"p95 {percentile(warm, 0.95) * 1000:.1f} ms, max {max(warm) * 1000:.1f} ms; "
         f"{warm_cpu * 1000:.1f} ms CPU",

@@ -259,6 +259,11 @@ class SearchSettings(Section):
         "onnx-minilm",
         description="Embedder plugin that gives search its sense of meaning; 'none' ranks by exact terms only.",
     )
+    preload: bool = Field(
+        True,
+        description="`mcptrace serve` (stdio) loads the search index and the model in the background once it is up, so "
+        "the first search does not wait for them (costs ~170 MB of memory in every server).",
+    )
 
 
 class Settings(Section):

@@ -26,6 +26,8 @@ from mcptrace_core.services import Services
 log = get_logger(__name__)
 
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+PRELOAD_AFTER_S = 0.3
+"""How long after start the search preload waits: a client's initialize and tools/list come first."""
 
 
 class ServeError(Exception):
@@ -98,15 +100,35 @@ async def serve(settings: Settings) -> None:
     server = build_server(services)
     log.info("serving", transport=settings.server.transport, tools=len(services.registry.tools))
     try:
-        if settings.server.transport == "stdio":
-            await _serve_stdio(server)
-        else:
-            assert token is not None
-            await _serve_http(server, settings, token)
+        async with anyio.create_task_group() as background:
+            if settings.search.preload and settings.server.transport == "stdio":
+                # stdio: a client starts a new server per session and searches soon. (Over HTTP the
+                # preload's pack reading on the event loop delayed the bind; there the first search loads.)
+                background.start_soon(preload_search, services)
+            if settings.server.transport == "stdio":
+                await _serve_stdio(server)
+            else:
+                assert token is not None
+                await _serve_http(server, settings, token)
+            background.cancel_scope.cancel()
     finally:
         with anyio.CancelScope(shield=True):
             await services.aclose()
         log.info("server stopped")
+
+
+async def preload_search(services: Services) -> None:
+    """Load the search index and the model while the client is busy with other things.
+
+    Started with the server, after ``PRELOAD_AFTER_S``, so that the handshake and tools/list are answered
+    first; the heavy parts (model load, embedding) run in worker threads. A failure is logged: the first
+    search tries again and reports it.
+    """
+    await anyio.sleep(PRELOAD_AFTER_S)
+    try:
+        await services.search.index()
+    except Exception as error:  # isolation boundary: a broken index must not stop the server
+        log.warning("search preload failed; the first search will try again", error=f"{type(error).__name__}: {error}")
 
 
 async def _serve_stdio(server: Any) -> None:

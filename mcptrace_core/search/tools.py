@@ -231,8 +231,8 @@ def mcptrace_tools() -> list[ToolSpec]:
                 "Find tested bpftrace example programs by meaning and by name (e.g. 'latency of disk "
                 "I/O', 'opensnoop', 'sched_switch'). Each result has its program, the probes it attaches "
                 "and whether it can run HERE (runnable, missing); runnable_only keeps only those that can. "
-                "An example needing kprobes on a host without them is followed by a runnable alternative "
-                "when one exists."
+                "An example needing kprobes on a host without them names a runnable alternative about the "
+                "same subject, which is among the results (in score order) when one exists."
             ),
             input_model=SearchExamplesInput,
             output_model=SearchExamplesResult,
