@@ -321,3 +321,17 @@ async def test_a_bcc_tool_is_measured_and_held_to_the_callers_budget(tmp_path: P
     assert data["overhead"]["events"] > 0 and data["overhead"]["programs"] >= 1
     assert any(row["values"]["SYSCALL"] == "getppid" for table in data["tables"] for row in table["rows"]), \
         "syscount printed its summary when it was stopped over budget"
+
+
+async def test_without_bpf_stats_the_rest_is_still_measured(tmp_path: Path) -> None:
+    with services_with(tmp_path, overhead={"bpf_stats": "off"}) as services:
+        try:
+            async with await session(services) as client:
+                data = await call(client, "exec_program", program=EXPENSIVE, timeout_s=3, wait=True)
+        finally:
+            await services.aclose()
+    overhead = data["overhead"]
+    assert overhead["bpf_stats"].startswith("unavailable: BPF stats are off in the config")
+    assert overhead["events"] is None and overhead["bpf_time_ns"] is None and overhead["events_per_s"] is None
+    assert overhead["map_bytes"] > 0 and overhead["rss_bytes"] > 0 and overhead["user_cpu_s"] >= 0
+    assert overhead["programs"] >= 1 and overhead["cpu_pct"] is not None  # the tracer's own CPU still counts
