@@ -26,6 +26,7 @@ from mcptrace_core.config import load_settings
 from mcptrace_core.server import build_server
 from mcptrace_core.services import Services
 from tests.conftest import requires_bpftrace
+from tests.test_bcc import requires_bcc
 
 pytestmark = [pytest.mark.anyio, requires_bpftrace]
 
@@ -277,7 +278,8 @@ async def test_bpf_info_and_doctor_say_whether_bpf_time_is_counted(client) -> No
     info = await call(client, "bpf_info")
     (check,) = [c for c in info["checks"] if c["name"] == "BPF run-time stats"]
     assert check["ok"] and "BPF_ENABLE_STATS" in check["detail"]
-    doctor = subprocess.run([MCPTRACE, "doctor", "--json"], capture_output=True, text=True, timeout=120)
+    env = {**os.environ, "MCPTRACE_DISABLE_PLUGINS": "bcc"}  # its catalog trial is not what this tests
+    doctor = subprocess.run([MCPTRACE, "doctor", "--json"], capture_output=True, text=True, timeout=120, env=env)
     assert '"BPF run-time stats"' in doctor.stdout
 
 
@@ -300,3 +302,36 @@ async def test_a_server_restores_what_a_killed_server_and_its_guardian_left_on(t
         assert not (state / "bpf-stats.json").exists()
     finally:
         SYSCTL.write_text("0")
+
+
+@requires_bcc
+async def test_a_bcc_tool_is_measured_and_held_to_the_callers_budget(tmp_path: Path) -> None:
+    with services_with(tmp_path, safety={"level": "permissive"}) as services:
+        try:
+            async with await session(services) as client:
+                with syscall_load():
+                    started = await call(client, "exec_bcc_tool", tool_name="syscount", arguments={"top": 5},
+                                         timeout_s=30, max_overhead_pct=0.01)
+                    await poll(client, started["execution_id"], lambda d: d["status"] != "running")
+                data = await call(client, "get_result", execution_id=started["execution_id"], limit=5000)
+        finally:
+            await services.aclose()
+    assert data["status"] == "over_budget", data["stop_note"]
+    assert data["limit_crossed"]["figure"] == "cpu_pct" and data["limit_crossed"]["source"] == "max_overhead_pct"
+    assert data["overhead"]["events"] > 0 and data["overhead"]["programs"] >= 1
+    assert any(row["values"]["SYSCALL"] == "getppid" for table in data["tables"] for row in table["rows"]), \
+        "syscount printed its summary when it was stopped over budget"
+
+
+async def test_without_bpf_stats_the_rest_is_still_measured(tmp_path: Path) -> None:
+    with services_with(tmp_path, overhead={"bpf_stats": "off"}) as services:
+        try:
+            async with await session(services) as client:
+                data = await call(client, "exec_program", program=EXPENSIVE, timeout_s=3, wait=True)
+        finally:
+            await services.aclose()
+    overhead = data["overhead"]
+    assert overhead["bpf_stats"].startswith("unavailable: BPF stats are off in the config")
+    assert overhead["events"] is None and overhead["bpf_time_ns"] is None and overhead["events_per_s"] is None
+    assert overhead["map_bytes"] > 0 and overhead["rss_bytes"] > 0 and overhead["user_cpu_s"] >= 0
+    assert overhead["programs"] >= 1 and overhead["cpu_pct"] is not None  # the tracer's own CPU still counts

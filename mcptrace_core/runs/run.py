@@ -56,8 +56,9 @@ class Run:
         self.errors: list[TraceError] = []
         self.stop_note: str | None = None
         self.output_bytes = 0
-        self._stdout_read = 0
         """Bytes of output lines seen (kept or dropped), for the output-rate limit."""
+        self._stdout_read = 0
+        """Bytes read from the process's stdout: tells when its pipe is drained (runs.interrupt)."""
         self.breach: Breach | None = None
         """The limit the watchdog stopped the run for, when it did."""
         self.overhead: Any = None
@@ -187,7 +188,8 @@ class Run:
         self.request_stop(breach.status, f"stopped: {breach.note}")
 
     def request_stop(self, status: RunStatus, note: str) -> None:
-        """Ask the run to stop: SIGINT now, SIGKILL of the group if it outlives the grace period."""
+        """Ask the run to stop: SIGINT now (a tracer blocked on its full output pipe first gets room, see
+        runs.interrupt), SIGKILL of the group if it outlives the grace period."""
         if self.status.finished or self._stop_status is not None or self._process is None:
             return
         self._run_before_stop()

@@ -12,7 +12,7 @@ when the policy allows it and someone confirmed.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 
 from mcptrace_core.history.records import RefusedAttempt
 from mcptrace_core.runs.models import RunBudget
@@ -141,7 +141,8 @@ async def authorize(
             ), _with_top_finding(f"not confirmed ({how})", report))
     use_unsafe = report.requires_unsafe and confirmed_by is not None and all(p.allow_unsafe for p in policies)
     decision = Decision(report.verdict, confirmed_by, use_unsafe, combined_limits(policies), combined_budget(policies))
-    audit.record("run_allowed", confirmed_by=confirmed_by, unsafe=use_unsafe, limits=decision.limits, **record)
+    audit.record("run_allowed", confirmed_by=confirmed_by, unsafe=use_unsafe, limits=decision.limits,
+                 budget=asdict(decision.budget) if decision.budget is not None else None, **record)
     return decision
 
 

@@ -10,6 +10,7 @@ locked from the moment the maps exist.
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -144,9 +145,7 @@ class OverheadCheck:
         if self._finished:
             return
         self._finished = True
-        import time
-
-        self._absorb(time.monotonic())
+        self._absorb(time.monotonic())  # the clock of the event loop's time(), which samples use
         self.watcher.lease.release()
         run.overhead = self.figures(run, final=True)
 
