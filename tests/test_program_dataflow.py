@@ -24,6 +24,7 @@ CONTENT = [
     ("raw-syscall", 'tracepoint:raw_syscalls:sys_enter { printf("%s", str(args->args[1])); }', "args->args"),
     ("literal-address", "BEGIN { printf(\"%d\", *(uint64 *)0xffffffff81000000); }", "0xffffffff81000000"),
     ("socket-payload", 'tracepoint:syscalls:sys_enter_sendto { printf("%r", buf(args->buff, 64)); }', "args->buff"),
+    ("kernel-buffer-bytes", 'kprobe:vfs_write { printf("%r", buf(arg1, 64)); }', "arg1"),
     ("loop-over-map", "tracepoint:syscalls:sys_enter_write { @w[tid] = args->buf; } "
      "interval:s:1 { for ($kv : @w) { printf(\"%s\", str($kv.1)); } }", "$kv"),
 ]
@@ -33,6 +34,7 @@ METADATA = [
     ("read-sizes", "tracepoint:syscalls:sys_enter_read { @bytes[comm] = sum(args->count); @p = args->buf; }"),
     ("allocation-sizes", "uprobe:libc:malloc { @[comm] = hist(arg0); }"),
     ("latency", "uprobe:libc:getaddrinfo { @s[tid] = nsecs; } uretprobe:libc:getaddrinfo { @us = hist(nsecs - @s[tid]); }"),
+    ("kernel-file-name", 'kprobe:do_sys_openat2 { printf("%s", str(arg1)); }'),
     ("kernel-task", "tracepoint:sched:sched_switch { @[curtask->pid] = count(); }"),
 ]
 

@@ -54,10 +54,17 @@ def test_files_outside_the_header_directories_are_refused(planted: tuple[Path, s
         '#include_next "/etc/hostname"',
         '#import "/etc/hostname"',
         "struct s {\n#include \"/etc/hostname\"\n};",
+        '/* a comment first */ #include "/etc/hostname"',
+        '/* a comment\nover lines */ #include "/etc/hostname"',
     ])
     judged = _refused(source, str(tmp_path))
     assert judged and all(judged.values()), judged
-    assert len(judged) == 13
+    assert len(judged) == 15
+
+
+def test_includes_in_comments_and_strings_are_not_directives() -> None:
+    source = '// #include "/etc/shadow"\n/* #include "/etc/shadow" */\nBEGIN { printf("#include \\"/etc/x\\"\\n"); }\n'
+    assert _refused(source) == {}
 
 
 def test_a_device_under_the_header_directories_is_refused(tmp_path: Path) -> None:

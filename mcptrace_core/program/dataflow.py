@@ -11,7 +11,8 @@ the memory behind it, not what anything is called, so this module follows values
 - values flow through variables (per probe) and maps (across probes), so ``@buf[tid] = args->buf`` in
   one probe and ``str(@buf[tid])`` in another is the same buffer;
 - **reads** are what copy memory into the trace: ``str()``, ``buf()``, ``join()``, a dereference, and for
-  user probes the direct printing of a debug-info argument.
+  user probes the direct printing of a debug-info argument; ``buf()`` of a kernel function's argument
+  (raw bytes: a name would be read with ``str()``).
 
 ``content_reads`` returns each read of a source with its probe and a description of the expression.
 """
@@ -22,7 +23,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from mcptrace_core.program import ir
-from mcptrace_core.program.probespec import USER_TYPES, ProbeSpec
+from mcptrace_core.program.probespec import KERNEL_FUNCTION_TYPES, USER_TYPES, ProbeSpec
 
 SYSCALL_CONTENT_FIELDS = frozenset({
     "buf", "ubuf", "buff", "envp", "vec", "iov", "msg", "umsg", "mmsg", "optval", "value", "argv",
@@ -77,11 +78,23 @@ def content_reads(program: ir.Program) -> list[ContentRead]:
         for node in ir.walk(probe):
             operands = _read_operands(node, probe)
             for operand in operands:
-                origin = _source(operand, probe, index, tainted_maps, tainted_vars)
+                origin = (_source(operand, probe, index, tainted_maps, tainted_vars)
+                          or _raw_kernel_copy(node, operand, probe))
                 if origin is not None:
                     reads.append(ContentRead(node, probe.specs[0], origin[0], origin[1]))
                     break
     return reads
+
+
+def _raw_kernel_copy(node: ir.Node, operand: ir.Node, probe: ir.Probe) -> tuple[str, str] | None:
+    """buf() of a kernel function's argument copies raw bytes (a name would be read with str()): the data
+    behind vfs_write's or tcp_sendmsg's pointers."""
+    if not (isinstance(node, ir.Call) and node.name == "buf" and _is_kernel_function_probe(probe)):
+        return None
+    for inner in ir.walk(operand):
+        if isinstance(inner, ir.Identifier) and inner.name in _USER_ARGUMENTS:
+            return "raw bytes behind a kernel function's argument", inner.name
+    return None
 
 
 def _assignments(probe: ir.Probe) -> Iterator[tuple[ir.Node, ir.Node]]:
@@ -166,6 +179,10 @@ def _is_args_field(node: ir.Node) -> bool:
 
 def _is_user_probe(probe: ir.Probe) -> bool:
     return any(spec.type in USER_TYPES for spec in probe.specs)
+
+
+def _is_kernel_function_probe(probe: ir.Probe) -> bool:
+    return any(spec.type in KERNEL_FUNCTION_TYPES for spec in probe.specs)
 
 
 def _is_syscall_probe(probe: ir.Probe) -> bool:

@@ -29,7 +29,6 @@ _DIRECTIVE = re.compile(
 )
 _TARGET = re.compile(r'^[ \t]*(?:/\*.*?\*/[ \t]*)*(?:"(?P<quoted>[^"\n]*)"|<(?P<angled>[^>\n]*)>)')
 _FORBIDDEN_TREES = ("/proc", "/sys", "/dev")
-MAX_SOURCE_LINES = 100_000
 
 
 @dataclass(frozen=True)
@@ -70,10 +69,11 @@ def strictest_include_dirs(policies: Iterable[SafetyPolicy]) -> list[str]:
 
 
 def _logical_lines(source: str) -> Iterable[tuple[int, str]]:
-    """(first physical line, text) with backslash-newline continuations joined, as the preprocessor sees it."""
+    """(first physical line, text) with backslash-newline continuations joined and comments blanked, as the
+    preprocessor sees it (``/* x */ #include "f"`` is a directive)."""
     pending: list[str] = []
     start = 1
-    for number, physical in enumerate(source.split("\n")[:MAX_SOURCE_LINES], start=1):
+    for number, physical in enumerate(_without_comments(source).split("\n"), start=1):
         if not pending:
             start = number
         stripped = physical.rstrip("\r")
@@ -85,6 +85,33 @@ def _logical_lines(source: str) -> Iterable[tuple[int, str]]:
         pending = []
     if pending:
         yield start, "".join(pending)
+
+
+def _without_comments(source: str) -> str:
+    """``source`` with C comments replaced by spaces (their newlines kept) and string literals left alone."""
+    out: list[str] = []
+    index, length = 0, len(source)
+    while index < length:
+        char = source[index]
+        if char == '"':
+            end = index + 1
+            while end < length and source[end] not in '"\n':
+                end += 2 if source[end] == "\\" else 1
+            out.append(source[index:end + 1])
+            index = end + 1
+        elif source.startswith("/*", index):
+            end = source.find("*/", index + 2)
+            end = length if end < 0 else end + 2
+            out.append(" " + "\n" * source.count("\n", index, end))
+            index = end
+        elif source.startswith("//", index):
+            end = source.find("\n", index)
+            index = length if end < 0 else end
+            out.append(" ")
+        else:
+            out.append(char)
+            index += 1
+    return "".join(out)
 
 
 def _expand(include_dirs: Sequence[str]) -> list[str]:

@@ -13,8 +13,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from mcptrace_core.models import Model, Severity, TraceError
-from mcptrace_core.safety.allowlists import DEFAULT_INCLUDE_DIRS, DEFAULT_READABLE_FILES
 from mcptrace_core.runs.models import ValidationSummary
+from mcptrace_core.safety.allowlists import DEFAULT_INCLUDE_DIRS, DEFAULT_READABLE_FILES
 
 Verdict = Literal["allow", "confirm", "block"]
 VERDICTS: tuple[Verdict, ...] = ("allow", "confirm", "block")

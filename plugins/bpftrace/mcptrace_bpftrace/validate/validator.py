@@ -21,8 +21,8 @@ from mcptrace_core.privilege import PrivilegeError, pass_environment
 from mcptrace_core.program.builtins import UNSAFE_BUILTINS
 from mcptrace_core.program.ir import Program
 from mcptrace_core.program.parser import ProgramSyntaxError, parse_program
-from mcptrace_core.safety.engine import RuleContext, decide, evaluate, merge_findings
 from mcptrace_core.safety.allowlists import DEFAULT_INCLUDE_DIRS
+from mcptrace_core.safety.engine import RuleContext, decide, evaluate, merge_findings
 from mcptrace_core.safety.gate import combined_limits
 from mcptrace_core.safety.includes import refused_includes, strictest_include_dirs
 from mcptrace_core.safety.models import (
