@@ -52,6 +52,14 @@ class ServerSettings(Section):
         ),
         examples=[["tracer.example.internal"]],
     )
+    unix_socket: Path | None = Field(
+        None,
+        description=(
+            "Serve HTTP on this Unix socket instead of host:port; only this user (and root) may connect "
+            "(SO_PEERCRED), and the token is still required."
+        ),
+        examples=["/run/user/1000/mcptrace.sock"],
+    )
     exposure: Literal["compact", "full"] = Field(
         "compact",
         description="'compact' exposes the generic tools; 'full' also exposes each template and BCC tool.",

@@ -14,6 +14,7 @@ import os
 import secrets
 import stat
 from pathlib import Path
+from typing import Any
 
 from mcptrace_core.config import Settings
 from mcptrace_core.private import FILE_MODE, private_dir, tighten
@@ -92,6 +93,30 @@ def _read(path: Path) -> str:
     if problem:
         raise TokenError(f"the token in {path} is too weak ({problem}); remove the file to have a new one made")
     return token
+
+
+def peer_checked_protocol() -> type:
+    """uvicorn's HTTP protocol, refusing a Unix-socket peer of another user (SO_PEERCRED).
+
+    uvicorn makes its socket 0666, so the file mode does not keep other users out: the kernel's word on
+    who connected does. Root may connect too (it could read the token anyway)."""
+    import socket
+    import struct
+
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    class PeerCheckedH11Protocol(H11Protocol):
+        def connection_made(self, transport: Any) -> None:
+            super().connection_made(transport)
+            connection = transport.get_extra_info("socket")
+            if connection is None or connection.family != socket.AF_UNIX:
+                return
+            credentials = connection.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+            _, uid, _ = struct.unpack("3i", credentials)
+            if uid not in (os.geteuid(), 0):
+                transport.close()
+
+    return PeerCheckedH11Protocol
 
 
 def client_entry(settings: Settings) -> dict[str, object]:

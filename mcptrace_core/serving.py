@@ -63,8 +63,9 @@ def announce_http(settings: Settings, token: str, source: str) -> None:
 
     server = settings.server
     host = f"[{server.host}]" if ":" in server.host else server.host
+    where = f"the Unix socket {server.unix_socket} (path /mcp)" if server.unix_socket else f"http://{host}:{server.port}/mcp"
     print(
-        f"mcptrace: MCP over HTTP at http://{host}:{server.port}/mcp\n"
+        f"mcptrace: MCP over HTTP at {where}\n"
         f"mcptrace: clients must send 'Authorization: Bearer {token}' (token from {source})",
         file=sys.stderr, flush=True,
     )
@@ -207,8 +208,15 @@ async def _serve_http(server: Any, settings: Settings, token: str) -> None:
 
     app: Any = server.streamable_http_app(host=settings.server.host, transport_security=_transport_security(settings))
     app = BearerTokenMiddleware(app, token)
-    config = uvicorn.Config(app, host=settings.server.host, port=settings.server.port, log_level="warning")
-    log.info("http listening", url=f"http://{settings.server.host}:{settings.server.port}/mcp")
+    from mcptrace_core.httpauth import peer_checked_protocol
+
+    socket_path = settings.server.unix_socket
+    config = uvicorn.Config(
+        app, host=settings.server.host, port=settings.server.port, log_level="warning", http=peer_checked_protocol(),
+        uds=str(socket_path) if socket_path else None,
+    )
+    log.info("http listening", url=f"unix:{socket_path}" if socket_path else
+             f"http://{settings.server.host}:{settings.server.port}/mcp")
     await uvicorn.Server(config).serve()
 
 

@@ -100,3 +100,57 @@ def test_a_foreign_host_or_origin_is_refused_on_another_loopback_address(
         assert _status(other_user, url, bearer) == 200
     finally:
         _stop(server)
+
+
+UNIX_CLIENT = r"""
+import json, socket, sys
+path, token = sys.argv[1], sys.argv[2]
+body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+    "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "neighbour", "version": "0"}}}).encode()
+request = (f"POST /mcp HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+           f"Accept: application/json, text/event-stream\r\nAuthorization: Bearer {token}\r\n"
+           f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode() + body
+connection = socket.socket(socket.AF_UNIX)
+connection.settimeout(20)
+try:
+    connection.connect(path)
+    connection.sendall(request)
+    answer = connection.recv(64)
+except OSError as error:
+    print(type(error).__name__)
+else:
+    print(answer.split(b" ")[1].decode() if answer else "closed")
+"""
+
+
+def test_a_unix_socket_serves_only_its_own_user(tmp_path: Path, other_user: pwd.struct_passwd) -> None:
+    import sys
+    import tempfile
+    import time
+
+    folder = Path(tempfile.mkdtemp(prefix="mcptrace-sock-"))
+    folder.chmod(0o755)  # reachable by everyone: only the peer check keeps the neighbour out
+    path = folder / "mcptrace.sock"
+    config = tmp_path / "config.toml"
+    config.write_text("")
+    server = subprocess.Popen(
+        [str(Path(sys.executable).with_name("mcptrace")), "serve", "--transport", "http", "--unix-socket", str(path)],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        env={**os.environ, "MCPTRACE_CONFIG": str(config)})
+    try:
+        token = _token_of(server)
+        deadline = time.monotonic() + 30
+        while not path.exists():
+            assert time.monotonic() < deadline and server.poll() is None, "the server did not listen"
+            time.sleep(0.1)
+        time.sleep(0.5)
+        assert _as(other_user, UNIX_CLIENT, str(path), token) in ("closed", "ConnectionResetError", "BrokenPipeError")
+        mine = subprocess.run([sys.executable, "-I", "-c", UNIX_CLIENT, str(path), token],
+                              capture_output=True, text=True, timeout=60)
+        assert mine.stdout.strip() == "200", mine.stderr
+        wrong = subprocess.run([sys.executable, "-I", "-c", UNIX_CLIENT, str(path), "not-the-token"],
+                               capture_output=True, text=True, timeout=60)
+        assert wrong.stdout.strip() == "401"
+    finally:
+        _stop(server)
+        shutil.rmtree(folder, ignore_errors=True)

@@ -14,8 +14,10 @@ from mcptrace_core.cli.common import CliState
               help="stdio (default: the client starts the server) or streamable HTTP.")
 @click.option("--host", default=None, help="HTTP bind address (default 127.0.0.1).")
 @click.option("--port", type=click.IntRange(1, 65535), default=None, help="HTTP port (default 8765).")
+@click.option("--unix-socket", type=click.Path(dir_okay=False), default=None,
+              help="With --transport http: listen on this Unix socket (only this user and root may connect).")
 @click.pass_obj
-def serve(state: CliState, transport: str | None, host: str | None, port: int | None) -> None:
+def serve(state: CliState, transport: str | None, host: str | None, port: int | None, unix_socket: str | None) -> None:
     """Run the MCP server (stdio by default).
 
     An MCP client starts `mcptrace serve` and talks to it over stdin/stdout; logs go to stderr as JSON
@@ -27,7 +29,7 @@ def serve(state: CliState, transport: str | None, host: str | None, port: int | 
 
     private_umask()  # the server writes history, audit and caches: nothing it creates is for other users
 
-    flags = {"transport": transport, "host": host, "port": port}
+    flags = {"transport": transport, "host": host, "port": port, "unix_socket": unix_socket}
     settings = state.settings(serving=True, server={k: v for k, v in flags.items() if v is not None})
     try:
         asyncio.run(serve_forever(settings))
