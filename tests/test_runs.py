@@ -173,8 +173,13 @@ async def test_get_result_waits_for_a_line_from_the_first_moment_of_a_run(client
 
 
 async def test_cancelling_a_waiting_call_stops_the_run(client, services) -> None:  # type: ignore[no-untyped-def]
-    with anyio.move_on_after(1.5):
-        await client.call_tool("exec_program", {"program": TICKER, "timeout_s": 60, "wait": True})
+    async with anyio.create_task_group() as group:
+        group.start_soon(client.call_tool, "exec_program", {"program": TICKER, "timeout_s": 60, "wait": True})
+        deadline = time.monotonic() + 60  # validation takes its time on a loaded machine: wait for the run
+        while not services.runs.list() and time.monotonic() < deadline:
+            await anyio.sleep(0.05)
+        await anyio.sleep(0.5)
+        group.cancel_scope.cancel()
     deadline = time.monotonic() + 10
     while services.runs.active and time.monotonic() < deadline:
         await anyio.sleep(0.1)

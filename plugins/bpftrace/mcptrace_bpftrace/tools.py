@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import platform
 
+import anyio
 from pydantic import Field
 
 from mcptrace_core.inputs import PatternText, ProgramText
 from mcptrace_core.models import HostCheck, Model
 from mcptrace_core.privilege import PrivilegeError, is_root
 from mcptrace_core.runs.follow import respond
-from mcptrace_core.runs.models import RunLimitError, RunStartError
+from mcptrace_core.runs.models import RunLimitError, RunStartError, RunStatus
 from mcptrace_core.runs.results import ExecutionResult
 from mcptrace_core.safety.models import ValidationReport
 from mcptrace_core.safety.text import finding_lines
@@ -193,7 +194,14 @@ async def exec_program(call: ToolCall, args: ExecProgramInput) -> ExecProgramRes
     except (BpftraceMissing, PrivilegeError, RunLimitError, RunStartError) as error:
         raise ToolError(str(error)) from None
     if checked.compile_deferred:
-        checked = await settle_compile(call, checked, run, args.confirm)
+        try:
+            checked = await settle_compile(call, checked, run, args.confirm)
+        except BaseException:  # cancelled (or failed) before the caller learnt the run's id: stop it
+            if not run.status.finished:
+                with anyio.CancelScope(shield=True):
+                    run.request_stop(RunStatus.stopped, "the call that started it was cancelled")
+                    await run.wait_done()
+            raise
     result = await respond(call, run, args.wait)
     return ExecProgramResult(**result.model_dump(), validation=checked.report)
 
