@@ -3,7 +3,7 @@
 A run's cost is what its BPF programs spend in the kernel (run_time_ns, counted while BPF stats are
 on) plus the CPU of the tracing process itself, as a share of the whole machine (all cores). Start-up
 (compiling and attaching) is not judged: figures are judged once the run has settled, i.e. its
-descriptors stopped changing between two samples; the map memory is judged at once, since it is
+descriptors stopped changing for SETTLED_AFTER samples; the map memory is judged at once, since it is
 locked from the moment the maps exist.
 """
 
@@ -31,6 +31,9 @@ if TYPE_CHECKING:
     from mcptrace_core.services import Services
 
 NO_PROBE_TYPES = frozenset({"BEGIN", "END"})
+SETTLED_AFTER = 2
+"""Samples in a row with BPF programs loaded and no descriptor opened or closed: start-up is over (a
+tracer compiling or attaching on a loaded machine can pause for one sample interval)."""
 
 
 def probe_key(program: str | None) -> list[str]:
@@ -123,6 +126,7 @@ class OverheadCheck:
         self._maps: dict[int, int] = {}
         self._last: ProcessSample | None = None
         self._fds = -1
+        self._steady = 0
         self._first: _Mark | None = None
         self._settled: _Mark | None = None
         self._now: _Mark | None = None
@@ -167,7 +171,8 @@ class OverheadCheck:
         self._now = mark
         if self._first is None:
             self._first = mark
-        if self._settled is None and sample.programs and sample.fd_count == self._fds:
+        self._steady = self._steady + 1 if sample.programs and sample.fd_count == self._fds else 0
+        if self._settled is None and self._steady >= SETTLED_AFTER:
             self._settled = mark
         self._fds = sample.fd_count
         if self._settled is not None:
