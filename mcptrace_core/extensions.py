@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, create_model
 
-from mcptrace_core.tools import ToolCall, ToolInput, ToolOutput, ToolSpec
+from mcptrace_core.tools import ToolCall, ToolOutput, ToolSpec
 
 if TYPE_CHECKING:
     from pydantic.fields import FieldInfo
@@ -88,6 +88,3 @@ def _derived(model: type[BaseModel], fields: dict[str, Any], text: Callable[[Any
         return text(self, own_text(self))
 
     return type(model.__name__, (derived,), {"to_text": to_text, "__module__": model.__module__})
-
-
-__all__ = ["ToolExtension", "ToolInput", "apply_extensions", "extend"]

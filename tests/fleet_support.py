@@ -52,7 +52,7 @@ def free_ports(count: int) -> list[int]:
 def keygen(path: Path) -> str:
     """A fresh ed25519 key pair at ``path``; returns the public key line."""
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "mcpfleet-test", "-f", str(path)], check=True)
-    return path.with_suffix(".pub").read_text().strip() if path.suffix else Path(f"{path}.pub").read_text().strip()
+    return Path(f"{path}.pub").read_text().strip()
 
 
 @dataclass
@@ -175,7 +175,3 @@ def tagged_processes(marker: str) -> list[str]:
         if marker in cmdline:
             found.append(f"{entry.name}: {cmdline[:200]}")
     return found
-
-
-def which(name: str) -> str:
-    return shutil.which(name) or name

@@ -197,6 +197,21 @@ async def test_a_bcc_tool_runs_on_hosts_with_its_checked_arguments(world: World)
         await services.aclose()
 
 
+async def test_the_run_timeout_stops_each_host_with_its_maps(world: World) -> None:
+    services, client = await _session(world.settings())
+    try:
+        async with client as session:
+            result = _structured(await session.call_tool("exec_program", {
+                "program": "interval:ms:100 { @ticks = count(); }", "hosts": ["web1", "web2"], "timeout_s": 3,
+                "wait": True}))
+            for host in result["fleet"]["hosts"]:
+                assert host["status"] == "timed_out", host
+                assert _values(_maps(host["maps"])["@ticks"])[None] >= 5  # printed at the stop, kept
+            assert result["status"] == "timed_out"
+    finally:
+        await services.aclose()
+
+
 async def test_stop_stops_every_host_and_keeps_every_hosts_maps(world: World) -> None:
     marker = f"fl{os.getpid() % 100000}"
     program = f'tracepoint:syscalls:sys_enter_getppid /comm == "{marker}"/ {{ @calls = count(); }}'
@@ -289,6 +304,11 @@ def test_the_cli_runs_on_a_group_and_prints_hosts_and_merged(world: World, tmp_p
     rows = {row["host"]: row for row in json.loads(listed.stdout)["hosts"]}
     assert rows["web1"]["reachable"] and not rows["down"]["reachable"] and not rows["badkey"]["reachable"]
     assert rows["ops"]["privilege"] == "sudo" and rows["nosudo"]["privilege"] == "refused"
+
+    info = subprocess.run([MCPTRACE, "fleet", "info", "web1", "--inventory", str(world.inventory), "--json"],
+                          capture_output=True, env=env, timeout=300)
+    (fact,) = json.loads(info.stdout)["hosts"]
+    assert fact["kernel"] == os.uname().release and fact["login"] == "root"
 
 
 def test_accept_adds_an_unknown_host_key_and_refuses_a_changed_one(world: World, tmp_path: Path) -> None:

@@ -160,7 +160,10 @@ class HostRun:
             self._send_stop()
 
     def _send_stop(self) -> None:
-        self._process.stdin.write(STOP)
+        try:
+            self._process.stdin.write(STOP)
+        except Exception:  # the channel is already closing: the wrapper has ended or is killing the group
+            return
         self._escalation = asyncio.get_running_loop().create_task(
             self._escalate(self.spec.grace_s(self.attached_probes or 0)))
 
@@ -175,7 +178,7 @@ class HostRun:
         try:
             self._process.stdin.write(KILL)
             await asyncio.wait_for(self._exited.wait(), STOP_MARGIN_S)
-        except (TimeoutError, OSError):
+        except Exception:  # timed out, or the channel broke
             self._process.close()  # closing the channel is end of file for the wrapper: it kills the group
 
     def _fail(self, message: str, category: str = "resource") -> None:

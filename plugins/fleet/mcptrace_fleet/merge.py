@@ -11,18 +11,11 @@ A map whose merge is unknown (a plain assignment, strings) is kept per host and 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 
 from mcptrace_core.models import HistBucket, MapEntry, MapStats, TraceMap
 
 ADDITIVE = {"count", "sum"}
 MERGEABLE = ADDITIVE | {"min", "max", "hist", "lhist", "stats", "avg"}
-
-
-@dataclass(frozen=True)
-class AggregatedMap:
-    name: str
-    function: str
 
 
 def map_functions(program: str) -> dict[str, str]:

@@ -6,7 +6,7 @@ execution id of a fleet run, comes here; every other call goes to the tool's own
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import Field
 
@@ -20,28 +20,20 @@ from mcptrace_fleet.results import FLEET_FIELD, fleet_execution, fleet_report, f
 from mcptrace_fleet.state import FleetState
 
 HOST_PATTERN = r"^!?[A-Za-z0-9_.:@%+*?\[\]/-]{1,253}$"
+HostTerm = Annotated[str, Field(pattern=HOST_PATTERN)]
 HOSTS_FIELD = (
-    list[str] | None,
+    list[HostTerm] | None,
     Field(
         None, min_length=1, max_length=100,
-        json_schema_extra={"items": {"type": "string", "pattern": HOST_PATTERN}},
         description=(
             "Run on these hosts of the fleet over SSH instead of here: host names, group names of the inventory, "
-            "shell patterns ('web*'), 'all', '!name' to leave out. With an execution_id of a fleet run: only "
-            "these hosts' lines (get_result)."
+            "shell patterns ('web*'), 'all', '!name' to leave out. With the execution_id of a fleet run and one "
+            "host name: that host's own lines (get_result)."
         ),
     ),
 )
 RUN_TOOLS = ("exec_program", "exec_bcc_tool", "get_result", "stop_execution")
 STARTS = {"exec_program", "exec_bcc_tool"}
-
-
-def _check_patterns(hosts: list[str] | None) -> None:
-    import re
-
-    for item in hosts or ():
-        if not re.match(HOST_PATTERN, item):
-            raise ToolError(f"hosts: {item!r} is not a host, group or pattern (letters, digits, . _ - : @ * ? [ ] !)")
 
 
 def _claims(call: ToolCall, tool: str, args: Any) -> bool:
@@ -60,7 +52,6 @@ class FleetTools:
     async def runs(self, call: ToolCall, spec: ToolSpec, args: Any, output_model: type[ToolOutput]) -> ToolOutput:
         from mcptrace_fleet.runs import start_bcc_tool, start_program
 
-        _check_patterns(args.hosts)
         if spec.name in STARTS:
             starter = start_program if spec.name == "exec_program" else start_bcc_tool
             run = await starter(call, self.state, args)
@@ -83,7 +74,6 @@ class FleetTools:
         return output_model(**page.model_dump(), fleet=fleet_report(run))
 
     async def info(self, call: ToolCall, spec: ToolSpec, args: Any, output_model: type[ToolOutput]) -> ToolOutput:
-        _check_patterns(args.hosts)
         hosts = self.state.select(args.hosts)
         local = await spec.handler(call, spec.input_model.model_validate({"refresh": args.refresh}))
         facts = await fleet_facts(hosts, self.state.files, call.services.settings.fleet)
@@ -92,7 +82,6 @@ class FleetTools:
     async def validate(self, call: ToolCall, spec: ToolSpec, args: Any, output_model: type[ToolOutput]) -> ToolOutput:
         from mcptrace_fleet.validate import validate_on_fleet
 
-        _check_patterns(args.hosts)
         return await validate_on_fleet(call, self.state, spec, args, output_model)
 
     async def analyze(self, call: ToolCall, spec: ToolSpec, args: Any, output_model: type[ToolOutput]) -> ToolOutput:
