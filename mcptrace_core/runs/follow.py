@@ -36,11 +36,12 @@ async def stopped_if_abandoned(run: Run) -> AsyncIterator[None]:
     failed, before its caller learnt of it or while it waited, so nobody would see the run's output."""
     try:
         yield
-    finally:
+    except BaseException:
         if not run.status.finished:
             with anyio.CancelScope(shield=True):
                 run.request_stop(RunStatus.stopped, "the waiting call was cancelled")
                 await run.wait_done()
+        raise
 
 
 async def follow(call: ToolCall, run: Run) -> None:

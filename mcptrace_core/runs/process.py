@@ -79,7 +79,7 @@ def bounded_argv(argv: list[str], bounds: Bounds) -> list[str] | None:
         prlimit = _util("prlimit")
         if prlimit is None:
             return None
-        names = {resource.RLIMIT_AS: "--as", resource.RLIMIT_CPU: "--cpu"}
+        names = {resource.RLIMIT_AS: "--as", resource.RLIMIT_CPU: "--cpu", resource.RLIMIT_CORE: "--core"}
         prefix += [prlimit, *(f"{names[limit]}={value}" for limit, value in bounds.rlimits()), "--"]
     return prefix + argv
 
