@@ -15,7 +15,10 @@ TREE=${MCPTRACE_CI_ROOT:-/var/cache/mcptrace-ci/trixie}
 CHECKOUT=$(cd "$(dirname "$0")/.." && pwd)
 SRC_IN_TREE=/srv/mcptrace
 VENV_IN_TREE=/opt/mcptrace-ci-venv
-PACKAGES=(bpftrace python3 python3-venv python3-pip ca-certificates libbpf-tools bpfcc-tools procps util-linux)
+# sudo and OpenSSH: the unprivileged-user and fleet tests run there too.
+PACKAGES=(bpftrace python3 python3-venv python3-pip ca-certificates libbpf-tools bpfcc-tools procps util-linux
+          sudo openssh-server openssh-client)
+STAMP=.mcptrace-ci-packages  # in the tree: the package list it was last brought up to
 # Kernel file systems bpftrace needs, in mount order (unmounted in reverse).
 KERNEL_MOUNTS=(proc sys sys/kernel/tracing sys/kernel/debug sys/fs/bpf dev dev/pts)
 
@@ -69,6 +72,12 @@ undo_mounts() {  # only what this invocation mounted
 
 do_build() {
   if [ -x "$TREE/usr/bin/bpftrace" ] && [ -x "$TREE/usr/bin/python3" ]; then
+    if [ "$(cat "$TREE/$STAMP" 2>/dev/null)" != "${PACKAGES[*]}" ]; then  # built by an earlier, older list
+      do_mount
+      inside apt-get update -qq
+      inside apt-get install -y -qq "${PACKAGES[@]}" >/dev/null
+      echo "${PACKAGES[*]}" > "$TREE/$STAMP"
+    fi
     return 0  # built by an earlier run: reuse it
   fi
   command -v debootstrap >/dev/null || { apt-get update -qq; apt-get install -y -qq debootstrap >/dev/null; }
@@ -85,6 +94,7 @@ do_build() {
   inside apt-get update -qq
   inside apt-get install -y -qq "${PACKAGES[@]}" >/dev/null
   inside update-ca-certificates >/dev/null
+  echo "${PACKAGES[*]}" > "$TREE/$STAMP"
 }
 
 do_test() {

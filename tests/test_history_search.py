@@ -58,7 +58,7 @@ async def test_words_filters_and_fix_links(tmp_path: Path) -> None:
         assert set(by_status) == {"timed_out", "refused"}, "programs with every word come before those with 'comm' only"
         broken = by_status["refused"]
         assert by_status["timed_out"]["id"] == sched and broken["program"] == BROKEN
-        assert broken["error_category"] == "syntax" and "syntax error" in broken["error"]
+        assert broken["error_category"] == "syntax" and "unexpected 'exit'" in broken["error"]  # mcptrace's own parser
         assert broken["exit_code"] is None and broken["duration_s"] == 0
         assert broken["likely_fixed_by"] == sched and broken["fixed_by"] is None
         assert broken["fix_program"] == SCHED and by_status["timed_out"]["fix_program"] is None

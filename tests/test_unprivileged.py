@@ -150,15 +150,18 @@ async def test_after_setup_sudo_the_user_traces_through_the_mcp_client(user: Use
         ticks = {m["name"]: m for m in stopped["maps"]}["@ticks"]["entries"][0]["value"]
         assert 5 <= ticks <= 1200, ticks  # at least the 0.5 s waited for; never more than the 120 s timeout allows
 
-        # A BCC tool (libbpf execsnoop) through sudo: it sees a command this test starts.
-        tools = await call(client, "list_bcc_tools", {"query": "exec", "usable_only": True})
-        assert "execsnoop" in {tool["name"] for tool in tools["tools"]}, tools
-        snoop = await call(client, "exec_bcc_tool", {"tool_name": "execsnoop", "arguments": {}, "timeout": 60})
+        # A BCC tool (libbpf opensnoop) through sudo: it sees a file this test opens. (execsnoop prints
+        # command lines, content the standard policy asks the user about first.)
+        tools = await call(client, "list_bcc_tools", {"query": "open", "usable_only": True})
+        assert "opensnoop" in {tool["name"] for tool in tools["tools"]}, tools
+        opened = user.home / f"{marker}.txt"  # removed with the home
+        opened.write_text("read by the test\n")
+        snoop = await call(client, "exec_bcc_tool", {"tool_name": "opensnoop", "arguments": {}, "timeout": 60})
         await poll(client, snoop["execution_id"], lambda r: r["status"] == "running" and r["total_lines"] >= 1)
         deadline = time.monotonic() + 60
         seen: dict[str, Any] = {}
         while time.monotonic() < deadline:
-            subprocess.run(["/bin/echo", marker], capture_output=True, check=True)
+            subprocess.run(["/bin/cat", str(opened)], capture_output=True, check=True)
             seen = await call(client, "get_result", {"execution_id": snoop["execution_id"], "limit": 1000})
             if any(marker in line for line in seen["lines"]):
                 break

@@ -19,6 +19,7 @@ from mcptrace_core.config import RunSettings
 from mcptrace_core.models import TraceError, TraceMap
 from mcptrace_core.runs.buffer import OutputBuffer
 from mcptrace_core.runs.models import RunSpec, RunStatus
+from mcptrace_core.runs.overhead import LimitCrossed, RunOverhead
 
 from mcptrace_fleet.hostrun import HostRun
 from mcptrace_fleet.inventory import Host
@@ -57,6 +58,9 @@ class FleetRun:
         }
         self._tasks: list[asyncio.Task[None]] = []
         self._merged: tuple[int, list[TraceMap], list[str]] | None = None
+        self.overhead: RunOverhead | None = None
+        """Not measured: the overhead plugin reads the fdinfo of local tracers only."""
+        self.limit_crossed: LimitCrossed | None = None
 
     def _interleave(self, host: str, line: str) -> None:
         self.output.append(f"[{host}] {line}")

@@ -19,6 +19,7 @@ from mcptrace_core.logging import get_logger
 from mcptrace_core.models import TraceError, TraceMap
 from mcptrace_core.runs.buffer import OutputBuffer
 from mcptrace_core.runs.models import RunSpec, RunStatus
+from mcptrace_core.runs.overhead import LimitCrossed, RunOverhead
 from mcptrace_core.textsafety import clean_line
 
 from mcptrace_fleet.inventory import Host
@@ -58,6 +59,9 @@ class HostRun:
         self.errors: list[TraceError] = []
         self.error: str | None = None
         self.stop_note: str | None = None
+        self.overhead: RunOverhead | None = None
+        """Not measured: the overhead plugin reads the fdinfo of local tracers only."""
+        self.limit_crossed: LimitCrossed | None = None
         self.login: str | None = None
         self.started_at = time.time()
         self._started = time.monotonic()
