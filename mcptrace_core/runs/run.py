@@ -9,7 +9,6 @@ its whole process group gets SIGKILL and the run is ``killed``.
 from __future__ import annotations
 
 import asyncio
-import codecs
 import signal
 import time
 from collections.abc import Callable
@@ -20,6 +19,7 @@ from mcptrace_core.logging import get_logger
 from mcptrace_core.models import TraceError, TraceMap
 from mcptrace_core.runs.buffer import OutputBuffer
 from mcptrace_core.runs.interrupt import blocked_writing_pipe, interrupt
+from mcptrace_core.runs.lines import pump_lines
 from mcptrace_core.runs.models import RunSpec, RunStatus
 from mcptrace_core.runs.overhead import LimitCrossed
 from mcptrace_core.runs.process import kill_group, send_signal, watch_exit
@@ -30,7 +30,6 @@ if TYPE_CHECKING:
 
 log = get_logger(__name__)
 
-READ_CHUNK = 256 * 1024
 STDERR_MAX_LINES = 400
 STDERR_MAX_BYTES = 128 * 1024
 DRAIN_TIMEOUT_S = 2.0
@@ -156,8 +155,10 @@ class Run:
         """
         assert process.stdout is not None and process.stderr is not None
         pumps = [
-            asyncio.create_task(self._pump(process.stdout, self._on_stdout)),
-            asyncio.create_task(self._pump(process.stderr, self._on_stderr)),
+            asyncio.create_task(
+                pump_lines(process.stdout, self._on_stdout, self._max_line_chars, self._notify)),
+            asyncio.create_task(
+                pump_lines(process.stderr, self._on_stderr, self._max_line_chars, self._notify)),
         ]
         leader_exited = asyncio.Event()
         unwatch = watch_exit(process.pid, leader_exited.set)
@@ -289,22 +290,3 @@ class Run:
         if line.strip() and self.spec.stderr_filter(line):
             self.stderr.append(clean_line(line, self._max_line_chars))
 
-    async def _pump(self, stream: asyncio.StreamReader, on_line: Callable[[str], None]) -> None:
-        decoder = codecs.getincrementaldecoder("utf-8")("replace")
-        partial = ""
-        while True:
-            chunk = await stream.read(READ_CHUNK)
-            if not chunk:
-                break
-            lines = (partial + decoder.decode(chunk)).split("\n")
-            partial = lines.pop()
-            if len(partial) > self._max_line_chars * 4:  # a line without end: take it as it is
-                lines.append(partial)
-                partial = ""
-            for line in lines:
-                on_line(line)
-            self._notify()
-        rest = partial + decoder.decode(b"", final=True)
-        if rest:
-            on_line(rest)
-        self._notify()

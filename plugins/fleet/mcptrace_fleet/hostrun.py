@@ -9,7 +9,6 @@ interleaved output, prefixed with the host name.
 from __future__ import annotations
 
 import asyncio
-import codecs
 import time
 from collections.abc import Callable
 from typing import Any
@@ -18,6 +17,7 @@ from mcptrace_core.config import RunSettings
 from mcptrace_core.logging import get_logger
 from mcptrace_core.models import TraceError, TraceMap
 from mcptrace_core.runs.buffer import OutputBuffer
+from mcptrace_core.runs.lines import pump_lines
 from mcptrace_core.runs.models import RunSpec, RunStatus
 from mcptrace_core.runs.overhead import LimitCrossed, RunOverhead
 from mcptrace_core.textsafety import clean_line
@@ -29,7 +29,6 @@ from mcptrace_fleet.wrapper import KILL, STOP, payload, remote_command
 log = get_logger(__name__)
 
 STDERR_MAX_LINES = 200
-READ_CHUNK = 64 * 1024
 STOP_MARGIN_S = 5.0
 """Beyond the grace period, for the round trip and for the remote wrapper to exit after SIGKILL."""
 SUDO_HINT = (
@@ -139,8 +138,8 @@ class HostRun:
 
     async def _supervise(self) -> None:
         process = self._process
-        pumps = [asyncio.create_task(self._pump(process.stdout, self._on_stdout)),
-                 asyncio.create_task(self._pump(process.stderr, self._on_stderr))]
+        pumps = [asyncio.create_task(pump_lines(process.stdout, self._on_stdout, self._max_line)),
+                 asyncio.create_task(pump_lines(process.stderr, self._on_stderr, self._max_line))]
         try:
             try:
                 await asyncio.wait_for(process.wait_closed(), self.spec.timeout_s)
@@ -230,21 +229,3 @@ class HostRun:
     def _on_stderr(self, line: str) -> None:
         if line.strip() and self.spec.stderr_filter(line):
             self.stderr.append(clean_line(line, self._max_line))
-
-    async def _pump(self, stream: Any, on_line: Callable[[str], None]) -> None:
-        decoder = codecs.getincrementaldecoder("utf-8")("replace")
-        partial = ""
-        while True:
-            chunk = await stream.read(READ_CHUNK)
-            if not chunk:
-                break
-            lines = (partial + decoder.decode(chunk)).split("\n")
-            partial = lines.pop()
-            if len(partial) > self._max_line * 4:
-                lines.append(partial)
-                partial = ""
-            for line in lines:
-                on_line(line)
-        rest = partial + decoder.decode(b"", final=True)
-        if rest:
-            on_line(rest)
