@@ -107,6 +107,7 @@ do_test() {
     MADE+=("$TREE$SRC_IN_TREE")
   fi
   [ -f /etc/pip.conf ] && cp /etc/pip.conf "$TREE/etc/pip.conf"
+  cp /etc/hosts "$TREE/etc/hosts"  # the tree shares the host's name: sudo resolves it and warns otherwise
   inside bpftrace --version
   [ -x "$TREE$VENV_IN_TREE/bin/python3" ] || inside python3 -m venv "$VENV_IN_TREE"
   inside "$VENV_IN_TREE/bin/python3" -m pip install -q --upgrade pip

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import signal
 import subprocess
 import threading
@@ -100,7 +99,9 @@ def test_keyed_histograms_take_their_key_from_the_line_before(load: None) -> Non
     text, kind = run_tool("softirqs", "-d", "1", "1"), "softirq"
     if "failed to load BPF object" in text or not text.strip():
         # Debian 13's softirqs-libbpf -d is refused by this kernel's verifier; hardirqs -d prints the same shape.
-        text, kind = run_tool("hardirqs", "-d", "1", "1"), "hardirq"
+        text, kind = run_tool("hardirqs", "-d", "3", "1"), "hardirq"
+    if not printed_histograms(text):
+        pytest.skip(f"no {kind} fired while the tool ran (a quiet virtual machine): {text[-200:]!r}")
     parsed = parse(text)
     (histograms,) = parsed.maps
     assert histograms.keys and all(key.startswith(f"{kind}=") for key in histograms.keys)
@@ -192,8 +193,8 @@ LIVE_HISTOGRAMS = [
 
 @pytest.mark.parametrize("argv", LIVE_HISTOGRAMS, ids=" ".join)
 def test_live_histograms_keep_every_printout_and_count(load: None, argv: tuple[str, ...]) -> None:
-    if shutil.which(argv[0], path="/usr/sbin:/usr/bin") is None:
-        pytest.skip(f"{argv[0]} is not installed here")
+    if libbpf_tool(argv[0]) is None:
+        pytest.skip(f"{argv[0]} of libbpf-tools is not installed here (apt-get install -y libbpf-tools)")
     text = run_tool(*argv)
     printed = printed_histograms(text)
     if not printed:

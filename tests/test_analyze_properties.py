@@ -76,7 +76,9 @@ def _hist_event(name: str, keyed: dict[str, list[Bucket]]) -> dict:
 
 
 keys = st.text(
-    st.characters(min_codepoint=33, max_codepoint=126, exclude_characters="]"), min_size=1, max_size=12
+    # No backslash: bpftrace 0.23 writes the line breaks of stack keys as a literal backslash-n in -f json,
+    # which the decoder turns back into lines; a key that itself spells "\\n" cannot be told from one.
+    st.characters(min_codepoint=33, max_codepoint=126, exclude_characters="]\\"), min_size=1, max_size=12
 )
 
 

@@ -44,7 +44,7 @@ async def services(settings: Settings) -> AsyncIterator[Services]:
 
 
 def _checks_of(parent: int) -> dict[int, int]:
-    """This test process's compile checks now: pid -> VmPeak in KiB (bpftrace -d / --dry-run)."""
+    """This test process's compile checks now: pid -> VmPeak in KiB (bpftrace -d, --dry-run or --emit-elf)."""
     found = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -57,7 +57,7 @@ def _checks_of(parent: int) -> dict[int, int]:
         fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
         if int(fields.get("PPid", "0")) != parent or not argv or not argv[0].endswith(b"bpftrace"):
             continue
-        if b"-d" in argv or b"--dry-run" in argv:
+        if b"-d" in argv or b"--dry-run" in argv or b"--emit-elf" in argv:  # the check of 0.17 / 0.20 / 0.23
             found[int(entry.name)] = int(fields.get("VmPeak", "0 kB").split()[0])
     return found
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from mcptrace_core.runs.watchdog import end_groups
-from tests.conftest import requires_bpftrace
+from tests.conftest import libbpf_tool, requires_bpftrace
 from tests.test_bounded_checks import slow_to_check
 
 MCPTRACE = shutil.which("mcptrace") or str(Path(sys.executable).with_name("mcptrace"))
@@ -183,7 +183,7 @@ def test_a_confirmed_system_command_and_its_children_die_with_a_killed_server(tm
 
 @requires_bpftrace
 def test_a_bcc_tool_dies_with_a_killed_server(tmp_path: Path) -> None:
-    tool = shutil.which("execsnoop", path="/usr/sbin:/usr/bin")
+    tool = libbpf_tool("execsnoop")
     if tool is None:
         pytest.skip("libbpf-tools' execsnoop is not installed (apt-get install -y libbpf-tools)")
     server = Server(tmp_path, '[safety]\nlevel = "permissive"\n')
@@ -192,7 +192,7 @@ def test_a_bcc_tool_dies_with_a_killed_server(tmp_path: Path) -> None:
                                                               "timeout_s": 120, "confirm": True}))
         assert not reply["result"].get("isError"), reply
         groups, watchdog = _wait_for(lambda: (lambda found: found if found[0] else None)(
-            _children_groups(server, "execsnoop")), 30, "execsnoop is running")
+            _children_groups(server, Path(tool).name[:15])), 30, "execsnoop is running")  # comm: 15 chars
     except BaseException:
         server.kill()
         raise
@@ -246,7 +246,10 @@ def test_the_next_server_sweeps_what_a_crash_left_when_the_watchdog_died_too(tmp
     killed_at = _now_ticks() + 1
     crashed.kill()
     time.sleep(1.0)
-    assert all(_group_members(pgid, killed_at) for pgid in groups), "the parent-death signal alone ended it"
+    if not any(_group_members(pgid, killed_at) for pgid in groups):
+        # bpftrace 0.23 ends what its system() started when it dies itself (0.17 leaves it running): then a
+        # crash leaves nothing behind for the next server to sweep. 0.17 shows the sweep.
+        pytest.skip("this bpftrace took its system() children with it: nothing was left to sweep")
     successor = Server(tmp_path, config)  # opening the history sweeps the dead server's groups
     try:
         for pgid in groups:

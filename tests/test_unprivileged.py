@@ -24,6 +24,7 @@ import anyio
 import pytest
 from mcp import Client
 
+from mcptrace_bpftrace.executable import locate
 from tests.conftest import requires_bpftrace
 from tests.unprivileged_support import User, installed_mcptrace, missing_tools, new_user
 
@@ -198,7 +199,8 @@ def test_the_sudoers_rule_allows_the_tracers_and_refuses_everything_else(user: U
         return subprocess.run(user.argv("sudo", "-n", *argv), capture_output=True, text=True, env=user.environment(),
                               timeout=120, check=False)
 
-    allowed = as_user("BPFTRACE_STRLEN=16", bpftrace, "-e", 'BEGIN { printf("allowed\\n"); exit(); }')
+    strlen = locate(bpftrace).features.env_name("BPFTRACE_STRLEN")  # as this build reads it (renamed in 0.23)
+    allowed = as_user(f"{strlen}=16", bpftrace, "-e", 'BEGIN { printf("allowed\\n"); exit(); }')
     assert allowed.returncode == 0 and "allowed" in allowed.stdout, allowed.stderr
     refused = {
         "a shell": ["/bin/sh", "-c", "id"],

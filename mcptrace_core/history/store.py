@@ -101,7 +101,7 @@ class HistoryStore:
         try:
             make_private(store.path)
             conn = store._reader()
-            if conn.execute("PRAGMA journal_mode = WAL").fetchone()[0] != "wal":
+            if _switch_to_wal(conn) != "wal":
                 raise sqlite3.OperationalError("cannot switch the database to WAL mode")
             migrate(conn)
             recovered = _in_transaction(conn, recover, store.owner)
@@ -345,3 +345,16 @@ def prune(conn: sqlite3.Connection, max_runs: int, max_age_days: float) -> int:
         conn.execute("DELETE FROM vectors WHERE text_hash NOT IN (SELECT text_hash FROM runs)")
         conn.execute("DELETE FROM embed_queue WHERE text_hash NOT IN (SELECT text_hash FROM runs)")
     return removed
+
+
+def _switch_to_wal(conn: sqlite3.Connection, attempts: int = 100) -> str:
+    """The journal mode after asking for WAL. Switching needs the file to itself, and SQLite answers "database
+    is locked" at once, without its busy timeout, while another process opens the same new file: retry."""
+    for _ in range(attempts - 1):
+        try:
+            return str(conn.execute("PRAGMA journal_mode = WAL").fetchone()[0])
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error):
+                raise
+            time.sleep(0.05)
+    return str(conn.execute("PRAGMA journal_mode = WAL").fetchone()[0])

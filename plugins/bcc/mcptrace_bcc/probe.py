@@ -17,8 +17,11 @@ from functools import cache
 from mcptrace_bcc.discovery import ToolFile, is_python
 from mcptrace_bcc.helpparse import parse_header_comment, parse_help
 from mcptrace_bcc.schema import ToolSchema
+from mcptrace_core.logging import get_logger
 from mcptrace_core.privilege import is_sudo
 from mcptrace_core.runs.process import kill_group, spawn
+
+log = get_logger(__name__)
 
 HELP_TIMEOUT_S = 5.0
 SETTLE_S = 0.3
@@ -165,6 +168,8 @@ async def _stop(process: asyncio.subprocess.Process, exited: asyncio.Task[int]) 
         process.send_signal(signal.SIGINT)
     except ProcessLookupError:
         return
+    except PermissionError:  # sudo in a phase only root may signal (seen with Debian 13's sudo): let it end
+        log.warning("cannot interrupt the trial through sudo; waiting for it to end", pid=process.pid)
     await asyncio.wait({exited}, timeout=STOP_GRACE_S)
 
 

@@ -86,7 +86,9 @@ class BpftraceBackend(Backend):
 
     def privileged_commands(self) -> PrivilegedCommands:
         """bpftrace itself, with the BPFTRACE_* limits a policy sets (they go on sudo's command line)."""
-        return PrivilegedCommands(commands=[[self.executable().path]], environment=sorted(KNOWN_LIMITS))
+        bpftrace = self.executable()
+        names = {bpftrace.features.env_name(name) for name in KNOWN_LIMITS}  # as this build reads them
+        return PrivilegedCommands(commands=[[bpftrace.path]], environment=sorted(names))
 
     async def list_probes_raw(self, args: list[str]) -> str:
         """Run ``bpftrace <args>`` for a listing and return its stdout."""
