@@ -72,7 +72,9 @@ def _probe_version(path: str) -> Bpftrace:
 def _help_text(path: str) -> str:
     """``bpftrace --help``: its options and the environment variables it reads (empty if it fails)."""
     try:
-        completed = subprocess.run([path, "--help"], capture_output=True, text=True, timeout=10, check=False)
+        completed = subprocess.run(  # its own group, as every child: never in the server's (see --version)
+            [path, "--help"], capture_output=True, text=True, timeout=10, check=False, start_new_session=True,
+        )
     except (OSError, subprocess.TimeoutExpired):
         return ""
     return (completed.stdout + completed.stderr)[:20_000]
