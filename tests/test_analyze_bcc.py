@@ -106,6 +106,8 @@ def test_keyed_histograms_take_their_key_from_the_line_before(load: None) -> Non
     (histograms,) = parsed.maps
     assert histograms.keys and all(key.startswith(f"{kind}=") for key in histograms.keys)
     assert parsed.other_lines <= 1  # only the 'Tracing ...' banner is left over
+    if len(histograms.keys) < 2:  # top keys rank two or more
+        pytest.skip(f"only one kind of {kind} fired while the tool ran: {histograms.keys}")
     top = build_report(parsed).top[0]
     assert top.subject == "usecs" and top.keys == len(histograms.keys)
 
