@@ -28,6 +28,8 @@ HOSTILE: list[tuple[str, str, tuple[str, str, str], str]] = [
      "sensitive-file-read"),
     ("cat-dotdot", 'BEGIN { cat("/etc/../etc//gshadow"); exit(); }', (B, B, B), "sensitive-file-read"),
     ("cat-format-specifier", 'BEGIN { cat("/etc/sh%cdow", 97); exit(); }', (B, B, B), "sensitive-file-read"),
+    ("cat-huge-width", 'BEGIN { cat("%999999999s", "/etc/shadow"); exit(); }', (B, C, C),
+     "sensitive-file-read"),  # formatting it would cost the server a gigabyte: the name is unknown instead
     ("cat-format-traced", 'tracepoint:syscalls:sys_enter_openat { cat("/etc/%s", str(args->filename)); }', (B, C, C),
      "sensitive-file-read"),
     ("cat-planted", 'BEGIN { cat("{planted}"); exit(); }', (B, C, C), "sensitive-file-read"),

@@ -118,6 +118,10 @@ class SensitiveFileRule(SafetyRule):
 _CONVERSION = re.compile(r"%(?P<flags>[-+ #0-9.]*)(?:hh|h|ll|l|z|j|t)?(?P<conversion>[a-zA-Z%])")
 
 
+MAX_PATH_BYTES = 4096
+"""PATH_MAX: a field width beyond it names no file."""
+
+
 def render_literal_format(text: str, args: Sequence[Node]) -> str | None:
     """``text`` formatted with ``args`` when each specifier takes a literal (a string for %s, an integer for
     %d %u %x %o %c); None when any value is decided at run time (or the format is one we do not know)."""
@@ -133,6 +137,9 @@ def render_literal_format(text: str, args: Sequence[Node]) -> str | None:
             failed = True
             return ""
         value = values.pop(0)
+        if any(int(width) > MAX_PATH_BYTES for width in re.findall(r"\d+", flags)):
+            failed = True  # "%999999999s" would have the server build a gigabyte; no path is that long
+            return ""
         try:
             if conversion == "s" and isinstance(value, String):
                 return f"%{flags}s" % value.value
