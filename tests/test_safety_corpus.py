@@ -92,7 +92,7 @@ async def judged(services: Services):  # type: ignore[no-untyped-def]
     rules = services.registry.safety_rules
 
     async def run(program: str) -> dict[str, ValidationReport]:
-        analysis = await analyze(backend, program, policies["standard"].limits)
+        analysis = await analyze(backend, program, policies["standard"].limits, policies["standard"].include_dirs)
         return {level: judge(analysis, [policy], rules, None) for level, policy in policies.items()}
 
     return run
@@ -132,7 +132,7 @@ async def test_no_host_tool_is_blocked_at_the_default_level(services: Services) 
         with open(path, encoding="utf-8") as handle:
             program = handle.read()
         async with side_by_side:
-            analysis = await analyze(backend, program, policy.limits)
+            analysis = await analyze(backend, program, policy.limits, policy.include_dirs)
         report = judge(analysis, [policy], services.registry.safety_rules, None)
         if report.verdict == "block":
             blocked[path] = [(finding.rule, finding.message) for finding in report.findings]

@@ -32,7 +32,7 @@ async def _judge_all(services: Services, programs: dict[str, str]) -> dict[str, 
 
     async def one(name: str, program: str) -> None:
         async with side_by_side:
-            analysis = await analyze(backend, program, policies["standard"].limits)
+            analysis = await analyze(backend, program, policies["standard"].limits, policies["standard"].include_dirs)
         reports[name] = {level: judge(analysis, [policy], services.registry.safety_rules, None)
                          for level, policy in policies.items()}
 

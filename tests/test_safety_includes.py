@@ -127,3 +127,19 @@ def test_bpftrace_0_23_errors_in_an_included_file_do_not_echo_it() -> None:
     errors = parse_errors(lines, completed.returncode, HostFacts(kprobes_usable=False))
     assert errors and marker not in " ".join(error.model_dump_json() for error in errors)
     assert not [line for line in lines if keep_line(line) and marker in line]
+
+
+@requires_bpftrace
+@pytest.mark.anyio
+async def test_a_policy_that_narrows_include_dirs_holds_for_validate_and_exec(tmp_path: Path) -> None:
+    from tests.validation_support import mcp_client, settings_with
+
+    policy = tmp_path / "narrow.toml"
+    policy.write_text(f'name = "narrow"\nextends = "standard"\ninclude_dirs = ["{tmp_path}"]\n')
+    settings = settings_with(tmp_path, safety={"level": "narrow", "policy_file": str(policy)})
+    program = '#include "/usr/include/linux/types.h"\nBEGIN { exit(); }'  # a system header, not this policy's
+    async with mcp_client(settings) as (client, _):
+        report = (await client.call_tool("validate_program", {"program": program})).structured_content
+        started = await client.call_tool("exec_program", {"program": program, "wait": True})
+    assert not report["valid"] and any("#include refused" in error["message"] for error in report["errors"])
+    assert started.is_error and "#include refused" in started.content[0].text

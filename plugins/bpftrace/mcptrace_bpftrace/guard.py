@@ -83,12 +83,14 @@ async def _validate(
 ) -> tuple[ValidationReport, bool]:
     """The validation report, and whether its compile layer was left to the run."""
     from mcptrace_bpftrace.validate.validator import analyze, judge  # the program model loads on first use
+    from mcptrace_core.safety.includes import strictest_include_dirs
 
     backend, rules, limits = backend_of(call), call.services.registry.safety_rules, combined_limits(policies)
-    analysis = await analyze(backend, program, limits, defer_compile=defer_compile)
+    include_dirs = strictest_include_dirs(policies)  # a policy that narrows them keeps headers from clang too
+    analysis = await analyze(backend, program, limits, include_dirs, defer_compile=defer_compile)
     report = judge(analysis, policies, rules, timeout_s)
     if analysis.compile_deferred and (not report.valid or report.verdict != "allow"):
-        analysis = await analyze(backend, program, limits)
+        analysis = await analyze(backend, program, limits, include_dirs)
         report = judge(analysis, policies, rules, timeout_s)
     return report, analysis.compile_deferred
 

@@ -21,7 +21,6 @@ from mcptrace_core.privilege import PrivilegeError, pass_environment
 from mcptrace_core.program.builtins import UNSAFE_BUILTINS
 from mcptrace_core.program.ir import Program
 from mcptrace_core.program.parser import ProgramSyntaxError, parse_program
-from mcptrace_core.safety.allowlists import DEFAULT_INCLUDE_DIRS
 from mcptrace_core.safety.engine import RuleContext, decide, evaluate, merge_findings
 from mcptrace_core.safety.gate import combined_limits
 from mcptrace_core.safety.includes import refused_includes, strictest_include_dirs
@@ -65,8 +64,8 @@ class Analysis:
 
 
 async def analyze(
-    backend: BpftraceBackend, text: str, limits: Mapping[str, int],
-    include_dirs: Sequence[str] = DEFAULT_INCLUDE_DIRS, *, defer_compile: bool = False,
+    backend: BpftraceBackend, text: str, limits: Mapping[str, int], include_dirs: Sequence[str], *,
+    defer_compile: bool = False,
 ) -> Analysis:
     """Parse, compile and count probes; ``limits`` are the BPFTRACE_* limits the run would get. A program
     with an #include outside ``include_dirs`` never reaches bpftrace: clang would read the file as root.
