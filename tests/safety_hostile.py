@@ -109,6 +109,10 @@ HOSTILE: list[tuple[str, str, tuple[str, str, str], str]] = [
      "hot-probe-output"),
     ("flood-if-true", 'tracepoint:raw_syscalls:sys_enter { if (1) { printf("%d\\n", pid); } }', (B, C, A),
      "hot-probe-output"),
+    ("flood-idle-pid", 'tracepoint:sched:sched_switch /args->prev_pid == 0/ { printf("%d\\n", cpu); }', (B, C, A),
+     "hot-probe-output"),  # pid 0 is every CPU's idle task: the filter narrows nothing
+    ("flood-parent-pid", 'tracepoint:raw_syscalls:sys_enter /curtask->real_parent->pid == 1 && args->id == 0/ '
+     '{ printf("%d\\n", pid); }', (B, C, A), "hot-probe-output"),
     ("flood-or-true", 'tracepoint:raw_syscalls:sys_enter /pid == 1 || 1/ { printf("%d\\n", pid); }', (B, C, A),
      "hot-probe-output"),
     ("flood-else-branch", 'tracepoint:raw_syscalls:sys_enter { if (pid == 1) { @ = count(); } else { printf("x\\n"); } }',

@@ -21,6 +21,10 @@ OUTPUT_CALLS = frozenset({"printf", "print", "time", "join", "cat", "system", "e
 _SEVERITY = {"very_high": Severity.high, "high": Severity.medium}
 NARROW_SUBJECTS = frozenset({"pid", "tid", "cgroup", "comm"})
 """What a filter must compare for equality to count as one: one process, thread, cgroup or program."""
+NARROW_FIELDS = frozenset({"pid", "tid", "tgid", "prev_pid", "next_pid", "child_pid", "comm", "prev_comm",
+                           "next_comm", "child_comm"})
+"""Fields that name one task or program (matched whole: ``ppid`` names a parent's many children)."""
+_EVENT_OBJECTS = frozenset({"args", "curtask"})
 _CONSTANT_CALLS = frozenset({"cgroupid"})
 
 
@@ -83,8 +87,16 @@ def is_narrow(test: Node) -> bool:
         if test.op == "||":
             return is_narrow(test.left) and is_narrow(test.right)
         if test.op == "==":
-            return (_subject(test.left) and _constant(test.right)) or (_subject(test.right) and _constant(test.left))
+            return _one_of_many(test.left, test.right) or _one_of_many(test.right, test.left)
     return False
+
+
+def _one_of_many(subject: Node, value: Node) -> bool:
+    """``subject == value`` picks one task or program out of many: pid 0 is every CPU's idle task, so an
+    equality with 0 narrows nothing (``/pid == 0/`` on sched_switch fires on most events)."""
+    return _subject(subject) and _constant(value) and not (
+        isinstance(_uncast(value), Integer) and _uncast(value).value == 0  # type: ignore[union-attr]
+    )
 
 
 def _subject(node: Node) -> bool:
@@ -92,14 +104,19 @@ def _subject(node: Node) -> bool:
         node = node.args[0]
     if isinstance(node, Identifier):
         return node.name in NARROW_SUBJECTS
-    if isinstance(node, Field):  # args->next_pid, curtask->tgid, args->comm
-        return node.name.endswith(("pid", "tid", "tgid", "comm"))
+    if isinstance(node, Field):  # args->next_pid, curtask->tgid, args->comm: the event's own task, named whole
+        # (not args->ppid, a parent's many children, nor curtask->real_parent->pid, another task)
+        own_task = isinstance(node.target, Identifier) and node.target.name in _EVENT_OBJECTS
+        return own_task and node.name in NARROW_FIELDS
     return False
 
 
+def _uncast(node: Node) -> Node:
+    return node.operand if isinstance(node, Cast) else node
+
+
 def _constant(node: Node) -> bool:
-    if isinstance(node, Cast):
-        node = node.operand
+    node = _uncast(node)
     return isinstance(node, Integer | String | Positional) or (
         isinstance(node, Call) and node.name in _CONSTANT_CALLS
     )
