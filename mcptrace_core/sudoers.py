@@ -7,6 +7,11 @@ sudo's command line for those commands alone, so they survive env_reset. A rule 
 could replace would be root for that user, so every command and the folders above it must belong to
 root and be writable by root alone. The file is checked with ``visudo -c`` before it is put in place,
 and the whole sudo configuration is checked again after.
+
+What the rule cannot do: bpftrace and some BCC tools (trace, argdist) take programs, and bpftrace as root
+with ``--unsafe`` or ``-c`` runs any command. Whoever acts as that user outside mcptrace (a shell, another
+tool of the assistant) can therefore do as root what mcptrace's safety policy would refuse: give the rule
+only to users who may be root anyway, and let the assistant reach the tracers through mcptrace alone.
 """
 
 from __future__ import annotations

@@ -73,6 +73,9 @@ def sudo(state: CliState, user_name: str | None, print_only: bool, remove: bool)
         click.echo(f"wrote {rule.path} (checked with visudo -c, mode 0440)")
         click.echo(sudoers.write_user_config(user, sudoers.user_config_file(user), bpftrace_path, enable=True))
         click.echo(f"{name} can now check it with `mcptrace doctor`")
+        click.echo(f"note: bpftrace as root runs any command it is given (-c, --unsafe system()): {name} is now as "
+                   "good as root outside mcptrace's safety policy; give the rule only to users trusted with root",
+                   err=True)
     except sudoers.SudoSetupError as error:
         raise click.ClickException(str(error)) from None
 
