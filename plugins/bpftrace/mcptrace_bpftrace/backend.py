@@ -229,18 +229,15 @@ def grace_period(attached_probes: int) -> float:
 async def _prefix_problem(argv: list[str]) -> str | None:
     """Why ``argv`` (the privilege prefix and a harmless command) fails, None when it succeeds."""
     try:
-        process = await asyncio.create_subprocess_exec(
-            *argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.PIPE, start_new_session=True,
-        )
+        process = await spawn(argv, {}, LISTING_BOUNDS, stdout_pipe=False)
     except OSError as error:
         return f"{argv[0]}: {error.strerror}"
     try:
         _, stderr = await asyncio.wait_for(process.communicate(), LIST_TIMEOUT_S)
     except TimeoutError:
-        process.kill()
-        await process.wait()
         return f"no answer in {LIST_TIMEOUT_S:g} s"
+    finally:
+        kill_group(process.pid)
     if process.returncode == 0:
         return None
     lines = [line for line in stderr.decode("utf-8", "replace").splitlines() if line.strip()]

@@ -14,9 +14,11 @@ from pydantic import Field
 
 from mcptrace_core.models import Model
 from mcptrace_core.privilege import PrivilegeError
+from mcptrace_core.runs.process import kill_group, spawn
 from mcptrace_core.textsafety import clean_line
 from mcptrace_core.tools import ToolCall, ToolError, ToolInput, ToolOutput, ToolSpec
 
+from mcptrace_bpftrace.backend import LISTING_BOUNDS
 from mcptrace_bpftrace.executable import BpftraceMissing
 from mcptrace_bpftrace.guard import backend_of
 
@@ -48,17 +50,14 @@ def parse_info(text: str) -> dict[str, dict[str, str]]:
 
 async def _info_text(command: list[str]) -> str:
     """What ``bpftrace --info`` prints: on stderr up to 0.17, on stdout later, so both are read."""
-    process = await asyncio.create_subprocess_exec(
-        *command, "--info", stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT, start_new_session=True,
-    )
+    process = await spawn([*command, "--info"], {}, LISTING_BOUNDS)
     try:
-        output, _ = await asyncio.wait_for(process.communicate(), INFO_TIMEOUT_S)
+        stdout, stderr = await asyncio.wait_for(process.communicate(), INFO_TIMEOUT_S)
     except TimeoutError:
-        process.kill()
-        await process.wait()
         raise ToolError(f"bpftrace --info did not finish in {INFO_TIMEOUT_S:g} s") from None
-    return output[:MAX_INFO_BYTES].decode("utf-8", "replace")
+    finally:
+        kill_group(process.pid)  # also when cancelled: nothing of it outlives the call
+    return (stdout + stderr)[:MAX_INFO_BYTES].decode("utf-8", "replace")
 
 
 def _flags(facts: dict[str, str]) -> dict[str, bool]:
