@@ -7,7 +7,7 @@ is rejected and the error names both plugins.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
@@ -41,6 +41,8 @@ KINDS: dict[str, tuple[str, str]] = {
     "mcptrace_cli_commands": ("cli_command", "name"),
     "mcptrace_tools": ("tool", "name"),
 }
+CLI_ONLY_HOOKS = frozenset({"mcptrace_cli_commands"})
+"""Hooks only the command line asks (a server has no use for their contributions)."""
 
 # mcptrace_tools is a plugin's MCP surface: besides tools it may return resources, resource templates
 # and prompts, each filed under its own kind: type -> (registry kind, attribute that names it).
@@ -152,10 +154,16 @@ class Registry:
         return list(self._all("prompt"))
 
 
-def build_registry(pm: PluginManager, settings: Settings) -> Registry:
-    """Call every hook implementation of every plugin in isolation and collect what they return."""
+def build_registry(pm: PluginManager, settings: Settings, hooks: Iterable[str] | None = None) -> Registry:
+    """Call every hook implementation of every plugin in isolation and collect what they return.
+
+    ``hooks``: only these (default: all but the CLI-only hooks, which the command line collects itself).
+    """
     registry = Registry()
+    wanted = set(KINDS) - CLI_ONLY_HOOKS if hooks is None else set(hooks)
     for hook_name, (kind, name_attribute) in KINDS.items():
+        if hook_name not in wanted:
+            continue
         caller = getattr(pm.hook, hook_name)
         for impl in caller.get_hookimpls():  # in registration (load) order: the first comer keeps a name
             plugin = impl.plugin_name

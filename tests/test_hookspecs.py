@@ -16,7 +16,7 @@ from mcptrace_core.extensions import ToolExtension
 from mcptrace_core.interfaces import Analyzer, Backend, Embedder, ExamplePack, SafetyRule, TemplatePack
 from mcptrace_core.models import HostCheck
 from mcptrace_core.plugins import build_plugin_manager
-from mcptrace_core.registry import KINDS, build_registry
+from mcptrace_core.registry import CLI_ONLY_HOOKS, KINDS, build_registry
 from mcptrace_core.tools import ToolInput, ToolOutput, ToolSpec
 
 HOOKS = sorted(name for name, _ in inspect.getmembers(hookspecs, inspect.isfunction) if name.startswith("mcptrace_"))
@@ -168,12 +168,14 @@ def test_every_hookspec_is_known_to_the_registry_and_this_test() -> None:
 @pytest.mark.parametrize("hook", HOOKS)
 def test_each_hook_contributes_through_the_registry(hook: str, settings: Settings) -> None:
     pm = build_plugin_manager(load_entry_points=False, plugins=[("toy", ToyPlugin())])
-    registry = build_registry(pm, settings)
+    registry = build_registry(pm, settings, hooks=[hook] if hook in CLI_ONLY_HOOKS else None)
     kind, _ = KINDS[hook]
     name = EXPECTED[hook]
     assert registry.get(kind, name) is not None, f"{hook} contribution not collected"
     assert registry.origin(kind, name) == "toy"
     assert not registry.problems
+    if hook in CLI_ONLY_HOOKS:  # a server never calls it
+        assert build_registry(pm, settings).get(kind, name) is None
 
 
 @pytest.mark.parametrize("hook", HOOKS)

@@ -30,27 +30,28 @@ class WithPluginCommands(click.Group):
     line names a command that is not built in, or when every command is listed (--help)."""
 
     def _plugin_commands(self, ctx: click.Context) -> dict[str, click.Command]:
+        """Collected once per command line (click asks for the list and then for each name)."""
+        if "mcptrace.plugin_commands" not in ctx.meta:
+            ctx.meta["mcptrace.plugin_commands"] = self._collect_plugin_commands(ctx)
+        return ctx.meta["mcptrace.plugin_commands"]
+
+    def _collect_plugin_commands(self, ctx: click.Context) -> dict[str, click.Command]:
         from pathlib import Path
 
         from mcptrace_core.config import ConfigError, load_settings
         from mcptrace_core.plugins import build_plugin_manager
+        from mcptrace_core.registry import build_registry
 
         config_file = ctx.params.get("config_file")
         try:
             settings = load_settings(Path(config_file) if config_file else None)
         except ConfigError:
             return {}  # the command itself reports the bad config
-        pm = build_plugin_manager(settings.plugins.disable)
-        commands: dict[str, click.Command] = {}
-        for impl in pm.hook.mcptrace_cli_commands.get_hookimpls():
-            try:
-                items = impl.function(**({"settings": settings} if "settings" in impl.argnames else {})) or []
-            except Exception:  # isolation: a plugin's broken command never breaks the CLI
-                continue
-            for command in items:
-                if isinstance(command, click.Command) and command.name and command.name not in self.commands:
-                    commands.setdefault(command.name, command)
-        return commands
+        registry = build_registry(build_plugin_manager(settings.plugins.disable), settings,
+                                  hooks=["mcptrace_cli_commands"])  # isolated: a broken plugin is skipped
+        commands = (contribution.item for contribution in registry.contributions("cli_command"))
+        return {command.name: command for command in commands
+                if isinstance(command, click.Command) and command.name not in self.commands}
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         return super().get_command(ctx, cmd_name) or self._plugin_commands(ctx).get(cmd_name)
