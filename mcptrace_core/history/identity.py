@@ -12,6 +12,9 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+# One reader of /proc/<pid>/stat: the watchdog's (it runs as a stdlib-only script, so it holds the code).
+from mcptrace_core.runs.watchdog import start_ticks
+
 BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
 
 
@@ -42,14 +45,3 @@ def boot_id() -> str:
         return BOOT_ID.read_text().strip()
     except OSError:  # not Linux, or /proc hidden: every boot looks alike, the start time still tells
         return "unknown"
-
-
-def start_ticks(pid: int) -> int | None:
-    """When ``pid`` started, in clock ticks since boot; None when there is no such process."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    # The command name (field 2) may hold spaces and parentheses: count fields after its closing one.
-    fields = stat[stat.rindex(")") + 2 :].split()
-    return int(fields[19])

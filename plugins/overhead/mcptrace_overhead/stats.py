@@ -28,6 +28,7 @@ from contextlib import contextmanager
 from collections.abc import Iterator
 from pathlib import Path
 
+from mcptrace_core.history.identity import start_ticks
 from mcptrace_core.logging import get_logger
 
 log = get_logger(__name__)
@@ -65,15 +66,6 @@ def read_sysctl() -> str | None:
         return None
 
 
-def process_start(pid: int) -> int | None:
-    """The start time of ``pid`` in clock ticks since boot (tells a process from a later one with its pid)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return int(stat.rsplit(")", 1)[1].split()[19])
-
-
 class SysctlState:
     """The state file of the sysctl method: the value found before any holder, and the holders."""
 
@@ -105,7 +97,7 @@ class SysctlState:
             holders = state.setdefault("holders", [])
             if not holders:
                 state["original"] = read_sysctl() or "0"
-            holders.append({"pid": pid, "start": process_start(pid)})
+            holders.append({"pid": pid, "start": start_ticks(pid)})
             if read_sysctl() != "1":
                 SYSCTL.write_text("1")
 
@@ -124,7 +116,7 @@ class SysctlState:
     @staticmethod
     def _settle(state: dict) -> None:
         """Forget holders that died; with none left, write back the value found before the first."""
-        alive = [h for h in state.get("holders", []) if process_start(int(h.get("pid", 0))) == h.get("start")]
+        alive = [h for h in state.get("holders", []) if start_ticks(int(h.get("pid", 0))) == h.get("start")]
         state["holders"] = alive
         if not alive and "original" in state:
             try:
