@@ -7,6 +7,7 @@ import shutil
 import signal
 import subprocess
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 from mcptrace_core.runs.process import Bounds, bounded_argv
@@ -23,8 +24,9 @@ class Bpftrace:
     version_text: str
     help_text: str = field(default="", repr=False)
 
-    @property
+    @cached_property
     def features(self) -> Features:
+        """Read once from ``--help`` (up to 20 KB), not on every validation and run."""
         return features_from_help(self.help_text, self.version)
 
     @property
