@@ -44,7 +44,6 @@ class ProcessReader:
         try:
             fds = os.listdir(f"{base}/fd")
             stat = _read(f"{base}/stat")
-            statm = _read(f"{base}/statm")
         except OSError:
             return None
         if fds != self._fds:  # descriptors came or went: a number seen as a plain file may be BPF now
@@ -53,7 +52,7 @@ class ProcessReader:
         sample = ProcessSample(fd_count=len(fds))
         fields = stat.rsplit(")", 1)[1].split()
         sample.cpu_s = (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime, stime
-        sample.rss_bytes = int(statm.split()[1]) * PAGE_SIZE
+        sample.rss_bytes = int(fields[21]) * PAGE_SIZE  # rss (field 24), in pages
         for fd in fds:
             kind = self._kinds.get(fd, "?")
             if kind == "?":
