@@ -143,6 +143,7 @@ async def follow_remote(services: Services, execution_id: str, as_json: bool) ->
     try:
         while True:
             if stop_requested.is_set():
+                stop_requested.clear()  # once per Ctrl-C, not on every page after it
                 await call(services, "stop_execution", execution_id=execution_id)
             page = await call(services, "get_result", execution_id=execution_id, offset=offset,
                               limit=PAGE_LINES, wait_s=0.5)
