@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -181,3 +182,31 @@ async def test_the_text_of_a_hostile_pack_cannot_drive_the_terminal() -> None:
     assert not any(char in text for char in "\x1b\x07\u202e")
     assert "Clears your screen" in text
     await services.aclose()
+
+
+@pytest.mark.parametrize(
+    "question",
+    ["who is killing processes on this machine", "which process sent SIGTERM to my service",
+     "is anything sending signals to nginx"],
+)
+async def test_questions_about_who_signals_find_the_signal_tools_first(question: str) -> None:
+    """Issue 16: the shipped signals template and signal examples lead; the OOM killer may follow."""
+    from mcp import Client
+
+    from mcptrace_core.config import load_settings
+    from mcptrace_core.plugins import build_plugin_manager
+    from mcptrace_core.services import Services
+    from mcptrace_embedder.shipped import HOST_PLUGINS
+
+    settings = load_settings(Path("/nonexistent/mcptrace.toml"))
+    services = Services.create(settings, build_plugin_manager([*settings.plugins.disable, *HOST_PLUGINS]))
+    try:
+        async with Client(build_server(services), mode="legacy") as session:
+            found = await _call(session, "find_capabilities", query=question, kinds=["template", "example"],
+                                limit=3)
+    finally:
+        await services.aclose()
+    hits = [(hit["kind"], hit["id"]) for hit in found.structured_content["results"]]
+    signal_tools = {("template", "signals"), ("example", "ipc.kill-calls"), ("example", "ipc.signals-sent")}
+    assert hits[0] in signal_tools, hits
+    assert ("template", "signals") in hits, hits
