@@ -89,6 +89,36 @@ def _median(values: Sequence[float]) -> float | None:
     return statistics.median(values) if values else None
 
 
+class _Total:
+    """The sum of per-probe rates and their BPF CPU; the CPU is unknown once any part of it is."""
+
+    def __init__(self, cpus: int, per_event_all: float | None) -> None:
+        self.cpus, self.per_event_all = cpus, per_event_all
+        self.events_per_s = 0.0
+        self.cpu_pct: float | None = 0.0
+
+    def cpu(self, rate: float | None, per_event: float | None) -> float | None:
+        per_event = per_event if per_event is not None else self.per_event_all
+        if rate is None or per_event is None:
+            return None
+        return round(rate * per_event / 1e9 / self.cpus * 100, 4)
+
+    def add(self, rate: float, per_event: float | None = None) -> None:
+        self.events_per_s += rate
+        value = self.cpu(rate, per_event)
+        self.cpu_pct = None if self.cpu_pct is None or value is None else self.cpu_pct + value
+
+
+def _from_runs(runs: list[Measured], total: _Total, basis: str, how: str) -> CostPrediction:
+    """The median of ``runs`` (measured runs of the same program, or with the same probes)."""
+    rate = _median([m.events_per_s for m in runs])
+    return CostPrediction(
+        events_per_s=round(rate, 1) if rate is not None else None,
+        cpu_pct=total.cpu(rate, _median([m.ns_per_event for m in runs if m.ns_per_event is not None])),
+        basis=basis, runs=len(runs), how=how,
+    )
+
+
 async def predict(
     services: Services, program: str, key: list[str], probes: Sequence[ProbeCount], sample_s: float, cpus: int
 ) -> CostPrediction:
@@ -96,52 +126,30 @@ async def predict(
     if not key:
         return CostPrediction(events_per_s=0.0, cpu_pct=0.0, basis="measured", how="only BEGIN/END probes: no events")
     measured = await asyncio.to_thread(load_measured, services)
-    per_event_all = _median([m.ns_per_event for m in measured if m.ns_per_event is not None])
-
-    def cpu(rate: float | None, per_event: float | None) -> float | None:
-        per_event = per_event if per_event is not None else per_event_all
-        if rate is None or per_event is None:
-            return None
-        return round(rate * per_event / 1e9 / cpus * 100, 4)
-
+    total = _Total(cpus, _median([m.ns_per_event for m in measured if m.ns_per_event is not None]))
     same = [m for m in measured if m.program == program][:SAME_RUNS]
     if same:
-        rate = _median([m.events_per_s for m in same])
-        return CostPrediction(
-            events_per_s=round(rate, 1) if rate is not None else None,
-            cpu_pct=cpu(rate, _median([m.ns_per_event for m in same if m.ns_per_event is not None])),
-            basis="same_program", runs=len(same),
-            how=f"median of the {len(same)} latest measured runs of this same program on this host",
-        )
+        return _from_runs(same, total, "same_program",
+                          f"median of the {len(same)} latest measured runs of this same program on this host")
     alike = [m for m in measured if m.probes == tuple(key)][:SAME_RUNS]
     if alike:
-        rate = _median([m.events_per_s for m in alike])
-        return CostPrediction(
-            events_per_s=round(rate, 1) if rate is not None else None,
-            cpu_pct=cpu(rate, _median([m.ns_per_event for m in alike if m.ns_per_event is not None])),
-            basis="measured", runs=len(alike),
-            how=f"median of the {len(alike)} latest measured runs with the same probes on this host; BPF time per "
-            "event " + ("from those runs" if any(m.ns_per_event for m in alike) else "is this host's median"),
-        )
-    total, cpu_total, runs, unknown, sampled, stated = 0.0, 0.0, 0, [], [], []
-    cpu_known = True
+        source = "from those runs" if any(m.ns_per_event for m in alike) else "is this host's median"
+        return _from_runs(alike, total, "measured", f"median of the {len(alike)} latest measured runs with the "
+                          f"same probes on this host; BPF time per event {source}")
+    runs, unknown, sampled, stated = 0, [], [], []
     for spec in key:
         rate = timed_rate(spec, cpus)
         if rate is not None:
             stated.append(spec)
-            total += rate
-            cpu_known &= (value := cpu(rate, None)) is not None
-            cpu_total += value or 0.0
+            total.add(rate)
             continue
         alone = [m for m in measured if m.probes == (spec,)][:SAME_RUNS]
         if not alone:
             unknown.append(spec)
             continue
         runs += len(alone)
-        rate = _median([m.events_per_s for m in alone]) or 0.0
-        total += rate
-        cpu_known &= (value := cpu(rate, _median([m.ns_per_event for m in alone if m.ns_per_event]))) is not None
-        cpu_total += value or 0.0
+        total.add(_median([m.events_per_s for m in alone]) or 0.0,
+                  _median([m.ns_per_event for m in alone if m.ns_per_event]))
     if unknown and sample_s > 0:
         counts = {ProbeSpec.parse(probe.spec).canonical: probe.count for probe in probes}
         for spec in list(unknown)[:MAX_SAMPLED_SPECS]:
@@ -152,9 +160,7 @@ async def predict(
                 continue
             unknown.remove(spec)
             sampled.append(spec)
-            total += rate
-            cpu_known &= (value := cpu(rate, None)) is not None
-            cpu_total += value or 0.0
+            total.add(rate)
     parts = []
     if runs:
         parts.append(f"{runs} earlier runs of single probes")
@@ -173,8 +179,8 @@ async def predict(
     else:
         basis = "sampled" if sampled else "measured"
     return CostPrediction(
-        events_per_s=round(total, 1) if known else None,
-        cpu_pct=round(cpu_total, 4) if known and cpu_known else None,
+        events_per_s=round(total.events_per_s, 1) if known else None,
+        cpu_pct=round(total.cpu_pct, 4) if known and total.cpu_pct is not None else None,
         basis=basis, runs=runs, unmeasured=unknown,
         how="from " + "; ".join(parts) if parts else "nothing measured",
     )
