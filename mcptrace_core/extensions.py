@@ -62,18 +62,21 @@ def extend(spec: ToolSpec, extension: ToolExtension) -> ToolSpec:
     """``spec`` with ``extension``'s fields: unclaimed calls reach the original handler as before."""
     input_model = _derived(spec.input_model, dict(extension.input_fields))
     output_model = _derived(spec.output_model, dict(extension.output_fields or {}), extension.output_text)
-    added = set(extension.input_fields)
-    base_fields = set(spec.input_model.model_fields)
 
     async def handler(call: ToolCall, args: Any) -> ToolOutput:
         if extension.claims(call, spec.name, args):
             return await extension.handler(call, spec, args, output_model)
-        base_args = spec.input_model.model_validate(
-            {name: getattr(args, name) for name in base_fields if name not in added}
-        )
-        return await spec.handler(call, base_args)
+        return await spec.handler(call, base_input(spec, args))
 
     return replace(spec, input_model=input_model, output_model=output_model, handler=handler)
+
+
+def base_input(spec: ToolSpec, args: Any, **changes: Any) -> Any:
+    """``args`` of an extended tool as ``spec``'s own handler takes them: the added fields left out, and
+    ``changes`` applied (an extension's handler calling the original tool for its local part)."""
+    values = {name: getattr(args, name) for name in spec.input_model.model_fields}
+    values.update(changes)
+    return spec.input_model.model_validate(values)
 
 
 def _derived(model: type[BaseModel], fields: dict[str, Any], text: Callable[[Any, str], str] | None = None) -> Any:

@@ -24,7 +24,7 @@ hosts_option = click.option(
 )
 inventory_option = click.option(
     "--inventory", type=click.Path(dir_okay=False), default=None,
-    help="The Ansible inventory (INI or YAML) for --hosts, instead of fleet.inventory.",
+    help="The Ansible inventory (INI or YAML) to use instead of fleet.inventory.",
 )
 
 

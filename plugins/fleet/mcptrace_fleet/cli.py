@@ -7,24 +7,30 @@ whose ``hosts`` reach this plugin through its tool extension).
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 from typing import Any
 
 import click
 
 from mcptrace_core.cli.common import CliState, emit, fail, json_option, run_async
-
-inventory_option = click.option(
-    "--inventory", type=click.Path(dir_okay=False, path_type=Path), default=None,
-    help="An Ansible inventory (INI or YAML) to use instead of fleet.inventory.",
-)
+from mcptrace_core.cli.run import fleet_overrides, inventory_option
 
 
-def _state(state: CliState, inventory: Path | None) -> Any:
+def _state(state: CliState, inventory: str | None) -> Any:
     from mcptrace_fleet.state import FleetState
 
-    overrides = {"fleet": {"inventory": str(inventory)}} if inventory else {}
-    return FleetState(state.settings(**overrides))
+    return FleetState(state.settings(**fleet_overrides(inventory)))
+
+
+def _select(fleet_state: Any, patterns: list[str], as_json: bool) -> list[Any]:
+    """The hosts ``patterns`` name; an unreadable inventory or an unknown name ends the command."""
+    from mcptrace_fleet.inventory import InventoryError
+
+    from mcptrace_core.tools import ToolError
+
+    try:
+        return fleet_state.inventory().select(patterns)  # type: ignore[no-any-return]
+    except (InventoryError, ToolError) as error:
+        fail(str(error), as_json)
 
 
 @click.group()
@@ -44,17 +50,12 @@ def fleet() -> None:
 @json_option
 @click.pass_obj
 @run_async
-async def hosts_command(state: CliState, patterns: tuple[str, ...], check: bool, inventory: Path | None,
+async def hosts_command(state: CliState, patterns: tuple[str, ...], check: bool, inventory: str | None,
                         as_json: bool) -> None:
     """List the fleet's hosts (PATTERNS: names, groups, 'web*'; all when omitted) with reachability."""
     from mcptrace_fleet.facts import fleet_facts
-    from mcptrace_fleet.inventory import InventoryError
-
     fleet_state = _state(state, inventory)
-    try:
-        chosen = fleet_state.inventory().select(list(patterns) or ["all"])
-    except (InventoryError, Exception) as error:
-        fail(str(error), as_json)
+    chosen = _select(fleet_state, list(patterns) or ["all"], as_json)
     facts = {f.host: f for f in await fleet_facts(chosen, fleet_state.files, fleet_state.settings.fleet)} if check else {}
     rows = []
     for host in chosen:
@@ -80,15 +81,12 @@ async def hosts_command(state: CliState, patterns: tuple[str, ...], check: bool,
 @json_option
 @click.pass_obj
 @run_async
-async def info_command(state: CliState, patterns: tuple[str, ...], inventory: Path | None, as_json: bool) -> None:
+async def info_command(state: CliState, patterns: tuple[str, ...], inventory: str | None, as_json: bool) -> None:
     """What each host is: login, kernel, bpftrace version, BTF, privilege (root, sudo or refused)."""
     from mcptrace_fleet.facts import fleet_facts
 
     fleet_state = _state(state, inventory)
-    try:
-        chosen = fleet_state.inventory().select(list(patterns) or ["all"])
-    except Exception as error:
-        fail(str(error), as_json)
+    chosen = _select(fleet_state, list(patterns) or ["all"], as_json)
     facts = await fleet_facts(chosen, fleet_state.files, fleet_state.settings.fleet)
     text = "\n".join(
         f"{f.host:<24} " + (f"{f.login}@ kernel {f.kernel}, {f.bpftrace or 'NO bpftrace'}, BTF {'yes' if f.btf else 'no'}, "
@@ -104,7 +102,7 @@ async def info_command(state: CliState, patterns: tuple[str, ...], inventory: Pa
 @inventory_option
 @json_option
 @click.pass_obj
-def accept_command(state: CliState, host_name: str, yes: bool, inventory: Path | None, as_json: bool) -> None:
+def accept_command(state: CliState, host_name: str, yes: bool, inventory: str | None, as_json: bool) -> None:
     """Trust HOST_NAME's current host key: show its fingerprint, then add it to known_hosts.
 
     Compare the fingerprint with the one the host's admin sees (`ssh-keygen -lf /etc/ssh/ssh_host_*.pub`).
@@ -113,12 +111,10 @@ def accept_command(state: CliState, host_name: str, yes: bool, inventory: Path |
     from mcptrace_fleet.ssh import ConnectError, accept_host_key, fetch_host_key
 
     fleet_state = _state(state, inventory)
-    try:
-        (host,) = fleet_state.inventory().select([host_name])
-    except ValueError:
-        fail(f"{host_name!r} names more than one host: accept one host at a time", as_json)
-    except Exception as error:
-        fail(str(error), as_json)
+    chosen = _select(fleet_state, [host_name], as_json)
+    if len(chosen) != 1:
+        fail(f"{host_name!r} names {len(chosen)} hosts: accept one host at a time", as_json)
+    (host,) = chosen
     files = fleet_state.files
     try:
         pattern, key_line, fingerprint = asyncio.run(

@@ -37,13 +37,13 @@ class FleetReport(Model):
 FLEET_FIELD = (FleetReport | None, Field(None, description="A fleet run (hosts given): each host and the merged maps."))
 
 
-def host_view(host_run: HostRun, with_maps: bool = True) -> FleetHost:
+def host_view(host_run: HostRun) -> FleetHost:
     return FleetHost(
         host=host_run.host.name, address=host_run.host.address, login=host_run.login,
         status=host_run.status.value, phase=host_run.phase, error=host_run.error, exit_code=host_run.exit_code,
         attached_probes=host_run.attached_probes, total_lines=host_run.output.total,
         lost_events=host_run.lost_events, duration_s=host_run.duration_s,
-        maps=list(host_run.maps.values()) if with_maps else [],
+        maps=list(host_run.maps.values()),
     )
 
 

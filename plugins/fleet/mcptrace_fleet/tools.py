@@ -10,7 +10,8 @@ from typing import Annotated, Any
 
 from pydantic import Field
 
-from mcptrace_core.extensions import ToolExtension
+from mcptrace_core.extensions import ToolExtension, base_input
+from mcptrace_core.runs.tools import STOP_TAIL_LINES
 from mcptrace_core.tools import ToolCall, ToolError, ToolOutput, ToolSpec
 
 from mcptrace_fleet.compare import FleetComparison, compare_hosts
@@ -66,8 +67,8 @@ class FleetTools:
         run = self.state.run(args.execution_id)
         if spec.name == "stop_execution":
             await run.stop()
-            tail = max(0, run.output.total - 100)
-            return output_model(execution=fleet_execution(run, tail, 100), fleet=fleet_report(run))
+            tail = max(0, run.output.total - STOP_TAIL_LINES)
+            return output_model(execution=fleet_execution(run, tail, STOP_TAIL_LINES), fleet=fleet_report(run))
         if args.wait_s and args.offset >= run.output.total and not run.status.finished:
             await run.wait_changed(args.wait_s)
         page = fleet_execution(run, args.offset, args.limit, args.hosts)
@@ -75,7 +76,7 @@ class FleetTools:
 
     async def info(self, call: ToolCall, spec: ToolSpec, args: Any, output_model: type[ToolOutput]) -> ToolOutput:
         hosts = self.state.select(args.hosts)
-        local = await spec.handler(call, spec.input_model.model_validate({"refresh": args.refresh}))
+        local = await spec.handler(call, base_input(spec, args))
         facts = await fleet_facts(hosts, self.state.files, call.services.settings.fleet)
         return output_model(**local.model_dump(), fleet_hosts=facts)
 
@@ -94,9 +95,7 @@ class FleetTools:
         text = "\n".join(line for trace_map in merged for line in [*render_map(trace_map), ""])
         if not text.strip():
             text = "\n".join(run.output.page(0, max(1, run.output.total)).lines) or "(no output)"
-        base_args = {name: getattr(args, name) for name in spec.input_model.model_fields if name != "hosts"}
-        base_args.update(execution_id=None, output=text)
-        base = await spec.handler(call, spec.input_model.model_validate(base_args))
+        base = await spec.handler(call, base_input(spec, args, execution_id=None, output=text))
         failed = {h.host.name: h.error or "failed" for h in run.failed_hosts}
         comparison: FleetComparison = compare_hosts(
             {name: h.maps for name, h in run.hosts.items() if h.status.value != "failed"}, run.launch.functions, failed)

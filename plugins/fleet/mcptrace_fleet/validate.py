@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic import Field
 
+from mcptrace_core.extensions import base_input
 from mcptrace_core.models import Model, TraceError
 from mcptrace_core.runs.models import PlainTextDecoder, RunSpec
 from mcptrace_core.tools import ToolCall, ToolOutput, ToolSpec
@@ -47,8 +48,7 @@ async def validate_on_fleet(call: ToolCall, state: FleetState, spec: ToolSpec, a
     from mcptrace_bpftrace.stderr import HostFacts, keep_line, parse_errors
 
     hosts = state.select(args.hosts)
-    base_args = {name: getattr(args, name) for name in spec.input_model.model_fields if name != "hosts"}
-    local = await spec.handler(call, spec.input_model.model_validate(base_args))
+    local = await spec.handler(call, base_input(spec, args))
     facts = await fleet_facts(hosts, state.files, call.services.settings.fleet)
     groups: dict[tuple[str | None, str | None], list[str]] = {}
     for fact in facts:
