@@ -97,10 +97,6 @@ class Watchdog:
     def add_watcher(self, watcher: RunWatcher) -> None:
         self._watchers.append(watcher)
 
-    @property
-    def watchers(self) -> Sequence[RunWatcher]:
-        return tuple(self._watchers)
-
     def begin(self, run: Run) -> None:
         """Start watching ``run`` (called right after its process started)."""
         checks: list[RunCheck] = []
