@@ -141,6 +141,15 @@ async def test_after_setup_sudo_the_user_traces_through_the_mcp_client(user: Use
         })
         assert run["status"] == "completed", run
         assert f"{marker} 42" in run["lines"]
+        # The run compiled it (a program never seen), and the compile cache keeps that under the key a check
+        # through sudo uses: the same program again is not compiled twice.
+        compiled = {layer["layer"]: layer["detail"] for layer in run["validation"]["layers"]}["compile"]
+        assert compiled == "bpftrace compiled the program as the run started", run["validation"]
+        again = await call(client, "exec_program", {
+            "program": f'BEGIN {{ printf("{marker} %d\\n", 6 * 7); exit(); }}', "timeout": 20, "wait": True,
+        })
+        compiled = {layer["layer"]: layer for layer in again["validation"]["layers"]}["compile"]
+        assert (compiled["state"], compiled["detail"]) == ("passed", ""), again["validation"]  # from the cache
 
         # A run stopped early keeps its maps: ticks every 100 ms, stopped after at least 5 of them.
         ticking = await call(client, "exec_program", {"program": "interval:ms:100 { @ticks = count(); }", "timeout": 120})
@@ -172,7 +181,8 @@ async def test_after_setup_sudo_the_user_traces_through_the_mcp_client(user: Use
 
         # The history (the user's own database) has the run, found by its words.
         found = await call(client, "search_history", {"query": marker, "limit": 5})
-        assert run["execution_id"] in {hit["id"] for hit in found["runs"]}, found
+        # (the two runs of one program are one result: the latest)
+        assert again["execution_id"] in {hit["id"] for hit in found["runs"]}, found
 
     # What the run was started with: the limits on sudo's command line, which the rule let through.
     history = sqlite3.connect(f"file:{user.home / '.local/share/mcptrace/history.sqlite3'}?mode=ro", uri=True)

@@ -84,6 +84,13 @@ class BpftraceBackend(Backend):
         """The privilege prefix and the bpftrace path (raises PrivilegeError or BpftraceMissing)."""
         return command_prefix(self.settings.privilege) + [self.executable().path]
 
+    def command_with(self, env: dict[str, str]) -> tuple[list[str], dict[str, str]]:
+        """``command()`` and the environment that carries ``env`` to bpftrace (through sudo, its command line).
+
+        The compile cache keys a check by both: a check and a run that compiled must be recorded alike.
+        """
+        return pass_environment(self.settings.privilege, self.command(), env)
+
     def privileged_commands(self) -> PrivilegedCommands:
         """bpftrace itself, with the BPFTRACE_* limits a policy sets (they go on sudo's command line)."""
         bpftrace = self.executable()

@@ -119,8 +119,8 @@ async def settle_compile(call: ToolCall, checked: Checked, run: Run, confirm: bo
     if run.attached_probes is None:
         return checked  # still compiling after the check's own timeout: the run's result will tell
     backend = backend_of(call)
-    env = limits_env(combined_limits(checked.policies), backend.features())
-    backend.compile_cache.remember_compiled(backend.command(), backend.executable().check_flags, checked.program,
+    command, env = backend.command_with(limits_env(combined_limits(checked.policies), backend.features()))
+    backend.compile_cache.remember_compiled(command, backend.executable().check_flags, checked.program,
                                             env, checked.report.requires_unsafe)
     layers = [LayerResult(layer="compile", state="passed", detail=COMPILED_BY_RUN_DETAIL)
               if layer.layer == "compile" else layer for layer in checked.report.layers]

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from mcptrace_core.interfaces import SafetyRule
 from mcptrace_core.models import Severity, TraceError
-from mcptrace_core.privilege import PrivilegeError, pass_environment
+from mcptrace_core.privilege import PrivilegeError
 from mcptrace_core.program.builtins import UNSAFE_BUILTINS
 from mcptrace_core.program.ir import Program
 from mcptrace_core.program.parser import ProgramSyntaxError, parse_program
@@ -91,7 +91,7 @@ async def analyze(
     env = limits_env(limits, backend.features())
     try:
         # Through sudo the limits go on its command line (pass_environment), so they survive env_reset.
-        command, env = pass_environment(backend.settings.privilege, backend.command(), env)
+        command, env = backend.command_with(env)
         bpftrace = backend.executable()
     except (BpftraceMissing, PrivilegeError) as error:
         analysis.errors = [*([parse_error] if parse_error else []), *static_errors, TraceError(
