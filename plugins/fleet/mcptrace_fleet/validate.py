@@ -8,6 +8,7 @@ loads the programs, so the kernel verifier has its say too).
 
 from __future__ import annotations
 
+import asyncio
 import re
 from typing import Any
 
@@ -20,6 +21,7 @@ from mcptrace_core.tools import ToolCall, ToolOutput, ToolSpec
 
 from mcptrace_fleet.facts import fleet_facts
 from mcptrace_fleet.fleetrun import Launch
+from mcptrace_fleet.inventory import Host
 from mcptrace_fleet.merge import rewrite_avg
 from mcptrace_fleet.state import FleetState
 
@@ -45,11 +47,15 @@ def check_flag(version_text: str | None) -> str:
 
 async def validate_on_fleet(call: ToolCall, state: FleetState, spec: ToolSpec, args: Any,
                             output_model: type[ToolOutput]) -> ToolOutput:
-    from mcptrace_bpftrace.stderr import HostFacts, keep_line, parse_errors
-
+    """The local validation, then one compile check per distinct (bpftrace, kernel) of the hosts, all at once."""
     hosts = state.select(args.hosts)
-    local = await spec.handler(call, base_input(spec, args))
-    facts = await fleet_facts(hosts, state.files, call.services.settings.fleet)
+    reaching = asyncio.create_task(fleet_facts(hosts, state.files, call.services.settings.fleet))
+    try:
+        local = await spec.handler(call, base_input(spec, args))
+    except BaseException:
+        reaching.cancel()  # an invalid call connects to no host
+        raise
+    facts = await reaching
     groups: dict[tuple[str | None, str | None], list[str]] = {}
     for fact in facts:
         if fact.reachable:
@@ -59,28 +65,8 @@ async def validate_on_fleet(call: ToolCall, state: FleetState, spec: ToolSpec, a
               for f in facts if not f.reachable]
     by_name = {host.name: host for host in hosts}
     program = rewrite_avg(args.program)
-    remote_facts = HostFacts(kprobes_usable=True)
-    for (version, kernel), names in groups.items():
-        if version is None:
-            checks.append(FleetCheck(bpftrace=None, kernel=kernel, hosts=names, checked_on=None, ok=False, errors=[
-                TraceError(category="resource", message=f"bpftrace ({state.settings.fleet.remote_bpftrace}) is not "
-                           "installed or not on the PATH there (fleet.remote_bpftrace)")]))
-            continue
-
-        def spec_for_host() -> RunSpec:
-            return RunSpec(argv=[], backend="bpftrace", label="compile check", timeout_s=CHECK_TIMEOUT_S,
-                           decoder=PlainTextDecoder(), stderr_filter=keep_line,
-                           explain=lambda stderr, code: parse_errors(stderr, code, remote_facts))
-
-        launch = Launch(argv=[state.settings.fleet.remote_bpftrace, check_flag(version)], program=program, env={},
-                        spec_for_host=spec_for_host, functions={})
-        run = state.launch([by_name[names[0]]], launch)
-        await run.wait_done()
-        host_run = run.hosts[names[0]]
-        ok = host_run.status.value == "completed"
-        checks.append(FleetCheck(bpftrace=version, kernel=kernel, hosts=names, checked_on=names[0], ok=ok,
-                                 errors=[] if ok else host_run.errors or [
-                                     TraceError(category="resource", message=host_run.error or "check failed")]))
+    checks += await asyncio.gather(*(_check_group(state, program, version, kernel, [by_name[n] for n in names])
+                                     for (version, kernel), names in groups.items()))
     data = local.model_dump()
     failed = [check for check in checks if not check.ok]
     if failed:
@@ -91,3 +77,31 @@ async def validate_on_fleet(call: ToolCall, state: FleetState, spec: ToolSpec, a
             for check in failed for error in check.errors
         ]
     return output_model(**data, fleet_checks=checks)
+
+
+async def _check_group(state: FleetState, program: str, version: str | None, kernel: str | None,
+                       hosts: list[Host]) -> FleetCheck:
+    """Compile ``program`` on the first of ``hosts`` (all with this bpftrace version and kernel)."""
+    from mcptrace_bpftrace.stderr import HostFacts, keep_line, parse_errors
+
+    names = [host.name for host in hosts]
+    if version is None:
+        return FleetCheck(bpftrace=None, kernel=kernel, hosts=names, checked_on=None, ok=False, errors=[
+            TraceError(category="resource", message=f"bpftrace ({state.settings.fleet.remote_bpftrace}) is not "
+                       "installed or not on the PATH there (fleet.remote_bpftrace)")])
+    remote_facts = HostFacts(kprobes_usable=True)
+
+    def spec_for_host() -> RunSpec:
+        return RunSpec(argv=[], backend="bpftrace", label="compile check", timeout_s=CHECK_TIMEOUT_S,
+                       decoder=PlainTextDecoder(), stderr_filter=keep_line,
+                       explain=lambda stderr, code: parse_errors(stderr, code, remote_facts))
+
+    launch = Launch(argv=[state.settings.fleet.remote_bpftrace, check_flag(version)], program=program, env={},
+                    spec_for_host=spec_for_host, functions={})
+    run = state.launch(hosts[:1], launch)
+    await run.wait_done()
+    host_run = run.hosts[names[0]]
+    ok = host_run.status.value == "completed"
+    return FleetCheck(bpftrace=version, kernel=kernel, hosts=names, checked_on=names[0], ok=ok,
+                      errors=[] if ok else host_run.errors or [
+                          TraceError(category="resource", message=host_run.error or "check failed")])
