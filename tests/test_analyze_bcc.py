@@ -46,18 +46,25 @@ def load() -> Iterator[None]:
     worker.join()
 
 
-def run_tool(*argv: str, seconds: float | None = None) -> str:
-    """Run a tool; a snoop tool (no count argument) is stopped with SIGINT after ``seconds``."""
+def run_tool(*argv: str, seconds: float | None = None, until: str | None = None) -> str:
+    """Run a tool; a snoop tool (no count argument) is stopped with SIGINT after ``seconds``.
+
+    With ``until``, a snoop tool runs again, each time three times longer (up to 40 s), until its output
+    holds that text: on a loaded machine loading the BPF program alone can take longer than ``seconds``.
+    """
     path = libbpf_tool(argv[0])
     assert path is not None
     if seconds is None:
         completed = subprocess.run([path, *argv[1:]], check=False, capture_output=True, text=True, timeout=60)
         return completed.stdout
-    process = subprocess.Popen([path, *argv[1:]], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(seconds)
-    process.send_signal(signal.SIGINT)
-    stdout, _ = process.communicate(timeout=30)
-    return stdout
+    while True:
+        process = subprocess.Popen([path, *argv[1:]], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(seconds)
+        process.send_signal(signal.SIGINT)
+        stdout, _ = process.communicate(timeout=30)
+        if until is None or until in stdout or seconds > 40:
+            return stdout
+        seconds *= 3
 
 
 def parse(text: str) -> ParsedOutput:
@@ -133,7 +140,7 @@ def test_syscount_latency_column_has_a_unit(load: None) -> None:
 
 
 def test_execsnoop_rows_keep_their_arguments_whole(load: None) -> None:
-    parsed = parse(run_tool("execsnoop", seconds=1.5))
+    parsed = parse(run_tool("execsnoop", seconds=1.5, until="/etc/services"))
     (table,) = parsed.tables
     names = [c.name for c in table.columns]
     assert names == ["PCOMM", "PID", "PPID", "RET", "ARGS"]
@@ -144,14 +151,14 @@ def test_execsnoop_rows_keep_their_arguments_whole(load: None) -> None:
 
 
 def test_opensnoop_failures_are_an_anomaly_with_their_errno(load: None) -> None:
-    parsed = parse(run_tool("opensnoop", seconds=1.5))
+    parsed = parse(run_tool("opensnoop", seconds=1.5, until="/nonexistent/mcptrace-test"))
     report = build_report(parsed)
     failures = next(a for a in report.anomalies if a.kind == "errors" and a.subject == "ERR")
     assert "2" in failures.evidence["codes"]  # ENOENT from the cat of a missing file
 
 
 def test_exitsnoop_exit_codes_are_counted(load: None) -> None:
-    parsed = parse(run_tool("exitsnoop", seconds=1.5))
+    parsed = parse(run_tool("exitsnoop", seconds=1.5, until="false "))
     report = build_report(parsed)
     failures = next(a for a in report.anomalies if a.kind == "errors" and a.subject == "EXIT_CODE")
     assert failures.evidence["failed"] >= 1
