@@ -15,9 +15,8 @@ import asyncio
 import fcntl
 import signal
 from collections.abc import Callable
-from pathlib import Path
 
-from mcptrace_core.runs.process import send_signal
+from mcptrace_core.runs.process import send_signal, wait_channel
 
 PIPE_WRITE_WCHAN = "anon_pipe_write"
 """Where a process waits when the pipe it writes to is full (/proc/<pid>/wchan)."""
@@ -33,10 +32,7 @@ ROOMY_PIPE_BYTES = 1024 * 1024
 
 
 def blocked_writing_pipe(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/wchan").read_text(encoding="ascii").strip() == PIPE_WRITE_WCHAN
-    except OSError:
-        return False
+    return wait_channel(pid) == PIPE_WRITE_WCHAN
 
 
 async def interrupt(process: asyncio.subprocess.Process, bytes_read: Callable[[], int]) -> None:
@@ -77,9 +73,8 @@ async def _resumed(pid: int, bytes_read: Callable[[], int], drained_at: int) -> 
     deadline = loop.time() + RESUME_MAX_S
     while loop.time() < deadline:
         await asyncio.sleep(RESUME_POLL_S)
-        try:
-            wchan = Path(f"/proc/{pid}/wchan").read_text(encoding="ascii").strip()
-        except OSError:
+        wchan = wait_channel(pid)
+        if wchan is None:
             return
         if wchan != "do_signal_stop" and bytes_read() > drained_at:
             return

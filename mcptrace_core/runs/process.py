@@ -23,6 +23,7 @@ import signal
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cache
+from pathlib import Path
 
 from mcptrace_core.runs.guard import current_guard
 
@@ -107,6 +108,15 @@ async def spawn(
     )
     current_guard().register(process.pid)
     return process
+
+
+def wait_channel(pid: int) -> str | None:
+    """Where ``pid`` sleeps in the kernel (/proc/<pid>/wchan): how a stop tells a tracer blocked on its
+    output pipe, attaching, or idle in its event loop. None when the process is gone."""
+    try:
+        return Path(f"/proc/{pid}/wchan").read_text(encoding="ascii").strip()
+    except OSError:
+        return None
 
 
 def send_signal(process: asyncio.subprocess.Process, signum: int) -> None:

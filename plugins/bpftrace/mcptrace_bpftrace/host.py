@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from mcptrace_core.hostcache import KeyedJsonCache, boot_id
-from mcptrace_core.runs.process import Bounds, kill_group, spawn
+from mcptrace_core.runs.process import Bounds, kill_group, spawn, wait_channel
 
 from mcptrace_bpftrace.executable import Bpftrace
 from mcptrace_bpftrace.stderr import is_noise
@@ -101,9 +101,9 @@ def in_event_loop(pid: int) -> bool:
     try:
         if os.geteuid() != 0 and os.stat(f"/proc/{pid}").st_uid != os.geteuid():
             return True
-        return Path(f"/proc/{pid}/wchan").read_text(encoding="ascii").strip() == "do_epoll_wait"
     except OSError:
         return True
+    return wait_channel(pid) in (None, "do_epoll_wait")
 
 
 def interrupt_lost(pid: int) -> bool:
@@ -114,10 +114,7 @@ def interrupt_lost(pid: int) -> bool:
     never. A SIGINT it handled would have woken it, so sleeping there means another one is needed (and
     safe: its handler is still installed; during the exit that follows, a second SIGINT would kill it).
     """
-    try:
-        return Path(f"/proc/{pid}/wchan").read_text(encoding="ascii").strip() == "do_epoll_wait"
-    except OSError:
-        return False
+    return wait_channel(pid) == "do_epoll_wait"
 
 
 def libc_path() -> str | None:
