@@ -22,7 +22,7 @@ from mcptrace_core.runs.process import Bounds, kill_group, spawn
 from mcptrace_bpftrace import host
 from mcptrace_bpftrace.chains import ChainBook
 from mcptrace_bpftrace.executable import Bpftrace, BpftraceMissing, locate
-from mcptrace_bpftrace.features import Features
+from mcptrace_bpftrace.features import OLDEST, Features
 from mcptrace_bpftrace.jsonout import JsonOutputDecoder
 from mcptrace_bpftrace.limits import KNOWN_LIMITS
 from mcptrace_bpftrace.probes import ProbeCatalog
@@ -78,7 +78,7 @@ class BpftraceBackend(Backend):
         try:
             return self.executable().features
         except BpftraceMissing:
-            return Features(check_flags=("-d",))
+            return OLDEST
 
     def command(self) -> list[str]:
         """The privilege prefix and the bpftrace path (raises PrivilegeError or BpftraceMissing)."""

@@ -56,11 +56,7 @@ def locate(configured: str | None) -> Bpftrace:
 
 def _probe_version(path: str) -> Bpftrace:
     try:
-        argv = [path, "--version"]
-        completed = subprocess.run(  # its own group, killed with the server: nothing a server starts outlives it
-            bounded_argv(argv, Bounds(death_signal=signal.SIGKILL)) or argv,
-            capture_output=True, text=True, timeout=10, check=False, start_new_session=True,
-        )
+        completed = _ask(path, "--version")
     except (OSError, subprocess.TimeoutExpired) as error:
         raise BpftraceMissing(f"{path} --version failed: {error}") from error
     text = (completed.stdout or completed.stderr).strip()
@@ -74,9 +70,15 @@ def _probe_version(path: str) -> Bpftrace:
 def _help_text(path: str) -> str:
     """``bpftrace --help``: its options and the environment variables it reads (empty if it fails)."""
     try:
-        completed = subprocess.run(  # its own group, as every child: never in the server's (see --version)
-            [path, "--help"], capture_output=True, text=True, timeout=10, check=False, start_new_session=True,
-        )
+        completed = _ask(path, "--help")
     except (OSError, subprocess.TimeoutExpired):
         return ""
     return (completed.stdout + completed.stderr)[:20_000]
+
+
+def _ask(path: str, option: str) -> subprocess.CompletedProcess[str]:
+    """``bpftrace OPTION`` in a process group of its own, killed with the server: nothing a server starts
+    outlives it or shares its group."""
+    argv = [path, option]
+    return subprocess.run(bounded_argv(argv, Bounds(death_signal=signal.SIGKILL)) or argv,
+                          capture_output=True, text=True, timeout=10, check=False, start_new_session=True)

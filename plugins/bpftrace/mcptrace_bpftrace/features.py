@@ -42,6 +42,11 @@ class Features:
         return self.limit_names.get(limit, limit)
 
 
+OLDEST = Features(check_flags=("-d",))
+"""What is assumed of a bpftrace that cannot be asked (0.17's option and limit names): its checks and runs
+fail with their own error anyway; the names only have to be ones some supported build reads."""
+
+
 def canonical_limit(name: str) -> str:
     """A policy may use either spelling; mcptrace keys limits by the older one."""
     for old, new in RENAMED_LIMITS.items():

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from mcptrace_bpftrace.features import STACK_STRLEN_MAX, Features, canonical_limit
+from mcptrace_bpftrace.features import OLDEST, STACK_STRLEN_MAX, Features, canonical_limit
 
 KNOWN_LIMITS = {
     "BPFTRACE_MAP_KEYS_MAX": "keys per map (extra keys are silently dropped)",
@@ -31,7 +31,7 @@ class LimitError(ValueError):
 def limits_env(limits: Mapping[str, int], features: Features | None = None) -> dict[str, str]:
     """The BPFTRACE_* variables for a run, named as ``features``' bpftrace reads them (0.17's names
     when None); limits meant for other backends are left out."""
-    features = features or Features(check_flags=("-d",))
+    features = features or OLDEST
     env = {}
     for given, value in limits.items():
         if not given.startswith("BPFTRACE_"):
