@@ -81,7 +81,6 @@ class SensitiveFileRule(SafetyRule):
 
     def check(self, program: Program, context: RuleContext) -> Sequence[Finding]:
         allowed = context.policy.readable_files
-        cwd = _server_cwd()
         findings = []
         for call in program.calls("cat"):
             written = call.string_arg(0)
@@ -94,7 +93,7 @@ class SensitiveFileRule(SafetyRule):
             path = render_literal_format(written, call.args[1:])
             if path is None:
                 path = written
-            resolved = resolve_path(path, cwd)
+            resolved = resolve_path(path)  # from the server's working directory, which bpftrace inherits
             hits = [hit for hit in (sensitive_path(path), resolved.known and sensitive_path(resolved.path)) if hit]
             if hits:
                 severity, what = max(hits, key=lambda hit: hit[0].rank)
@@ -156,16 +155,6 @@ def render_literal_format(text: str, args: Sequence[Node]) -> str | None:
 
 def _rank(severity: Severity) -> int:
     return severity.rank
-
-
-def _server_cwd() -> str | None:
-    """bpftrace inherits the server's working directory: a relative cat() path is read from there."""
-    import os
-
-    try:
-        return os.getcwd()
-    except OSError:
-        return None
 
 
 def sensitive_path(path: str) -> tuple[Severity, str] | None:
