@@ -8,7 +8,7 @@ line and column where it starts.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -248,14 +248,22 @@ class Probe(Node):
 
     def unconditional_calls(self) -> Iterator[Call]:
         """Calls that run on every event of the probe: not under an if, a ?: or a loop."""
-        stack: list[Node] = list(reversed(self.body))
-        while stack:
-            node = stack.pop()
-            if isinstance(node, CONDITIONAL_NODES):
-                continue
-            if isinstance(node, Call):
-                yield node
-            stack.extend(reversed(list(node.children())))
+        return calls_in(self.body, lambda node: () if isinstance(node, CONDITIONAL_NODES) else None)
+
+
+def calls_in(body: Sequence[Node], instead: Callable[[Node], Sequence[Node] | None]) -> Iterator[Call]:
+    """The calls in ``body``, in order; where ``instead(node)`` gives nodes, only those are walked in its
+    place (``()`` skips it): how a rule leaves out the parts of a probe that do not run on every event."""
+    stack: list[Node] = list(reversed(body))
+    while stack:
+        node = stack.pop()
+        replacement = instead(node)
+        if replacement is not None:
+            stack.extend(reversed(replacement))
+            continue
+        if isinstance(node, Call):
+            yield node
+        stack.extend(reversed(list(node.children())))
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,7 @@ from mcptrace_core.interfaces import SafetyRule
 from mcptrace_core.models import Severity
 from mcptrace_core.program.hotness import Hotness, hotness
 from mcptrace_core.program.ir import (
-    Binary, Call, Cast, Field, Identifier, If, Integer, Node, Positional, String,
+    Binary, Call, Cast, Field, Identifier, If, Integer, Node, Positional, String, calls_in,
 )
 from mcptrace_core.safety.models import Finding
 
@@ -68,15 +68,7 @@ class HotProbeOutputRule(SafetyRule):
 
 def unfiltered_calls(body: Sequence[Node]) -> Iterator[Call]:
     """Calls that may run on every event: everywhere except the then-branch of an if with a narrow test."""
-    stack: list[Node] = list(reversed(body))
-    while stack:
-        node = stack.pop()
-        if isinstance(node, If) and is_narrow(node.test):
-            stack.extend(reversed(node.orelse))
-            continue
-        if isinstance(node, Call):
-            yield node
-        stack.extend(reversed(list(node.children())))
+    return calls_in(body, lambda node: node.orelse if isinstance(node, If) and is_narrow(node.test) else None)
 
 
 def is_narrow(test: Node) -> bool:
