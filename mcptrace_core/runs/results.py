@@ -160,7 +160,7 @@ def execution_result(run: RunView, offset: int, limit: int) -> ExecutionResult:
         lost_events=run.lost_events,
         duration_s=run.duration_s,
         stop_note=run.stop_note,
-        overhead=_overhead(run),
+        overhead=run_overhead(run),
         limit_crossed=run.limit_crossed,
     )
 
@@ -175,12 +175,12 @@ def execution_summary(run: RunView) -> ExecutionSummary:
         duration_s=run.duration_s,
         exit_code=run.exit_code,
         total_lines=run.output.total,
-        overhead=_overhead(run),
+        overhead=run_overhead(run),
         limit_crossed=run.limit_crossed,
     )
 
 
-def _overhead(run: RunView) -> RunOverhead | None:
+def run_overhead(run: RunView) -> RunOverhead | None:
     """The run's measured cost, with the lost events its decoder counted up to now."""
     overhead = run.overhead
     if overhead is None or overhead.lost_events == run.lost_events:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from pydantic import Field, PrivateAttr, model_validator
 
@@ -22,7 +22,7 @@ from mcptrace_core.analysis import (
 )
 from mcptrace_core.history.lookup import find_run
 from mcptrace_core.runs.overhead import LimitCrossed, RunOverhead
-from mcptrace_core.runs.results import ExecutionResult, execution_result
+from mcptrace_core.runs.results import run_overhead
 from mcptrace_core.interfaces import Analyzer
 from mcptrace_core.logging import get_logger
 from mcptrace_core.models import TraceMap
@@ -142,10 +142,21 @@ class AnalyzeResult(ToolOutput):
         return [Image(self._png)] if self._png else []
 
 
-async def execution_output(
-    services: Services, execution_id: str
-) -> tuple[str, list[TraceMap], int, str, ExecutionResult]:
-    """A run's kept output lines as one text, its structured maps, its lost events, and a description.
+@dataclass(frozen=True)
+class RunOutput:
+    """What analyze_output reads of a run: its kept lines, structured maps and measured cost."""
+
+    text: str
+    maps: list[TraceMap]
+    lost_events: int
+    source: str
+    """A description: the run, its status and how many lines it kept."""
+    overhead: RunOverhead | None
+    limit_crossed: LimitCrossed | None
+
+
+async def execution_output(services: Services, execution_id: str) -> RunOutput:
+    """A run's kept output as one text, with its maps, lost events, measured cost and the limit that stopped it.
 
     The run is the live one of this server or, for a run of an earlier server process (or expired from
     memory), the one the history kept (its first and last lines; history.max_output_lines).
@@ -161,7 +172,8 @@ async def execution_output(
         offset = page.offset + len(page.lines)
     note = f"execution {run.id} ({run.status.value}, {run.output.total} lines"
     note += f", {run.output.dropped} dropped by the output cap)" if run.output.dropped else ")"
-    return "\n".join(lines), list(run.maps.values()), run.lost_events, note, execution_result(run, 0, 0)
+    return RunOutput("\n".join(lines), list(run.maps.values()), run.lost_events, note, run_overhead(run),
+                     run.limit_crossed)
 
 
 def choose_analyzer(analyzers: list[Analyzer], text: str, output_type: str | None) -> Analyzer:
@@ -272,9 +284,9 @@ async def analyze_output(call: ToolCall, args: AnalyzeInput) -> AnalyzeResult:
         assert args.output is not None
         text = clean_text(args.output, MAX_LINE_CHARS)
         return await asyncio.to_thread(analyze, analyzers, args, text, f"{len(args.output)} characters given")
-    text, run_maps, lost, source, state = await execution_output(call.services, args.execution_id)
-    result = await asyncio.to_thread(analyze, analyzers, args, text, source, run_maps, lost)
-    result.overhead, result.limit_crossed = state.overhead, state.limit_crossed
+    run = await execution_output(call.services, args.execution_id)
+    result = await asyncio.to_thread(analyze, analyzers, args, run.text, run.source, run.maps, run.lost_events)
+    result.overhead, result.limit_crossed = run.overhead, run.limit_crossed
     call.services.history.annotate(args.execution_id, summary=result.summary)  # search_history shows it
     return result
 
