@@ -49,10 +49,11 @@ class World:
         self.inventory = inventory
         self.ports = ports
 
-    def settings(self, inventory: Path | None = None, **fleet: object) -> Settings:
+    def settings(self, inventory: Path | None = None, history: Path | None = None, **fleet: object) -> Settings:
         config = self.lab.root / f"config-{time.monotonic_ns()}.toml"
         config.write_text(
-            "[fleet]\n"
+            (f'[history]\npath = "{history}"\n' if history else "")
+            + "[fleet]\n"
             f'inventory = "{inventory or self.inventory}"\n'
             f'known_hosts = "{self.lab.known_hosts}"\n'
             f'ssh_config = "{self.lab.root / "no-ssh-config"}"\n'
@@ -148,6 +149,29 @@ async def test_a_run_on_three_hosts_merges_maps_exactly_and_keeps_each_host(worl
             comparison = analysis["fleet_comparison"]
             assert {c["map"] for c in comparison["maps"]} >= {"@calls", "@h"}
             assert all(not c["outliers"] for c in comparison["maps"])  # identical hosts: no outlier
+    finally:
+        await services.aclose()
+
+
+async def test_a_fleet_run_is_kept_in_the_history_and_read_back_by_the_next_server(world: World,
+                                                                                  tmp_path: Path) -> None:
+    settings = world.settings(history=tmp_path / "history.sqlite3")
+    services, client = await _session(settings)
+    try:
+        async with client as session:
+            started = _structured(await session.call_tool(
+                "exec_program", {"program": BEGIN_PROGRAM, "hosts": ["web"], "wait": True, "timeout_s": 60}))
+    finally:
+        await services.aclose()  # the history is written before the server ends
+    services, client = await _session(settings)
+    try:
+        async with client as session:
+            kept = _structured(await session.call_tool("get_result", {"execution_id": started["execution_id"]}))
+            assert kept["status"] == "completed" and kept["total_lines"] == started["total_lines"]
+            assert _values(_maps(kept["maps"])["@calls"]) == {None: 3}  # the merged maps
+            found = _structured(await session.call_tool("search_history", {"query": "web2", "limit": 5}))
+            (hit,) = [run for run in found["runs"] if run["id"] == started["execution_id"]]
+            assert "on web1, web2, web3" in hit["label"], hit
     finally:
         await services.aclose()
 

@@ -13,7 +13,7 @@ import asyncio
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from mcptrace_core.config import RunSettings
 from mcptrace_core.models import TraceError, TraceMap
@@ -47,7 +47,11 @@ class Launch:
 class FleetRun:
     def __init__(self, hosts: list[Host], launch: Launch, limits: RunSettings) -> None:
         self.id = FLEET_PREFIX + secrets.token_hex(6)
-        self.spec = launch.spec_for_host()
+        # What every host ran, and where: what the history keeps as this run's parameters and label.
+        names = [host.name for host in hosts]
+        on = ", ".join(names[:3]) + (f" +{len(names) - 3}" if len(names) > 3 else "")
+        shared = launch.spec_for_host()
+        self.spec = replace(shared, argv=launch.argv, env=launch.env, label=f"{shared.label} [on {on}]")
         self.launch = launch
         self.output = OutputBuffer(limits.max_output_lines, limits.max_output_bytes)
         self.stderr = OutputBuffer(400, 128 * 1024)
@@ -57,6 +61,7 @@ class FleetRun:
             host.name: HostRun(self.id, host, launch.spec_for_host(), limits, self._interleave) for host in hosts
         }
         self._tasks: list[asyncio.Task[None]] = []
+        self._listeners: list[asyncio.Task[None]] = []
         self._merged: tuple[int, list[TraceMap], list[str]] | None = None
         self.overhead: RunOverhead | None = None
         """Not measured: the overhead plugin reads the fdinfo of local tracers only."""
@@ -71,6 +76,15 @@ class FleetRun:
         for host_run in self.hosts.values():
             self._tasks.append(asyncio.create_task(host_run.run(
                 files, connect_timeout_s, self.launch.argv, self.launch.program, self.launch.env, tag, gate)))
+
+    def when_done(self, callback: Callable[[FleetRun], None]) -> None:
+        """Call ``callback`` once every host has ended (or its task was cancelled at shutdown)."""
+
+        async def wait_then_call() -> None:
+            await self.wait_done()
+            callback(self)
+
+        self._listeners.append(asyncio.create_task(wait_then_call()))
 
     async def wait_attached(self, timeout_s: float) -> None:
         """Until every host attached its probes or ended (or ``timeout_s`` passed)."""

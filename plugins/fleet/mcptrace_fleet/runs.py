@@ -48,7 +48,7 @@ async def start_program(call: ToolCall, state: FleetState, args: Any) -> FleetRu
     argv = [call.services.settings.fleet.remote_bpftrace, "-f", "json"] + (["--unsafe"] if decision.use_unsafe else [])
     launch = Launch(argv=argv, program=program, env=limits_env(decision.limits), spec_for_host=spec,
                     functions=map_functions(program))
-    run = state.launch(hosts, launch)
+    run = state.launch(hosts, launch, call.services.history)
     run.validation = checked.report  # type: ignore[attr-defined]
     await run.wait_attached(ATTACH_WAIT_S)
     if args.wait:
@@ -86,7 +86,7 @@ async def start_bcc_tool(call: ToolCall, state: FleetState, args: Any) -> FleetR
     except PrivilegeError as error:
         raise ToolError(str(error)) from None
     launch = Launch(argv=argv, program=None, env={}, spec_for_host=spec, functions={})
-    run = state.launch(hosts, launch)
+    run = state.launch(hosts, launch, call.services.history)
     run.validation = report  # type: ignore[attr-defined]
     run.bcc = (tool.name, invocation.argv, invocation.derived)  # type: ignore[attr-defined]
     await run.wait_attached(min(ATTACH_WAIT_S, timeout_s))

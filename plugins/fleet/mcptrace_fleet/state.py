@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from mcptrace_core.config import Settings
 from mcptrace_core.tools import ToolError
 
 from mcptrace_fleet.fleetrun import FleetBook, FleetRun, Launch
 from mcptrace_fleet.inventory import Host, Inventory, InventoryError, load_inventory
 from mcptrace_fleet.ssh import SshFiles
+
+if TYPE_CHECKING:
+    from mcptrace_core.history.store import HistoryStore as RunHistory
 
 MAX_HOSTS_PER_RUN = 1000
 
@@ -40,10 +45,15 @@ class FleetState:
             raise ToolError(f"hosts: {len(hosts)} hosts selected, the most for one run is {MAX_HOSTS_PER_RUN}")
         return hosts
 
-    def launch(self, hosts: list[Host], launch: Launch) -> FleetRun:
+    def launch(self, hosts: list[Host], launch: Launch, history: RunHistory | None = None) -> FleetRun:
+        """Start ``launch`` on ``hosts``; with ``history``, the run is kept there like a local run (a
+        compile check across the fleet is not)."""
         run = FleetRun(hosts, launch, self.settings.runs)
         self.book.add(run)
         run.start(self.files, self.settings.fleet.connect_timeout_s, self.settings.fleet.max_parallel)
+        if history is not None:
+            history.run_started(run)  # type: ignore[arg-type]
+            run.when_done(history.run_ended)  # type: ignore[arg-type]
         return run
 
     def run(self, execution_id: str) -> FleetRun:

@@ -64,6 +64,8 @@ class FleetTools:
             return output_model(**base, **extra, fleet=fleet_report(run))
         if args.execution_id is None or not args.execution_id.startswith(FLEET_PREFIX):
             raise ToolError(f"hosts: execution {args.execution_id!r} is not a fleet run; leave hosts out for a local run")
+        if spec.name == "get_result" and self.state.book.get(args.execution_id) is None:
+            return await spec.handler(call, base_input(spec, args))  # a run of an earlier server: the history's
         run = self.state.run(args.execution_id)
         if spec.name == "stop_execution":
             await run.stop()
