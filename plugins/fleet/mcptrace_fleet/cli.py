@@ -54,6 +54,7 @@ async def hosts_command(state: CliState, patterns: tuple[str, ...], check: bool,
                         as_json: bool) -> None:
     """List the fleet's hosts (PATTERNS: names, groups, 'web*'; all when omitted) with reachability."""
     from mcptrace_fleet.facts import fleet_facts
+
     fleet_state = _state(state, inventory)
     chosen = _select(fleet_state, list(patterns) or ["all"], as_json)
     facts = {f.host: f for f in await fleet_facts(chosen, fleet_state.files, fleet_state.settings.fleet)} if check else {}
