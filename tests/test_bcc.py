@@ -81,10 +81,16 @@ async def test_opensnoop_sees_a_file_the_test_opens(client, tmp_path: Path) -> N
     assert started["derived_arguments"] == {"duration": 20}  # the tool ends itself, with its summary
     target.write_text("hello")
     assert target.read_text() == "hello"
-    await anyio.sleep(0.5)
+
+    async def rows_of_target() -> list[dict]:  # type: ignore[type-arg]
+        data = await _call(client, "get_result", execution_id=started["execution_id"], limit=5000, wait_s=0.5)
+        return [row for row in _rows(data) if row.get("PATH") == str(target)]
+
+    deadline = time.monotonic() + 15  # a loaded machine may be slow to read the tool's events
+    while len(await rows_of_target()) < 2 and time.monotonic() < deadline:
+        pass
     await _call(client, "stop_execution", execution_id=started["execution_id"])
-    data = await _call(client, "get_result", execution_id=started["execution_id"], limit=5000)
-    opened = [row for row in _rows(data) if row.get("PATH") == str(target)]
+    opened = await rows_of_target()
     assert len(opened) >= 2 and all(row["PID"] == os.getpid() and row["ERR"] == 0 for row in opened), opened
 
 
