@@ -57,17 +57,26 @@ do_mount() {
   done
 }
 
+unmount() {  # a process of the tests may take a moment to end (a server's watchdog): wait for it, then detach
+  local attempt
+  for attempt in 1 2 3 4 5; do
+    umount -R "$1" 2>/dev/null && return 0
+    sleep 1
+  done
+  umount -R -l "$1"
+}
+
 do_umount() {  # every mount in the tree
-  if mountpoint -q "$TREE$SRC_IN_TREE"; then umount "$TREE$SRC_IN_TREE"; fi
+  if mountpoint -q "$TREE$SRC_IN_TREE"; then unmount "$TREE$SRC_IN_TREE"; fi
   local index
   for ((index = ${#KERNEL_MOUNTS[@]} - 1; index >= 0; index--)); do
-    if mountpoint -q "$TREE/${KERNEL_MOUNTS[$index]}"; then umount -R "$TREE/${KERNEL_MOUNTS[$index]}" || true; fi
+    if mountpoint -q "$TREE/${KERNEL_MOUNTS[$index]}"; then unmount "$TREE/${KERNEL_MOUNTS[$index]}" || true; fi
   done
 }
 
 undo_mounts() {  # only what this invocation mounted
   local index
-  for ((index = ${#MADE[@]} - 1; index >= 0; index--)); do umount -R "${MADE[$index]}" || true; done
+  for ((index = ${#MADE[@]} - 1; index >= 0; index--)); do unmount "${MADE[$index]}" || true; done
 }
 
 do_build() {
