@@ -189,7 +189,8 @@ class SearchEngine:
 
     async def _build(self, progress: vectors_module.Progress | None, rebuild: bool) -> SearchIndex:
         started = time.perf_counter()
-        capabilities = capabilities_module.collect(self._services.registry)
+        # Reading the packs takes ~0.5 s: in a worker thread, so that a server answers its client meanwhile.
+        capabilities = await anyio.to_thread.run_sync(capabilities_module.collect, self._services.registry)
         lexical = LexicalIndex.build(capabilities)
         embedder, note = self._services.embedder()
         vectors = None
