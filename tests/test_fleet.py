@@ -161,8 +161,12 @@ async def test_a_fleet_run_is_kept_in_the_history_and_read_back_by_the_next_serv
         async with client as session:
             started = _structured(await session.call_tool(
                 "exec_program", {"program": BEGIN_PROGRAM, "hosts": ["web"], "wait": True, "timeout_s": 60}))
+            running = _structured(await session.call_tool(
+                "exec_program", {"program": "interval:ms:100 { @ticks = count(); }", "hosts": ["web1", "web2"],
+                                 "timeout_s": 120}))
+            await asyncio.sleep(1.0)  # ticks on both hosts
     finally:
-        await services.aclose()  # the history is written before the server ends
+        await services.aclose()  # stops the running one; both are in the history before the server ends
     services, client = await _session(settings)
     try:
         async with client as session:
@@ -172,6 +176,9 @@ async def test_a_fleet_run_is_kept_in_the_history_and_read_back_by_the_next_serv
             found = _structured(await session.call_tool("search_history", {"query": "web2", "limit": 5}))
             (hit,) = [run for run in found["runs"] if run["id"] == started["execution_id"]]
             assert "on web1, web2, web3" in hit["label"], hit
+            stopped = _structured(await session.call_tool("get_result", {"execution_id": running["execution_id"]}))
+            assert stopped["status"] == "stopped", stopped  # ended by the shutdown, not found interrupted later
+            assert _values(_maps(stopped["maps"])["@ticks"])[None] >= 2  # both hosts' maps, kept at the stop
     finally:
         await services.aclose()
 

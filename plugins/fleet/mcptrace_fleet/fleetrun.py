@@ -86,6 +86,11 @@ class FleetRun:
 
         self._listeners.append(asyncio.create_task(wait_then_call()))
 
+    async def settled(self) -> None:
+        """Until every host ended and every ``when_done`` callback ran (the history has the end)."""
+        await self.wait_done()
+        await asyncio.gather(*self._listeners, return_exceptions=True)
+
     async def wait_attached(self, timeout_s: float) -> None:
         """Until every host attached its probes or ended (or ``timeout_s`` passed)."""
         waits = [asyncio.create_task(h.attached.wait()) for h in self.hosts.values()]
@@ -210,3 +215,4 @@ class FleetBook:
         for run in runs:
             run.request_stop(RunStatus.stopped, "server shutting down")
         await asyncio.gather(*(run.wait_done(10.0) for run in runs))
+        await asyncio.gather(*(run.settled() for run in runs if run.ended))  # recorded before the history closes
