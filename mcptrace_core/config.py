@@ -177,6 +177,7 @@ class SafetySettings(Section):
 
         return user_state_path("mcptrace") / "audit.jsonl"
 
+
 class BccSettings(Section):
     tool_dirs: list[str] = Field(
         default_factory=list,
