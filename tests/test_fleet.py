@@ -129,7 +129,8 @@ async def test_a_run_on_three_hosts_merges_maps_exactly_and_keeps_each_host(worl
                 own = _maps(host["maps"])
                 assert _values(own["@calls"]) == {None: 1}
                 assert own["@lat"]["entries"][0]["stats"] == {"count": 2, "average": 15, "total": 30}
-            merged = _maps(fleet["merged"])
+            merged = _maps(started["maps"])  # the usual maps field holds the merged maps, sent once
+            assert "merged" not in fleet
             assert _values(merged["@calls"]) == {None: 3}
             assert _values(merged["@bytes"]) == {None: 21}
             assert _values(merged["@low"]) == {None: 3} and _values(merged["@high"]) == {None: 9}
@@ -138,12 +139,18 @@ async def test_a_run_on_three_hosts_merges_maps_exactly_and_keeps_each_host(worl
             assert merged["@sizes"]["entries"][0]["stats"] == {"count": 3, "average": 30.0, "total": 90}
             buckets = merged["@h"]["entries"][0]["buckets"]
             assert [(b["low"], b["high"], b["count"]) for b in buckets if b["count"]] == [(64, 128, 3), (512, 1024, 3)]
-            assert started["maps"] == fleet["merged"]  # the usual maps field holds the merged maps
             assert any(line.startswith("[web2] ") for line in started["lines"])
 
             one = _structured(await session.call_tool(
                 "get_result", {"execution_id": started["execution_id"], "hosts": ["web2"]}))
             assert one["lines"] and not any(line.startswith("[") for line in one["lines"][:1])
+            assert {h["host"]: h["maps"] is not None for h in one["fleet"]["hosts"]} == {
+                "web1": False, "web2": True, "web3": False}  # only the named host's maps
+            assert _values(_maps(one["maps"])["@calls"]) == {None: 1}  # its own, as its page
+            middle = _structured(await session.call_tool(
+                "get_result", {"execution_id": started["execution_id"], "offset": 0, "limit": 1}))
+            assert middle["has_more"] and all(h["maps"] is None for h in middle["fleet"]["hosts"])
+            assert _maps(middle["maps"]) == merged  # a page that is not the last: merged maps only
 
             analysis = _structured(await session.call_tool("analyze_output", {"execution_id": started["execution_id"]}))
             comparison = analysis["fleet_comparison"]
@@ -198,7 +205,7 @@ async def test_partial_failure_each_host_says_why_and_the_others_run(world: Worl
             assert hosts["badkey"]["status"] == "failed" and "host key" in hosts["badkey"]["error"]
             assert "mcptrace fleet accept badkey" in hosts["badkey"]["error"]
             assert hosts["nosudo"]["status"] == "failed" and "sudo" in hosts["nosudo"]["error"]
-            assert _values(_maps(result["fleet"]["merged"])["@c"]) == {None: 2}  # the two that ran
+            assert _values(_maps(result["maps"])["@c"]) == {None: 2}  # the two that ran
             assert "3 of 5 hosts failed" in result["error"]
             assert result["status"] == "completed"  # partial failure is normal: the run went on
 
@@ -261,7 +268,7 @@ async def test_stop_stops_every_host_and_keeps_every_hosts_maps(world: World) ->
             assert {h["status"] for h in hosts} == {"stopped"}
             for host in hosts:
                 assert _values(_maps(host["maps"])["@calls"]) == {None: calls}, host
-            assert _values(_maps(stopped["fleet"]["merged"])["@calls"]) == {None: 3 * calls}
+            assert _values(_maps(stopped["execution"]["maps"])["@calls"]) == {None: 3 * calls}
             assert stopped["execution"]["status"] == "stopped"
     finally:
         await services.aclose()
@@ -327,6 +334,7 @@ def test_the_cli_runs_on_a_group_and_prints_hosts_and_merged(world: World, tmp_p
     document = json.loads(done.stdout)
     assert sorted(h["host"] for h in document["hosts"]) == ["web1", "web2", "web3"]
     assert _values(_maps(document["merged"])["@calls"]) == {None: 3}
+    assert all(_values(_maps(host["maps"])["@calls"]) == {None: 1} for host in document["hosts"])
 
     listed = subprocess.run(
         [MCPTRACE, "fleet", "hosts", "--inventory", str(world.inventory), "--json"],
@@ -413,10 +421,29 @@ async def test_thirty_hosts_run_at_once_and_merge(world: World) -> None:
                                  "hosts": ["node*"], "wait": True, "timeout_s": 300}))
             statuses = {h["host"]: h["status"] for h in result["fleet"]["hosts"]}
             assert len(statuses) == 30 and set(statuses.values()) == {"completed"}, result["fleet"]["hosts"]
-            merged = _maps(result["fleet"]["merged"])
+            merged = _maps(result["maps"])
             assert _values(merged["@c"]) == {None: 30}
             assert merged["@h"]["entries"][0]["buckets"][0]["count"] == 30
     finally:
         await services.aclose()
         for server in servers:
             server.stop()
+
+
+async def test_a_long_poll_returns_with_the_next_line_any_host_prints(world: World) -> None:
+    services, client = await _session(world.settings())
+    try:
+        async with client as session:
+            started = _structured(await session.call_tool("exec_program", {
+                "program": 'interval:ms:700 { printf("tick\\n"); }', "hosts": ["web1", "web2"], "timeout_s": 120}))
+            offset = started["total_lines"]
+            begin = time.monotonic()
+            page = _structured(await session.call_tool(
+                "get_result", {"execution_id": started["execution_id"], "offset": offset, "wait_s": 60}))
+            assert page["lines"] and page["lines"][0].endswith("] tick"), page["lines"]
+            assert page["status"] == "running" and time.monotonic() - begin < 50
+            assert all(h["maps"] is None for h in page["fleet"]["hosts"])  # running: the merge only
+            stopped = _structured(await session.call_tool("stop_execution", {"execution_id": started["execution_id"]}))
+            assert all(h["maps"] is not None for h in stopped["fleet"]["hosts"])
+    finally:
+        await services.aclose()

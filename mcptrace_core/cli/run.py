@@ -135,7 +135,8 @@ async def start_and_stream(
 async def follow_remote(services: Services, execution_id: str, as_json: bool) -> None:
     """Follow a run kept by a plugin (a fleet run) through get_result; Ctrl-C stops it through stop_execution.
 
-    With --json, a result with a ``fleet`` part prints its ``hosts`` and ``merged`` maps at the top level.
+    With --json, a result with a ``fleet`` part prints its ``hosts`` (with each host's maps) and the
+    merged maps (``merged``) at the top level.
     """
     stop_requested = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGINT, stop_requested.set)
@@ -153,14 +154,17 @@ async def follow_remote(services: Services, execution_id: str, as_json: bool) ->
             offset = page.next_offset  # type: ignore[attr-defined]
             if page.status != "running" and not page.has_more:  # type: ignore[attr-defined]
                 break
-        final = page if not as_json else await call(
-            services, "get_result", execution_id=execution_id, offset=0, limit=5000)
+        if as_json:  # every host named: each host's maps come with the lines
+            hosts = [host["host"] for host in page.model_dump().get("fleet", {}).get("hosts", [])] or None
+            final = await call(services, "get_result", execution_id=execution_id, offset=0, limit=5000, hosts=hosts)
+        else:
+            final = page
     finally:
         await services.aclose()
     document = final.model_dump(mode="json")
     fleet = document.pop("fleet", None) or {}
     if as_json:
-        document.update(hosts=fleet.get("hosts", []), merged=fleet.get("merged", []),
+        document.update(hosts=fleet.get("hosts", []), merged=document.get("maps", []),
                         unmerged=fleet.get("unmerged", []), counts=fleet.get("counts", {}))
         emit(document, "", as_json=True)
     else:

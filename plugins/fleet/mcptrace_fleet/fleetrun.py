@@ -63,12 +63,16 @@ class FleetRun:
         self._tasks: list[asyncio.Task[None]] = []
         self._listeners: list[asyncio.Task[None]] = []
         self._merged: tuple[int, list[TraceMap], list[str]] | None = None
+        self._changed = asyncio.Event()
+        """Set (and replaced) on every line any host prints: what a long poll waits for."""
         self.overhead: RunOverhead | None = None
         """Not measured: the overhead plugin reads the fdinfo of local tracers only."""
         self.limit_crossed: LimitCrossed | None = None
 
     def _interleave(self, host: str, line: str) -> None:
         self.output.append(f"[{host}] {line}")
+        self._changed.set()
+        self._changed = asyncio.Event()
 
     def start(self, files: SshFiles, connect_timeout_s: float, max_parallel: int) -> None:
         gate = asyncio.Semaphore(max_parallel)
@@ -105,10 +109,15 @@ class FleetRun:
         return not pending
 
     async def wait_changed(self, timeout_s: float) -> None:
-        total = self.output.total
-        deadline = time.monotonic() + timeout_s
-        while self.output.total == total and not self.status.finished and time.monotonic() < deadline:
-            await asyncio.sleep(0.1)
+        """Until some host prints a line or ends, or ``timeout_s`` passed (woken, not polling)."""
+        running = [task for task in self._tasks if not task.done()]
+        if not running:
+            return
+        changed = asyncio.create_task(self._changed.wait())
+        try:
+            await asyncio.wait([changed, *running], timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            changed.cancel()
 
     async def stop(self, note: str = "stopped on request") -> None:
         """Stop every host (each prints its maps) and wait for all of them."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from pydantic import Field
 
 from mcptrace_core.models import Model, TraceMap
@@ -23,36 +25,49 @@ class FleetHost(Model):
     total_lines: int
     lost_events: int
     duration_s: float
-    maps: list[TraceMap] = Field(description="This host's own maps.")
+    maps: list[TraceMap] | None = Field(
+        description="This host's own maps: in stop_execution's result and on the last page of an ended run; a "
+        "get_result call that names hosts in `hosts` gets theirs only. Null otherwise: a page carries the "
+        "merged maps in `maps`, not every host's again."
+    )
 
 
 class FleetReport(Model):
-    hosts: list[FleetHost] = Field(description="Every host: status, error, maps.")
-    merged: list[TraceMap] = Field(description="The maps of all hosts merged (counts/sums added, buckets added, "
-                                               "min/max/stats combined exactly).")
-    unmerged: list[str] = Field(description="Maps left out of the merge, and why (see each host's maps).")
+    hosts: list[FleetHost] = Field(description="Every host: status, error, and (see there) its maps.")
+    unmerged: list[str] = Field(description="Maps left out of the merged `maps`, and why (see each host's maps).")
     counts: dict[str, int] = Field(description="How many hosts are in each status.")
 
 
-FLEET_FIELD = (FleetReport | None, Field(None, description="A fleet run (hosts given): each host and the merged maps."))
+FLEET_FIELD = (
+    FleetReport | None,
+    Field(None, description="A fleet run (hosts given): each host; the result's `maps` are all hosts' maps merged "
+                            "(counts/sums added, buckets added, min/max/stats combined exactly)."),
+)
 
 
-def host_view(host_run: HostRun) -> FleetHost:
+def host_view(host_run: HostRun, with_maps: bool) -> FleetHost:
     return FleetHost(
         host=host_run.host.name, address=host_run.host.address, login=host_run.login,
         status=host_run.status.value, phase=host_run.phase, error=host_run.error, exit_code=host_run.exit_code,
         attached_probes=host_run.attached_probes, total_lines=host_run.output.total,
         lost_events=host_run.lost_events, duration_s=host_run.duration_s,
-        maps=list(host_run.maps.values()),
+        maps=list(host_run.maps.values()) if with_maps else None,
     )
 
 
-def fleet_report(run: FleetRun) -> FleetReport:
-    merged, unmerged = run.merged()
+def fleet_report(run: FleetRun, maps_of: Collection[str]) -> FleetReport:
+    """Every host's state, with the maps of the hosts named in ``maps_of``."""
+    _, unmerged = run.merged()
     counts: dict[str, int] = {}
     for host_run in run.hosts.values():
         counts[host_run.status.value] = counts.get(host_run.status.value, 0) + 1
-    return FleetReport(hosts=[host_view(h) for h in run.hosts.values()], merged=merged, unmerged=unmerged, counts=counts)
+    hosts = [host_view(host_run, name in maps_of) for name, host_run in run.hosts.items()]
+    return FleetReport(hosts=hosts, unmerged=unmerged, counts=counts)
+
+
+def final_page(run: FleetRun, page: ExecutionResult) -> bool:
+    """The page that ends an ended run's output: it carries every host's final maps, once."""
+    return run.status.finished and not page.has_more
 
 
 def fleet_execution(run: FleetRun, offset: int, limit: int, only: list[str] | None = None) -> ExecutionResult:

@@ -6,6 +6,7 @@ execution id of a fleet run, comes here; every other call goes to the tool's own
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Annotated, Any
 
 from pydantic import Field
@@ -17,7 +18,7 @@ from mcptrace_core.tools import ToolCall, ToolError, ToolOutput, ToolSpec
 from mcptrace_fleet.compare import FleetComparison, compare_hosts
 from mcptrace_fleet.facts import HostFactsReport, fleet_facts
 from mcptrace_fleet.fleetrun import FLEET_PREFIX
-from mcptrace_fleet.results import FLEET_FIELD, fleet_execution, fleet_report, fleet_text
+from mcptrace_fleet.results import FLEET_FIELD, final_page, fleet_execution, fleet_report, fleet_text
 from mcptrace_fleet.state import FleetState
 
 HOST_PATTERN = r"^!?[A-Za-z0-9_.:@%+*?\[\]/-]{1,253}$"
@@ -56,12 +57,13 @@ class FleetTools:
         if spec.name in STARTS:
             starter = start_program if spec.name == "exec_program" else start_bcc_tool
             run = await starter(call, self.state, args)
-            base = fleet_execution(run, 0, 200).model_dump()
+            first = fleet_execution(run, 0, 200)
             extra: dict[str, Any] = {"validation": run.validation}  # type: ignore[attr-defined]
             if spec.name == "exec_bcc_tool":
                 name, argv, derived = run.bcc  # type: ignore[attr-defined]
                 extra.update(tool=name, command=argv, derived_arguments=derived)
-            return output_model(**base, **extra, fleet=fleet_report(run))
+            report = fleet_report(run, run.hosts if final_page(run, first) else ())
+            return output_model(**first.model_dump(), **extra, fleet=report)
         if args.execution_id is None or not args.execution_id.startswith(FLEET_PREFIX):
             raise ToolError(f"hosts: execution {args.execution_id!r} is not a fleet run; leave hosts out for a local run")
         if spec.name == "get_result" and self.state.book.get(args.execution_id) is None:
@@ -70,11 +72,15 @@ class FleetTools:
         if spec.name == "stop_execution":
             await run.stop()
             tail = max(0, run.output.total - STOP_TAIL_LINES)
-            return output_model(execution=fleet_execution(run, tail, STOP_TAIL_LINES), fleet=fleet_report(run))
+            return output_model(execution=fleet_execution(run, tail, STOP_TAIL_LINES), fleet=fleet_report(run, run.hosts))
         if args.wait_s and args.offset >= run.output.total and not run.status.finished:
             await run.wait_changed(args.wait_s)
         page = fleet_execution(run, args.offset, args.limit, args.hosts)
-        return output_model(**page.model_dump(), fleet=fleet_report(run))
+        if args.hosts:
+            named: Collection[str] = set(args.hosts) & set(run.hosts)
+        else:
+            named = run.hosts if final_page(run, page) else ()
+        return output_model(**page.model_dump(), fleet=fleet_report(run, named))
 
     async def info(self, call: ToolCall, spec: ToolSpec, args: Any, output_model: type[ToolOutput]) -> ToolOutput:
         hosts = self.state.select(args.hosts)
