@@ -84,3 +84,34 @@ async def test_list_probes_arguments_come_from_format_files(client) -> None:  # 
     assert not result.is_error
     probe = result.structured_content["probes"][0]
     assert probe["args"][:2] == ["char prev_comm[16]", "pid_t prev_pid"]
+
+
+@requires_bpftrace
+async def test_function_listings_are_kept_on_disk_while_the_binary_is_the_same_file(services, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A new server does not list a uprobe target again; a replaced binary is listed afresh."""
+    from mcptrace_bpftrace.probes import FunctionListings
+
+    backend = services.backend("bpftrace")
+    listed: list[list[str]] = []
+
+    async def counting_lister(arguments: list[str]) -> str:
+        listed.append(arguments)
+        return await backend.list_probes_raw(arguments)
+
+    def catalog() -> ProbeCatalog:  # one per "server": nothing shared but the directory
+        return ProbeCatalog(counting_lister, TracefsReader(tracefs_root), FunctionListings(tmp_path, lambda: "bpftrace"))
+
+    binary = tmp_path / "traced"
+    binary.write_bytes(open("/bin/bash", "rb").read())
+    binary.chmod(0o755)
+    first = await catalog().binary_functions(str(binary))
+    assert first and len(listed) == 1
+    assert await catalog().binary_functions(str(binary)) == first
+    assert len(listed) == 1, "the second server listed the same binary again"
+
+    assert "readline" in first
+    binary.write_bytes(open(libc_path() or "/lib/x86_64-linux-gnu/libc.so.6", "rb").read())  # replaced
+    replaced = await catalog().binary_functions(str(binary))
+    assert len(listed) == 2 and "malloc" in replaced and "readline" not in replaced
+    assert await catalog().binary_functions("/nonexistent/binary") == frozenset()
+    assert len(listed) == 3 and len(list(tmp_path.glob("*.json"))) == 1  # nothing kept for a missing target

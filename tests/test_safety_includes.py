@@ -104,8 +104,10 @@ async def test_an_error_in_an_included_file_does_not_echo_it(services: Services,
 TRIXIE = Path("/var/cache/mcptrace-ci/trixie")
 
 
-@pytest.mark.skipif(not (TRIXIE / "usr/bin/bpftrace").exists() or os.geteuid() != 0,
-                    reason="needs root and the Debian 13 root with bpftrace 0.23 (built by the CI tools)")
+@pytest.mark.skipif(not (TRIXIE / "usr/bin/bpftrace").exists() or not (TRIXIE / "proc/self").exists()
+                    or os.geteuid() != 0,
+                    reason=f"needs root and the Debian 13 root with bpftrace 0.23 mounted at {TRIXIE} "
+                    "(.ci/run builds and mounts it)")
 def test_bpftrace_0_23_errors_in_an_included_file_do_not_echo_it() -> None:
     """bpftrace 0.23 (in the Debian 13 root) quotes the included file too; the error reader still does not."""
     import subprocess

@@ -179,12 +179,17 @@ def describe_program(source: str, default_category: str) -> dict[str, object]:
     Raises ValueError naming the line and column when the program is not bpftrace (ProgramSyntaxError),
     or UnknownProbeType.
     """
-    program = parse_program(source)
-    specs = program.attach_points
-    return {
-        "probes": [spec.text for spec in specs],
-        "requires": requirements(program, specs),
-        "output": guess_output(program),
-        "category": guess_category(specs, default_category),
-        "complexity": guess_complexity(source),
-    }
+    from mcptrace_core.program.memo import remembered
+
+    def describe() -> dict[str, object]:
+        program = parse_program(source)
+        specs = program.attach_points
+        return {
+            "probes": [spec.text for spec in specs],
+            "requires": requirements(program, specs),
+            "output": guess_output(program),
+            "category": guess_category(specs, default_category),
+            "complexity": guess_complexity(source),
+        }
+
+    return dict(remembered(f"describe/{default_category}", source, describe))

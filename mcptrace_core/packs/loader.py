@@ -97,7 +97,8 @@ def consistency_problems(definition: ExampleDefinition, where: str, stem: str | 
     # The program model loads when the first example is read, not when a pack plugin is imported:
     # a server starts without it (~35 ms) and reads its packs on the first search.
     from mcptrace_core.packs.describe import UnknownProbeType, requirement
-    from mcptrace_core.program.parser import ProgramSyntaxError, parse_program
+    from mcptrace_core.program.memo import attach_points
+    from mcptrace_core.program.parser import ProgramSyntaxError
     from mcptrace_core.program.probespec import ProbeSpec
 
     problems = []
@@ -106,7 +107,7 @@ def consistency_problems(definition: ExampleDefinition, where: str, stem: str | 
             f"{where}: field 'id': {definition.id!r} must equal the file name without .toml ({stem!r})"
         )
     try:
-        attached = parse_program(definition.program).attach_points
+        attached = attach_points(definition.program)
     except ProgramSyntaxError as error:
         return [*problems, f"{where}: field 'program': not valid bpftrace: {error}"]
     listed = [ProbeSpec.parse(spec) for spec in definition.probes]

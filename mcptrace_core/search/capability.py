@@ -149,12 +149,15 @@ def from_tool(spec: ToolSpec) -> Capability:
 
 def collect(registry: Registry) -> list[Capability]:
     """Every capability the plugins offer, in a stable order; a failing provider is logged and skipped."""
+    from mcptrace_core.program.memo import remembering
+
     found: dict[str, Capability] = {}
-    for capability in _all(registry):
-        if capability.key in found:
-            log.warning("duplicate capability skipped", key=capability.key)
-            continue
-        found[capability.key] = capability
+    with remembering():
+        for capability in _all(registry):
+            if capability.key in found:
+                log.warning("duplicate capability skipped", key=capability.key)
+                continue
+            found[capability.key] = capability
     return [found[key] for key in sorted(found)]
 
 

@@ -189,17 +189,19 @@ class SearchEngine:
 
     async def _build(self, progress: vectors_module.Progress | None, rebuild: bool) -> SearchIndex:
         started = time.perf_counter()
-        # Reading the packs takes ~0.5 s: in a worker thread, so that a server answers its client meanwhile.
-        capabilities = await anyio.to_thread.run_sync(capabilities_module.collect, self._services.registry)
-        lexical = LexicalIndex.build(capabilities)
         embedder, note = self._services.embedder()
         vectors = None
-        hosts: list[HostView] = []
         async with anyio.create_task_group() as group:
-            probes = [probe for capability in capabilities for probe in capability.probes]
-            group.start_soon(
-                self._gather_host, probes, hosts
-            )  # listing the host's probes overlaps the model load
+            # Three waits that need nothing from each other start together: loading the model (native code
+            # that leaves the GIL free), listing the host's probes (a bpftrace child) and reading the packs
+            # (~0.5 s of Python, in a worker thread so that a server answers its client meanwhile).
+            if embedder is not None:
+                group.start_soon(self._load_model, embedder)
+            group.start_soon(host_module.prefetch, self._services)
+            capabilities = await anyio.to_thread.run_sync(capabilities_module.collect, self._services.registry)
+            lexical = LexicalIndex.build(capabilities)
+            hosts: list[HostView] = []
+            group.start_soon(self._gather_host, [probe for c in capabilities for probe in c.probes], hosts)
             if embedder is not None:
                 vectors, note = await self._vectors(embedder, capabilities, progress, rebuild)
         host = hosts[0]
@@ -222,6 +224,14 @@ class SearchEngine:
     async def _gather_host(self, probes: list[str], into: list[HostView]) -> None:
         into.append(await host_module.gather(self._services, probes))
 
+    @staticmethod
+    async def _load_model(embedder: Embedder) -> None:
+        """Embed a word so that the model is loaded before the first query; a failure shows in ``_vectors``."""
+        try:
+            await anyio.to_thread.run_sync(embedder.embed, ["load the model now"])
+        except Exception:  # isolation boundary: _vectors embeds too and reports what failed
+            return
+
     async def _vectors(
         self,
         embedder: Embedder,
@@ -233,7 +243,7 @@ class SearchEngine:
         texts = [capability.embedding_text() for capability in capabilities]
         try:
             vectors = await vectors_module.load_or_build(embedder, texts, progress, rebuild)
-            await anyio.to_thread.run_sync(embedder.embed, ["load the model now"])
+            await anyio.to_thread.run_sync(embedder.embed, ["load the model now"])  # loaded: returns at once
         except Exception as error:  # isolation boundary: a broken embedder leaves exact-term search working
             log.error(
                 "semantic index failed; searching by exact terms only",

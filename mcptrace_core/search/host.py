@@ -115,6 +115,17 @@ class HostView:
         return any(regex.fullmatch(name) for name in names)
 
 
+async def prefetch(services: Services) -> None:
+    """Start measuring what ``gather`` needs before the probes to look up are known (the backend keeps
+    the answers); a failure is left for ``gather`` to report."""
+    try:
+        backend = services.backend(BACKEND)
+        await backend.probe_types()
+        await backend.catalog.names()
+    except Exception:  # isolation boundary: gather asks again and says what is missing
+        return
+
+
 async def gather(services: Services, probes: Iterable[str] = ()) -> HostView:
     """The host facts from the bpftrace backend; a view that says why when they cannot be had.
 

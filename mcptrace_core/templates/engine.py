@@ -119,10 +119,11 @@ def render(template: Template, parameters: Mapping[str, Any]) -> RenderedProgram
 def _attached(template: Template, program: str) -> list[str]:
     """The probes the program attaches, read by the program parser; a body that renders something the
     parser refuses is the template's bug."""
-    from mcptrace_core.program.parser import ProgramSyntaxError, parse_program
+    from mcptrace_core.program.memo import attach_points
+    from mcptrace_core.program.parser import ProgramSyntaxError
 
     try:
-        return [spec.text for spec in parse_program(program).attach_points]
+        return [spec.text for spec in attach_points(program)]
     except ProgramSyntaxError as error:
         raise TemplateError(f"template {template.name} rendered a program that does not parse: {error}") from None
 

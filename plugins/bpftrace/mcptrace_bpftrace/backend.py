@@ -25,7 +25,7 @@ from mcptrace_bpftrace.executable import Bpftrace, BpftraceMissing, locate
 from mcptrace_bpftrace.features import OLDEST, Features
 from mcptrace_bpftrace.jsonout import JsonOutputDecoder
 from mcptrace_bpftrace.limits import KNOWN_LIMITS
-from mcptrace_bpftrace.probes import ProbeCatalog
+from mcptrace_bpftrace.probes import FunctionListings, ProbeCatalog
 from mcptrace_bpftrace.stderr import HostFacts, keep_line, parse_errors
 from mcptrace_bpftrace.tracefs import TracefsReader
 from mcptrace_bpftrace.validate.compile import CompileCache
@@ -56,7 +56,11 @@ class BpftraceBackend(Backend):
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.catalog = ProbeCatalog(self.list_probes_raw, TracefsReader(host.tracefs_root))
+        self.catalog = ProbeCatalog(
+            self.list_probes_raw,
+            TracefsReader(host.tracefs_root),
+            FunctionListings(cache_dir() / "uprobe-functions", self._lister_identity),
+        )
         self.chains = ChainBook()
         """exec_with_retry's attempts, by chain."""
         self.compile_cache = CompileCache(CheckLimiter(settings.checks))
@@ -72,6 +76,10 @@ class BpftraceBackend(Backend):
         if self._bpftrace is None:
             self._bpftrace = locate(self.settings.bpftrace.path)
         return self._bpftrace
+
+    def _lister_identity(self) -> list[str]:
+        """Which bpftrace lists probes, and how it is called (through sudo or not)."""
+        return [*self.command(), self.executable().version_text]
 
     def features(self) -> Features:
         """What this bpftrace offers; 0.17's options and names when it is missing (nothing will run then)."""

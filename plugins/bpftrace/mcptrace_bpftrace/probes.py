@@ -13,10 +13,14 @@ format files of the probes asked about; without a readable tracefs they come fro
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import os
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 
+from mcptrace_core.hostcache import KeyedJsonCache
 from mcptrace_core.program.probespec import expand_type
 
 from mcptrace_bpftrace.tracefs import TracefsReader, TracefsUnavailable, TracepointField
@@ -82,9 +86,10 @@ def parse_verbose_listing(text: str) -> dict[str, tuple[str, ...]]:
 class ProbeCatalog:
     """Every listable probe, read lazily and kept for the life of the process."""
 
-    def __init__(self, lister: Lister, tracefs: TracefsReader) -> None:
+    def __init__(self, lister: Lister, tracefs: TracefsReader, functions: FunctionListings | None = None) -> None:
         self._lister = lister
         self._tracefs = tracefs
+        self._listings = functions
         self._names: list[str] | None = None
         self._tracepoint_args: dict[str, tuple[str, ...]] | None = None
         self._binaries: dict[str, frozenset[str]] = {}
@@ -120,14 +125,20 @@ class ProbeCatalog:
     async def binary_functions(self, target: str) -> frozenset[str]:
         """Functions a uprobe can attach to in ``target`` (a path, or a library name such as ``libc``).
 
-        Empty when the target is missing or has no symbols. Kept per target for the life of the process.
+        Empty when the target is missing or has no symbols. Kept per target for the life of the process,
+        and on disk (``FunctionListings``) while the target is the same file.
         """
         if target not in self._binaries:
-            try:
-                listing = parse_listing(await self._lister(["-l", f"uprobe:{target}:*"]))
-            except ValueError:  # bpftrace failed: no such binary or library
-                listing = []
-            self._binaries[target] = frozenset(name.rsplit(":", 1)[-1] for name in listing)
+            functions = self._listings.load(target) if self._listings else None
+            if functions is None:
+                try:
+                    listing = parse_listing(await self._lister(["-l", f"uprobe:{target}:*"]))
+                except ValueError:  # bpftrace failed: no such binary or library
+                    listing = []
+                functions = frozenset(name.rsplit(":", 1)[-1] for name in listing)
+                if self._listings and functions:
+                    self._listings.save(target, functions)
+            self._binaries[target] = functions
         return self._binaries[target]
 
     async def _args_of(self, names: list[str]) -> dict[str, tuple[str, ...]]:
@@ -152,3 +163,41 @@ class ProbeCatalog:
             Probe(name, probe_type(name), args.get(name) if with_args and name.startswith("tracepoint:") else None)
             for name in matches
         ]
+
+
+class FunctionListings:
+    """The functions of each uprobe target as bpftrace listed them, kept on disk while nothing changed.
+
+    A new server checks the uprobe examples against their binaries before its first search can answer
+    (~0.1 s of ``bpftrace -l`` per binary, several binaries); the answer changes only when the binary is
+    replaced, so it is kept under the file's identity (device, inode, size, modification time), with the
+    library cache's for a library named without a path, and the identity of the bpftrace that listed it.
+    """
+
+    LIBRARY_CACHE = "/etc/ld.so.cache"
+
+    def __init__(self, directory: Path, lister_identity: Callable[[], object]) -> None:
+        self._directory = directory
+        self._lister_identity = lister_identity
+
+    def load(self, target: str) -> frozenset[str] | None:
+        key = self._key(target)
+        stored = self._cache(target).load(key) if key is not None else None
+        return frozenset(stored) if isinstance(stored, list) else None
+
+    def save(self, target: str, functions: frozenset[str]) -> None:
+        key = self._key(target)
+        if key is not None:
+            self._cache(target).save(key, sorted(functions))
+
+    def _cache(self, target: str) -> KeyedJsonCache:
+        return KeyedJsonCache(self._directory / f"{hashlib.sha256(target.encode()).hexdigest()[:32]}.json")
+
+    def _key(self, target: str) -> list[object] | None:
+        """What the listing depends on; None when the target cannot be identified (then nothing is kept)."""
+        try:
+            identity = os.stat(target if target.startswith("/") else self.LIBRARY_CACHE)
+            lister = self._lister_identity()
+        except Exception:  # no such file, no bpftrace: list it afresh each time, as before
+            return None
+        return [target, identity.st_dev, identity.st_ino, identity.st_size, identity.st_mtime_ns, lister]
