@@ -443,7 +443,14 @@ async def test_a_long_poll_returns_with_the_next_line_any_host_prints(world: Wor
             assert page["lines"] and page["lines"][0].endswith("] tick"), page["lines"]
             assert page["status"] == "running" and time.monotonic() - begin < 50
             assert all(h["maps"] is None for h in page["fleet"]["hosts"])  # running: the merge only
+            listed = _structured(await session.call_tool("list_executions", {"status": "running"}))
+            (mine,) = [run for run in listed["executions"] if run["execution_id"] == started["execution_id"]]
+            assert mine["status"] == "running" and "[on web1, web2]" in mine["label"], mine
             stopped = _structured(await session.call_tool("stop_execution", {"execution_id": started["execution_id"]}))
             assert all(h["maps"] is not None for h in stopped["fleet"]["hosts"])
+            still_running = _structured(await session.call_tool("list_executions", {"status": "running"}))
+            assert started["execution_id"] not in {run["execution_id"] for run in still_running["executions"]}
+            everything = _structured(await session.call_tool("list_executions", {}))
+            assert started["execution_id"] in {run["execution_id"] for run in everything["executions"]}
     finally:
         await services.aclose()

@@ -219,6 +219,9 @@ class FleetBook:
     def active(self) -> list[FleetRun]:
         return [run for run in self._runs.values() if not run.ended]
 
+    def runs(self) -> list[FleetRun]:
+        return list(self._runs.values())
+
     async def shutdown(self) -> None:
         runs = self.active()
         for run in runs:

@@ -12,6 +12,7 @@ from typing import Annotated, Any
 from pydantic import Field
 
 from mcptrace_core.extensions import ToolExtension, base_input
+from mcptrace_core.runs.results import execution_summary
 from mcptrace_core.runs.tools import STOP_TAIL_LINES
 from mcptrace_core.tools import ToolCall, ToolError, ToolOutput, ToolSpec
 
@@ -82,6 +83,14 @@ class FleetTools:
             named = run.hosts if final_page(run, page) else ()
         return output_model(**page.model_dump(), fleet=fleet_report(run, named))
 
+    async def listing(self, call: ToolCall, spec: ToolSpec, args: Any, output_model: type[ToolOutput]) -> ToolOutput:
+        """The local runs and this server's fleet runs, newest first, with the same status filter."""
+        local = await spec.handler(call, base_input(spec, args))
+        fleet = [execution_summary(run) for run in self.state.book.runs()  # type: ignore[arg-type]
+                 if args.status is None or run.status.value == args.status]
+        executions = sorted([*local.executions, *fleet], key=lambda summary: summary.started_at, reverse=True)  # type: ignore[attr-defined]
+        return output_model(executions=executions)
+
     async def info(self, call: ToolCall, spec: ToolSpec, args: Any, output_model: type[ToolOutput]) -> ToolOutput:
         hosts = self.state.select(args.hosts)
         local = await spec.handler(call, base_input(spec, args))
@@ -128,6 +137,8 @@ def extensions(state: FleetState) -> list[ToolExtension]:
         ToolExtension(name="fleet-runs", tools=RUN_TOOLS, input_fields=hosts_only, claims=_claims,
                       handler=tools.runs, output_fields={"fleet": FLEET_FIELD}, output_text=_fleet_text,
                       aclose=state.book.shutdown),
+        ToolExtension(name="fleet-list", tools=("list_executions",), input_fields={},
+                      claims=lambda call, tool, args: bool(state.book.runs()), handler=tools.listing),
         ToolExtension(name="fleet-info", tools=("bpf_info",), input_fields=hosts_only, claims=_claims,
                       handler=tools.info, output_fields={"fleet_hosts": (
                           list[HostFactsReport] | None,
