@@ -106,7 +106,12 @@ def test_ctrl_c_stops_the_program_and_prints_its_maps(tmp_path: Path) -> None:
 def test_install_prints_and_merges_client_config(tmp_path: Path, runner: CliRunner) -> None:
     printed = runner.invoke(cli, ["install", "claude-desktop", "--print"])
     entry = json.loads(printed.stdout)["mcpServers"]["mcptrace"]
-    assert entry["args"] == ["serve"] and os.path.isabs(entry["command"])
+    # The settings install ran with (here MCPTRACE_CONFIG) are the ones the client's server gets.
+    assert entry["args"] == ["--config", str(tmp_path / "absent.toml"), "serve"] and os.path.isabs(entry["command"])
+    config = tmp_path / "mine.toml"
+    config.write_text("")
+    with_config = runner.invoke(cli, ["--config", os.path.relpath(config), "install", "claude-code", "--print"])
+    assert json.loads(with_config.stdout)["mcpServers"]["mcptrace"]["args"] == ["--config", str(config), "serve"]
     target = tmp_path / "claude_desktop_config.json"
     target.write_text(json.dumps({"mcpServers": {"other": {"command": "x"}}, "theme": "dark"}), encoding="utf-8")
     result = runner.invoke(cli, ["install", "claude-desktop", "--path", str(target)])

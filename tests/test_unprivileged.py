@@ -95,6 +95,14 @@ async def test_without_privilege_doctor_and_bpf_info_say_what_works_and_the_fix(
     offered = user.run("install", "claude-code", "--path", str(user.home / "mcp.json"), "--sudo")
     assert offered.returncode == 1 and "failed: have an administrator run it" in offered.stderr, offered.stderr
     assert "mcptrace" in json.loads((user.home / "mcp.json").read_text())["mcpServers"]
+    # With --config, the client's server reads that file, and the advice is judged by it: none is needed here.
+    granted = user.home / "granted.toml"
+    granted.write_text('[privilege]\nprefix = ["sudo", "-n"]\n')
+    os.chown(granted, user.uid, user.gid)
+    configured = user.run("--config", str(granted), "install", "claude-code", "--path", str(user.home / "mcp2.json"))
+    assert configured.returncode == 0 and "setup sudo" not in configured.stderr, configured.stderr
+    entry = json.loads((user.home / "mcp2.json").read_text())["mcpServers"]["mcptrace"]
+    assert entry["args"] == ["--config", str(granted), "serve"]
 
     async with Client(user.server()) as client:
         info = await call(client, "bpf_info", {})

@@ -13,10 +13,12 @@ import click
 SERVER_NAME = "mcptrace"
 
 
-def server_entry() -> dict[str, Any]:
-    """How a client starts this mcptrace: the absolute path of the installed command, `serve`."""
+def server_entry(config_file: str | None = None) -> dict[str, Any]:
+    """How a client starts this mcptrace: the absolute path of the installed command, `serve`, and the
+    config file given to `install` (as an absolute path: the client starts the server elsewhere)."""
     command = shutil.which("mcptrace") or str(Path(sys.argv[0]).resolve())
-    return {"command": command, "args": ["serve"]}
+    config = ["--config", str(Path(config_file).resolve())] if config_file else []
+    return {"command": command, "args": [*config, "serve"]}
 
 
 def http_entry(state: Any) -> dict[str, Any]:
@@ -75,15 +77,18 @@ def write_config(target: Path, data: dict[str, Any], private: bool = False) -> N
     target.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
 
 
-def privilege_advice(command: str) -> str | None:
-    """What a user who is not root still needs before the client's server can trace; None when nothing."""
+def privilege_advice(command: str, config_file: str | None = None) -> str | None:
+    """What a user who is not root still needs before the client's server can trace; None when nothing.
+
+    Judged by the settings the client's server will read: ``config_file`` when install was given one.
+    """
     from mcptrace_core.config import ConfigError, load_settings
     from mcptrace_core.privilege import is_root, user_name
 
     if is_root():
         return None
     try:
-        if load_settings().privilege.prefix:
+        if load_settings(Path(config_file) if config_file else None).privilege.prefix:
             return None
     except ConfigError as error:
         return f"your mcptrace config is invalid ({error}); fix it, then run `mcptrace doctor`"
@@ -113,10 +118,11 @@ def install(
 
     claude-desktop merges an `mcptrace` entry into claude_desktop_config.json; claude-code writes the
     project-scoped .mcp.json in the current directory (equivalent: `claude mcp add mcptrace -- mcptrace
-    serve`). Other servers in the file are kept and the previous file is saved as *.bak. Clients run the
-    server as you: when you are not root, it says how to get tracing rights (`mcptrace setup sudo`).
+    serve`). Other servers in the file are kept and the previous file is saved as *.bak. A config file given
+    with --config (or MCPTRACE_CONFIG) goes into the entry, so the client's server reads it too. Clients run
+    the server as you: when you are not root, it says how to get tracing rights (`mcptrace setup sudo`).
     """
-    entry = server_entry() if transport == "stdio" else http_entry(state)
+    entry = server_entry(state.config_file) if transport == "stdio" else http_entry(state)
     default = claude_desktop_config_path() if client == "claude-desktop" else Path.cwd() / ".mcp.json"
     target = Path(path) if path else default
     if remove:
@@ -137,7 +143,7 @@ def install(
         return
     write_config(target, merge_server(target, entry), private=transport == "http")
     click.echo(f"added {SERVER_NAME} to {target}; restart {client} to pick it up")
-    advice = privilege_advice(entry["command"]) if transport == "stdio" else None
+    advice = privilege_advice(entry["command"], state.config_file) if transport == "stdio" else None
     if advice is None:
         return
     if use_sudo is None and sys.stdin.isatty():
