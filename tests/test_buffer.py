@@ -72,3 +72,11 @@ def test_clean_line_never_leaves_a_control_character(text: str) -> None:
     cleaned = clean_line(text, 10_000)
     assert not any(ord(ch) < 0x20 and ch != "\t" for ch in cleaned)
     assert "\x1b" not in cleaned and "\x7f" not in cleaned
+
+
+def test_total_bytes_count_every_line_seen_kept_or_dropped() -> None:
+    buffer = OutputBuffer(max_lines=4, max_bytes=64)
+    lines = [f"line {n} " + "x" * n for n in range(50)]
+    buffer.extend(lines)
+    assert buffer.dropped > 0
+    assert buffer.total_bytes == sum(len(line) + 1 for line in lines)

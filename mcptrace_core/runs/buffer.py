@@ -36,6 +36,8 @@ class OutputBuffer:
         self._tail_size = 0
         self.total = 0
         """Lines seen, kept or not."""
+        self.total_bytes = 0
+        """Bytes of the lines seen (a newline each), kept or not: what output rate limits count."""
         self.dropped = 0
         """Lines dropped from the middle."""
 
@@ -52,6 +54,7 @@ class OutputBuffer:
     def append(self, line: str) -> None:
         size = len(line) + 1
         self.total += 1
+        self.total_bytes += size
         if self._head_open:
             if len(self._head) < self._head_lines and self._head_size + size <= self._head_bytes:
                 self._head.append(line)

@@ -54,8 +54,6 @@ class Run:
         self.exit_code: int | None = None
         self.errors: list[TraceError] = []
         self.stop_note: str | None = None
-        self.output_bytes = 0
-        """Bytes of output lines seen (kept or dropped), for the output-rate limit."""
         self._stdout_read = 0
         """Bytes read from the process's stdout: tells when its pipe is drained (runs.interrupt)."""
         self.breach: Breach | None = None
@@ -80,7 +78,6 @@ class Run:
     def add_line(self, text: str) -> None:
         """Append one output line; it is cleaned of control characters and cut to the line cap."""
         line = clean_line(text, self._max_line_chars)
-        self.output_bytes += len(line) + 1
         self.output.append(line)
 
     def set_map(self, trace_map: TraceMap) -> None:
@@ -93,6 +90,11 @@ class Run:
     def duration_s(self) -> float:
         end = self._ended if self._ended is not None else time.monotonic()
         return round(end - self._started, 3)
+
+    @property
+    def output_bytes(self) -> int:
+        """Bytes of output lines seen (kept or dropped), for the output-rate limit."""
+        return self.output.total_bytes
 
     @property
     def limit_crossed(self) -> LimitCrossed | None:
