@@ -59,3 +59,38 @@ def test_a_changed_file_is_read_again(tmp_path: Path) -> None:
     shutil.copyfile(bash, replacement)
     replacement.replace(target)
     assert identifier.identify(str(target)).problem is None
+
+
+def test_rules_sharing_an_identifier_read_each_file_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """One read answers every rule's question (each asks about its own symbols); each gets only its answer."""
+    from mcptrace_core.safety import libraries
+
+    path, problem = locate("libc")
+    assert path is not None, problem
+    reads: list[frozenset[str]] = []
+    real_read = libraries._read
+
+    def counted(*arguments: object) -> object:
+        reads.append(arguments[1])  # type: ignore[arg-type]
+        return real_read(*arguments)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(libraries, "_read", counted)
+    shared = ObjectIdentifier(always={"malloc", "SSL_write", "getpwnam"})
+    assert shared.identify(path, {"malloc", "SSL_write"}).exported == {"malloc"}
+    assert shared.identify(path, {"getpwnam"}).exported == {"getpwnam"}
+    assert len(reads) == 1
+    assert shared.identify(path, {"free"}).exported == {"free"}  # a name no read asked about: read again
+    assert len(reads) == 2 and {"free", "malloc", "getpwnam"} <= reads[-1]
+
+
+def test_a_short_name_is_the_shared_object_not_a_linker_script(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A -dev package's libX.so may be a GNU ld script (libc.so is); the library is the ELF object."""
+    from mcptrace_core.safety import libraries
+
+    real, _ = locate("libc")
+    assert real is not None
+    (tmp_path / "libmcpq.so").write_text("/* GNU ld script */\nGROUP ( libmcpq.so.1 )\n")
+    shutil.copy(real, tmp_path / "libmcpq.so.1")
+    monkeypatch.setattr(libraries, "LIBRARY_DIRS", (str(tmp_path),))
+    assert locate("libmcpq") == (str(tmp_path / "libmcpq.so.1"), None)
+    assert "malloc" in ObjectIdentifier().identify("mcpq", {"malloc"}).exported

@@ -58,11 +58,16 @@ class ObjectIdentity:
 
 
 class ObjectIdentifier:
-    """Identifies uprobe targets, remembering what it read per file identity."""
+    """Identifies uprobe targets, remembering what it read per file identity.
 
-    def __init__(self, entries: int = CACHE_ENTRIES) -> None:
+    Rules that share one identifier share its reads: ``always`` names the symbols every read looks up,
+    so that the first rule's read answers the others' questions too (each file is parsed once).
+    """
+
+    def __init__(self, entries: int = CACHE_ENTRIES, always: Iterable[str] = ()) -> None:
         self._entries = entries
-        self._cache: OrderedDict[tuple[object, ...], ObjectIdentity] = OrderedDict()
+        self._always = frozenset(always)
+        self._cache: OrderedDict[tuple[object, ...], tuple[frozenset[str], ObjectIdentity]] = OrderedDict()
         self._located: OrderedDict[str, tuple[float, str | None, str | None]] = OrderedDict()
 
     def identify(self, target: str, symbols: Iterable[str] = ()) -> ObjectIdentity:
@@ -75,15 +80,17 @@ class ObjectIdentifier:
             info = os.stat(path)
         except OSError as error:
             return ObjectIdentity(target, path, problem=f"cannot be read: {error.strerror}")
-        key = (path, info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, wanted)
-        cached = self._cache.get(key)
-        if cached is None:
-            cached = _read(path, wanted, info.st_size)
-            self._cache[key] = cached
+        key = (path, info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns)
+        looked_up, cached = self._cache.get(key, (frozenset(), None))
+        if cached is None or not wanted <= looked_up:
+            looked_up = looked_up | wanted | self._always
+            cached = _read(path, looked_up, info.st_size)
+            self._cache[key] = (looked_up, cached)
             while len(self._cache) > self._entries:
                 self._cache.popitem(last=False)
         self._cache.move_to_end(key)
-        return ObjectIdentity(target, cached.path, cached.soname, cached.build_id, cached.exported, cached.problem)
+        return ObjectIdentity(target, cached.path, cached.soname, cached.build_id, cached.exported & wanted,
+                              cached.problem)
 
 
     def _locate(self, target: str) -> tuple[str | None, str | None]:
@@ -115,9 +122,19 @@ def locate(target: str) -> tuple[str | None, str | None]:
     for directory in LIBRARY_DIRS:
         for candidate in sorted(glob.glob(os.path.join(glob.escape(directory), glob.escape(stem) + ".so*"))):
             resolved = resolve_path(candidate)
-            if resolved.path and os.path.isfile(resolved.path):
+            if resolved.path and os.path.isfile(resolved.path) and _is_elf(resolved.path):
                 return resolved.path, None
     return None, f"no library called {target} in the loader's directories"
+
+
+def _is_elf(path: str) -> bool:
+    """Whether the file starts as an ELF object does; ``libc.so`` of a -dev package is a linker script,
+    which the loader (and bpftrace) never map: the library is the ``libc.so.6`` after it."""
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(4) == b"\x7fELF"
+    except OSError:
+        return False
 
 
 def _read(path: str, wanted: frozenset[str], size: int) -> ObjectIdentity:

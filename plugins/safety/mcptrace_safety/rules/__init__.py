@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from mcptrace_core.interfaces import SafetyRule
+from mcptrace_core.safety.libraries import ObjectIdentifier
 
 from mcptrace_safety.rules.attach import SamplingFrequencyRule, WildcardAttachRule
 from mcptrace_safety.rules.builtins import UnsafeBuiltinRule
@@ -11,11 +12,12 @@ from mcptrace_safety.rules.duration import RunDurationRule
 from mcptrace_safety.rules.files import SensitiveFileRule
 from mcptrace_safety.rules.includes import IncludeFileRule
 from mcptrace_safety.rules.output import HotProbeOutputRule
-from mcptrace_safety.rules.secrets import CredentialProgramRule, TlsPlaintextRule
+from mcptrace_safety.rules.secrets import CREDENTIAL_MARKERS, TLS_MARKERS, CredentialProgramRule, TlsPlaintextRule
 from mcptrace_safety.rules.tools import ToolCapturesContentRule, ToolChangesStateRule, ToolCompilesCodeRule
 
 
 def builtin_rules() -> list[SafetyRule]:
+    objects = ObjectIdentifier(always=TLS_MARKERS | CREDENTIAL_MARKERS)  # each uprobe target read once
     return [
         UnsafeBuiltinRule(),
         SensitiveFileRule(),
@@ -24,8 +26,8 @@ def builtin_rules() -> list[SafetyRule]:
         SamplingFrequencyRule(),
         HotProbeOutputRule(),
         ContentCaptureRule(),
-        TlsPlaintextRule(),
-        CredentialProgramRule(),
+        TlsPlaintextRule(objects),
+        CredentialProgramRule(objects),
         RunDurationRule(),
         ToolChangesStateRule(),
         ToolCapturesContentRule(),

@@ -117,8 +117,9 @@ class TlsPlaintextRule(SafetyRule):
         "capture plaintext only from your own test process, with its owner's consent."
     )
 
-    def __init__(self) -> None:
-        self._identifier = ObjectIdentifier()
+    def __init__(self, objects: ObjectIdentifier | None = None) -> None:
+        """:param objects: shared with the other rules that judge uprobe targets (one read per file)."""
+        self._identifier = objects or ObjectIdentifier()
 
     def check(self, program: Program, context: RuleContext) -> Sequence[Finding]:
         def tls(spec: ProbeSpec) -> bool:
@@ -157,8 +158,9 @@ class CredentialProgramRule(SafetyRule):
         "tracepoint:sched:sched_process_exec) and do not read arguments of credential functions."
     )
 
-    def __init__(self) -> None:
-        self._identifier = ObjectIdentifier()
+    def __init__(self, objects: ObjectIdentifier | None = None) -> None:
+        """:param objects: shared with the other rules that judge uprobe targets (one read per file)."""
+        self._identifier = objects or ObjectIdentifier()
         self._build_ids: set[str] | None = None
 
     def check(self, program: Program, context: RuleContext) -> Sequence[Finding]:
