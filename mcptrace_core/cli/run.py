@@ -156,7 +156,8 @@ async def follow_remote(services: Services, execution_id: str, as_json: bool) ->
                 break
         if as_json:  # every host named: each host's maps come with the lines
             hosts = [host["host"] for host in page.model_dump().get("fleet", {}).get("hosts", [])] or None
-            final = await call(services, "get_result", execution_id=execution_id, offset=0, limit=5000, hosts=hosts)
+            final = await call(services, "get_result", execution_id=execution_id, offset=0, limit=5000,
+                               hosts=hosts)
         else:
             final = page
     finally:

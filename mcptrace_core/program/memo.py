@@ -4,8 +4,9 @@ Building the search index reads every pack, and checking each example (does ``pr
 program attaches?) parses ~300 programs: ~0.4 s of a new server's first search, for answers that change
 only when a program or the parser does. Within ``remembering()``, ``remembered()`` answers from a file
 keyed by the program's SHA-256 and by the source of the code that computed the answer, so an upgraded
-mcptrace reads everything afresh. Only answers are stored, never errors: a program that does not parse is parsed (and reported)
-every time. Outside ``remembering()`` nothing is stored and every call computes.
+mcptrace reads everything afresh. Only answers are stored, never errors: a program that does not parse
+is parsed (and reported) every time. Outside ``remembering()`` nothing is stored and every call computes.
+The answers feed pack checks and search availability only; safety rules always parse for themselves.
 """
 
 from __future__ import annotations
@@ -66,7 +67,8 @@ def attach_points(source: str) -> list[ProbeSpec]:
     def parse() -> list[list[Any]]:
         return [[spec.text, spec.line, spec.col] for spec in parse_program(source).attach_points]
 
-    return [ProbeSpec.parse(text, line, col) for text, line, col in remembered("attach_points", source, parse)]
+    remembered_points = remembered("attach_points", source, parse)
+    return [ProbeSpec.parse(text, line, col) for text, line, col in remembered_points]
 
 
 def remembered(kind: str, source: str, compute: Callable[[], Any]) -> Any:

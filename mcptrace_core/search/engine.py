@@ -243,7 +243,7 @@ class SearchEngine:
         texts = [capability.embedding_text() for capability in capabilities]
         try:
             vectors = await vectors_module.load_or_build(embedder, texts, progress, rebuild)
-            await anyio.to_thread.run_sync(embedder.embed, ["load the model now"])  # loaded by now: proves it works
+            await anyio.to_thread.run_sync(embedder.embed, ["load the model now"])  # loaded by now: proves it runs
         except Exception as error:  # isolation boundary: a broken embedder leaves exact-term search working
             log.error(
                 "semantic index failed; searching by exact terms only",

@@ -73,7 +73,8 @@ class FleetTools:
         if spec.name == "stop_execution":
             await run.stop()
             tail = max(0, run.output.total - STOP_TAIL_LINES)
-            return output_model(execution=fleet_execution(run, tail, STOP_TAIL_LINES), fleet=fleet_report(run, run.hosts))
+            stopped = fleet_execution(run, tail, STOP_TAIL_LINES)
+            return output_model(execution=stopped, fleet=fleet_report(run, run.hosts))
         if args.wait_s and args.offset >= run.output.total and not run.status.finished:
             await run.wait_changed(args.wait_s)
         page = fleet_execution(run, args.offset, args.limit, args.hosts)
