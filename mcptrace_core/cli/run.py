@@ -155,7 +155,8 @@ async def follow_remote(services: Services, execution_id: str, as_json: bool) ->
             if page.status != "running" and not page.has_more:  # type: ignore[attr-defined]
                 break
         if as_json:  # every host named: each host's maps come with the lines
-            hosts = [host["host"] for host in page.model_dump().get("fleet", {}).get("hosts", [])] or None
+            fleet = getattr(page, "fleet", None)
+            hosts = [host.host for host in fleet.hosts] if fleet is not None else None
             final = await call(services, "get_result", execution_id=execution_id, offset=0, limit=5000,
                                hosts=hosts)
         else:

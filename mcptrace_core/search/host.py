@@ -115,13 +115,17 @@ class HostView:
         return any(regex.fullmatch(name) for name in names)
 
 
+async def _facts(services: Services) -> tuple[Any, dict[str, Any], list[str]]:
+    """The backend, its measured probe types and its probe names (the backend keeps both once asked)."""
+    backend = services.backend(BACKEND)
+    return backend, await backend.probe_types(), await backend.catalog.names()
+
+
 async def prefetch(services: Services) -> None:
-    """Start measuring what ``gather`` needs before the probes to look up are known (the backend keeps
-    the answers); a failure is left for ``gather`` to report."""
+    """Start measuring what ``gather`` needs before the probes to look up are known; a failure is left
+    for ``gather`` to report."""
     try:
-        backend = services.backend(BACKEND)
-        await backend.probe_types()
-        await backend.catalog.names()
+        await _facts(services)
     except Exception:  # isolation boundary: gather asks again and says what is missing
         return
 
@@ -133,9 +137,7 @@ async def gather(services: Services, probes: Iterable[str] = ()) -> HostView:
         (bpftrace would run a program whose uprobe function is missing without that probe).
     """
     try:
-        backend = services.backend(BACKEND)
-        measured = await backend.probe_types()
-        names = await backend.catalog.names()
+        backend, measured, names = await _facts(services)
     except Exception as error:  # no backend, no bpftrace, no privilege: search still answers, marked
         log.info("host facts unavailable for search", error=str(error))
         return HostView.unknown(str(error).split("\n", 1)[0][:200])
